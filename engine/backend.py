@@ -1,0 +1,102 @@
+"""The array module the engine computes with: NumPy, or CuPy when a GPU answers.
+
+This is the only module that imports CuPy. Everything else receives ``backend.xp`` and
+writes array code that runs on either.
+
+Random numbers are drawn on the host with NumPy's generator, keyed by what they are for
+(data, shuffling, noise, initialisation) and by position (epoch, block of steps). The same
+experiment therefore gives the same numbers on NumPy and CuPy, and a run's numbers do not
+depend on which other runs share the computation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Literal
+
+import numpy as np
+
+BackendName = Literal["auto", "numpy", "cupy"]
+DTypeName = Literal["float32", "float64"]
+
+# Streams of random numbers, one per purpose: the first entry of every seed sequence.
+STREAM_DATA = 0
+STREAM_SHUFFLE = 1
+STREAM_NOISE = 2
+STREAM_INIT = 3
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Which array module and dtype the engine uses, and why."""
+
+    xp: ModuleType
+    name: Literal["numpy", "cupy"]
+    dtype: np.dtype
+    device: str
+    # Why CuPy is not in use when ``auto`` was asked for (shown in the status bar).
+    fallback_reason: str | None = None
+
+    def asarray(self, a) -> object:
+        """An array on the device, in the engine's dtype."""
+        return self.xp.asarray(a, dtype=self.dtype)
+
+    def to_host(self, a) -> np.ndarray:
+        """A NumPy copy of a device array (a no-op view for NumPy)."""
+        if self.name == "cupy":
+            return a.get()
+        return np.asarray(a)
+
+    def describe(self) -> str:
+        text = f"{'CuPy' if self.name == 'cupy' else 'NumPy'} ({self.device}), {self.dtype.name}"
+        if self.fallback_reason:
+            text += f" — CuPy not used: {self.fallback_reason}"
+        return text
+
+
+def host_rng(seed: int, stream: int, *key: int) -> np.random.Generator:
+    """A NumPy generator for one purpose (``stream``) and position (``key``)."""
+    return np.random.default_rng([int(seed), stream, *(int(k) for k in key)])
+
+
+def _probe_cupy() -> tuple[ModuleType | None, str, str | None]:
+    """CuPy and the device name, or None and the reason it cannot be used."""
+    try:
+        import cupy
+    except ImportError:
+        return None, "", "CuPy is not installed (pip install 'descent-lab[gpu]')"
+    except Exception as exc:  # a broken CUDA install raises all sorts of things
+        return None, "", f"CuPy failed to import: {exc}"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+        if count < 1:
+            return None, "", "no CUDA device found"
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        name = props["name"]
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        cupy.zeros(1).sum()  # a device that lists but cannot compute is no device
+    except Exception as exc:
+        return None, "", f"no usable CUDA device ({exc})"
+    return cupy, name, None
+
+
+def select_backend(request: BackendName = "auto", dtype: DTypeName = "float64") -> Backend:
+    """Choose the array module once.
+
+    ``auto`` takes CuPy only when it imports and a device answers, else NumPy with the
+    reason kept. ``cupy`` insists and raises ``RuntimeError`` with the reason when it can't.
+    """
+    if request not in ("auto", "numpy", "cupy"):
+        raise ValueError(f"backend must be 'auto', 'numpy' or 'cupy', not {request!r}")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', not {dtype!r}")
+    np_dtype = np.dtype(dtype)
+    if request == "numpy":
+        return Backend(np, "numpy", np_dtype, "CPU")
+    cupy, device, reason = _probe_cupy()
+    if cupy is not None:
+        return Backend(cupy, "cupy", np_dtype, device)
+    if request == "cupy":
+        raise RuntimeError(f"backend 'cupy' was asked for but cannot be used: {reason}")
+    return Backend(np, "numpy", np_dtype, "CPU", fallback_reason=reason)

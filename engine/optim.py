@@ -1,0 +1,411 @@
+"""Optimizers as pure functions over the runs axis.
+
+An optimizer is a frozen record of hyperparameters with two pure functions,
+
+    init(params) -> state
+    update(grads, state, params, lr) -> (new_params, new_state)
+
+where every array carries the runs axis first: ``params`` and ``grads`` are ``(R, P)``,
+hyperparameters are ``(R, 1)`` so that a sweep is just longer arrays (or plain floats when
+every run shares the value), and ``lr`` is the ``(R, 1)`` rate of this update (the schedule
+is applied outside). Nothing is mutated.
+
+Two conventions where the lecture and PyTorch differ (``convention="lecture"`` or
+``"pytorch"``); where nothing differs the two are the same code:
+
+- momentum: lecture ``m₀ = 0, m ← λm − ηg, θ ← θ + m``; PyTorch ``v ← μv + g, θ ← θ − ηv``.
+  Equal while η is constant (then m = −ηv); a schedule tells them apart.
+- Adagrad: lecture divides by the root *mean* square of past gradients, PyTorch by the root
+  of their *sum* (so its steps shrink like 1/√t even for constant gradients).
+- RMSProp: lecture starts from ``σ₀ = |g₀|``, PyTorch from ``v₀ = 0`` (a tiny first σ and a
+  large first step).
+
+Each optimizer also says what the GUI draws: ``velocity`` (its momentum, in parameter units)
+and ``step_size`` (the per-parameter rate η/σ actually applied to the gradient or momentum).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+CONVENTIONS = ("pytorch", "lecture")
+
+# Each optimizer's hyperparameters and their defaults: PyTorch's, except that `momentum`
+# and `nesterov` default to momentum 0.9 (the names promise some momentum).
+DEFAULTS: dict[str, dict[str, float | bool]] = {
+    "sgd": {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0},
+    "momentum": {"lr": 1e-3, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0},
+    "nesterov": {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0},
+    "adagrad": {
+        "lr": 1e-2,
+        "lr_decay": 0.0,
+        "weight_decay": 0.0,
+        "initial_accumulator_value": 0.0,
+        "eps": 1e-10,
+    },
+    "rmsprop": {
+        "lr": 1e-2,
+        "alpha": 0.99,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "centered": False,
+    },
+    "adam": {
+        "lr": 1e-3,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "amsgrad": False,
+    },
+    "adamw": {
+        "lr": 1e-3,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "eps": 1e-8,
+        "weight_decay": 1e-2,
+        "amsgrad": False,
+    },
+}
+
+# The lecture's forms only exist for these; elsewhere "lecture" is PyTorch's formula.
+LECTURE_FORMS = ("momentum", "nesterov", "adagrad", "rmsprop")
+
+# What each hyperparameter must be: (test, words for the message).
+_RULES = {
+    "lr": (lambda v: v >= 0, "≥ 0"),
+    "momentum": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+    "dampening": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
+    "weight_decay": (lambda v: v >= 0, "≥ 0"),
+    "lr_decay": (lambda v: v >= 0, "≥ 0"),
+    "initial_accumulator_value": (lambda v: v >= 0, "≥ 0"),
+    "eps": (lambda v: v >= 0, "≥ 0"),
+    "alpha": (lambda v: (v >= 0) & (v < 1), "in [0, 1)"),
+    "beta1": (lambda v: (v >= 0) & (v < 1), "in [0, 1)"),
+    "beta2": (lambda v: (v >= 0) & (v < 1), "in [0, 1)"),
+}
+
+FLAGS = ("centered", "amsgrad")
+
+
+def check_hyperparameters(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The full hyperparameter set of one run, defaults filled in, or a ``ValueError``
+    naming the hyperparameter and what it must be."""
+    if name not in DEFAULTS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    allowed = DEFAULTS[name]
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{unknown[0]} does not apply to optimizer {name!r}; it takes {', '.join(allowed)}"
+        )
+    merged = {**allowed, **values}
+    for key, value in merged.items():
+        if key in FLAGS:
+            if not isinstance(value, bool | np.bool_):
+                raise ValueError(f"{key} must be true or false, got {value!r}")
+            continue
+        arr = np.asarray(value, dtype=float)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{key} must be a finite number, got {value!r}")
+        ok, words = _RULES[key]
+        if not np.all(ok(arr)):
+            bad = arr[~ok(arr)].ravel()[0] if arr.ndim else float(arr)
+            raise ValueError(f"{key} must be {words}, got {bad:g}")
+    if name == "nesterov" and np.any(np.asarray(merged["momentum"]) <= 0):
+        raise ValueError("nesterov needs momentum > 0")
+    return merged
+
+
+# ---- states ----------------------------------------------------------------------------
+
+
+class MomentumState(NamedTuple):
+    buf: Any  # PyTorch: v (gradient units); lecture: m (parameter units)
+    t: int
+
+
+class AdagradState(NamedTuple):
+    sum_sq: Any
+    t: int
+
+
+class RMSPropState(NamedTuple):
+    square_avg: Any
+    grad_avg: Any  # centered only, else None
+    buf: Any  # momentum only, else None
+    t: int
+
+
+class AdamState(NamedTuple):
+    m: Any
+    v: Any
+    v_max: Any  # amsgrad only, else None
+    t: int
+
+
+def _at_least_one(t):
+    """max(t, 1) for a step count that is an int, or an array of them (bulk diagnostics)."""
+    return t + (t == 0)
+
+
+# ---- optimizers ------------------------------------------------------------------------
+
+
+class Optimizer:
+    """Hyperparameters (each ``(R, 1)``, read as attributes) and the two pure functions.
+
+    The object never changes after construction; the state lives outside it.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, convention: str, hyper: dict[str, Any]):
+        self.convention = convention
+        self.hyper = dict(hyper)
+        for key, value in hyper.items():
+            setattr(self, key, value)
+        # Decided once on the host, so the step loop never asks the device a question.
+        self.decays = bool(np.any(_host(hyper.get("weight_decay", 0.0)) > 0))
+        self.has_momentum = bool(np.any(_host(hyper.get("momentum", 0.0)) > 0))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(convention={self.convention!r})"
+
+    def init(self, params):
+        raise NotImplementedError
+
+    def update(self, grads, state, params, lr):
+        raise NotImplementedError
+
+    def velocity(self, state, lr):
+        """The momentum in parameter units, or None for optimizers without one."""
+        return None
+
+    def step_size(self, state, lr):
+        """Per-parameter rate applied this step: η for plain methods, η/σ for adaptive ones."""
+        return lr + 0 * state.t
+
+    def _decayed(self, grads, params):
+        """L2 weight decay folded into the gradient (PyTorch's ``weight_decay``)."""
+        return grads + self.weight_decay * params if self.decays else grads
+
+
+class SGD(Optimizer):
+    """SGD with optional (heavy-ball or Nesterov) momentum.
+
+    PyTorch:  g ← g + λ_wd θ;  v ← g (first step) or μv + (1 − τ)g;
+              d ← g + μv (Nesterov) or v;  θ ← θ − ηd
+    Lecture:  m ← λm − ηg;  θ ← θ + m            (Nesterov: θ ← θ + λm − ηg)
+    """
+
+    name = "sgd"
+    nesterov: ClassVar[bool] = False
+
+    def __init__(self, convention, hyper):
+        super().__init__(convention, hyper)
+        # 1 − τ, where a run without momentum has no buffer for dampening to scale
+        self._undamped = 1 - hyper.get("dampening", 0.0) * (hyper["momentum"] > 0)
+
+    def init(self, params):
+        return MomentumState(buf=params * 0, t=0)
+
+    def update(self, grads, state, params, lr):
+        g = self._decayed(grads, params)
+        if not self.has_momentum:  # plain gradient descent, the same in both conventions
+            return params - lr * g, state
+        mu = self.momentum
+        if self.convention == "lecture":
+            m = mu * state.buf - lr * g
+            step = mu * m - lr * g if self.nesterov else m
+            return params + step, MomentumState(m, state.t + 1)
+        # PyTorch: the first step takes the gradient itself as the buffer; with momentum 0
+        # there is no buffer at all, which dampening must not scale.
+        if state.t == 0:
+            buf = g
+        else:
+            buf = mu * state.buf + self._undamped * g
+        d = g + mu * buf if self.nesterov else buf
+        return params - lr * d, MomentumState(buf, state.t + 1)
+
+    def velocity(self, state, lr):
+        if not self.has_momentum:
+            return None
+        if self.convention == "lecture":
+            return state.buf
+        return -lr * state.buf
+
+
+class Momentum(SGD):
+    name = "momentum"
+
+
+class Nesterov(SGD):
+    name = "nesterov"
+    nesterov = True
+
+
+class Adagrad(Optimizer):
+    """Adagrad.
+
+    PyTorch:  η_t = η / (1 + (t − 1)·lr_decay);  s ← s + g²;  θ ← θ − η_t g / (√s + ε)
+    Lecture:  σ_t = √(mean of g₀² … g_t²);        θ ← θ − η g / (σ_t + ε)
+    """
+
+    name = "adagrad"
+
+    def init(self, params):
+        return AdagradState(params * 0 + self.initial_accumulator_value, 0)
+
+    def update(self, grads, state, params, lr):
+        g = self._decayed(grads, params)
+        sum_sq = state.sum_sq + g * g
+        new_state = AdagradState(sum_sq, state.t + 1)
+        return params - self.step_size(new_state, lr) * g, new_state
+
+    def step_size(self, state, lr):
+        if self.convention == "lecture":
+            return lr / ((state.sum_sq / _at_least_one(state.t)) ** 0.5 + self.eps)
+        clr = lr / (1 + (_at_least_one(state.t) - 1) * self.lr_decay)
+        return clr / (state.sum_sq**0.5 + self.eps)
+
+
+class RMSProp(Optimizer):
+    """RMSProp.
+
+    PyTorch:  v ← αv + (1 − α)g²  (v₀ = 0);  σ = √v  (centered: √(v − ḡ²));
+              θ ← θ − η g / (σ + ε), or with momentum b ← μb + g/(σ + ε), θ ← θ − ηb
+    Lecture:  σ₀ = |g₀|;  σ_t = √(α σ²_{t−1} + (1 − α) g_t²);  θ ← θ − η g / (σ_t + ε)
+    """
+
+    name = "rmsprop"
+
+    def init(self, params):
+        zeros = params * 0
+        return RMSPropState(
+            zeros,
+            zeros if self.centered else None,
+            zeros if self.has_momentum else None,
+            0,
+        )
+
+    def update(self, grads, state, params, lr):
+        g = self._decayed(grads, params)
+        a = self.alpha
+        if self.convention == "lecture" and state.t == 0:
+            square_avg = g * g
+        else:
+            square_avg = a * state.square_avg + (1 - a) * (g * g)
+        grad_avg = None if state.grad_avg is None else a * state.grad_avg + (1 - a) * g
+        new = RMSPropState(square_avg, grad_avg, state.buf, state.t + 1)
+        scaled = g / self._denominator(new)
+        if new.buf is None:
+            return params - lr * scaled, new
+        buf = self.momentum * new.buf + scaled
+        return params - lr * buf, new._replace(buf=buf)
+
+    def _denominator(self, state):
+        var = state.square_avg
+        if state.grad_avg is not None:
+            var = var - state.grad_avg * state.grad_avg
+        return var**0.5 + self.eps
+
+    def step_size(self, state, lr):
+        return lr / self._denominator(state)
+
+    def velocity(self, state, lr):
+        return None if state.buf is None else -lr * state.buf
+
+
+class Adam(Optimizer):
+    """Adam (momentum + RMSProp, with bias correction), as in PyTorch:
+
+    g ← g + λ_wd θ;  m ← β₁m + (1 − β₁)g;  v ← β₂v + (1 − β₂)g²
+    θ ← θ − η/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)        (amsgrad: v → max of all v)
+    """
+
+    name = "adam"
+
+    def init(self, params):
+        zeros = params * 0
+        return AdamState(zeros, zeros, zeros if self.amsgrad else None, 0)
+
+    def _moments(self, grads, state, params):
+        b1, b2 = self.beta1, self.beta2
+        m = b1 * state.m + (1 - b1) * grads
+        v = b2 * state.v + (1 - b2) * (grads * grads)
+        v_max = None if state.v_max is None else np.maximum(state.v_max, v)
+        return AdamState(m, v, v_max, state.t + 1)
+
+    def update(self, grads, state, params, lr):
+        new = self._moments(self._decayed(grads, params), state, params)
+        return params - self.step_size(new, lr) * new.m, new
+
+    def step_size(self, state, lr):
+        t = _at_least_one(state.t)
+        bc1 = 1 - self.beta1**t
+        bc2 = 1 - self.beta2**t
+        v = state.v if state.v_max is None else state.v_max
+        return (lr / bc1) / (v**0.5 / bc2**0.5 + self.eps)
+
+    def velocity(self, state, lr):
+        return -lr * state.m / (1 - self.beta1 ** _at_least_one(state.t))
+
+
+class AdamW(Adam):
+    """AdamW: decoupled weight decay, θ ← θ(1 − ηλ) before Adam's step on the raw gradient."""
+
+    name = "adamw"
+
+    def update(self, grads, state, params, lr):
+        params = params * (1 - lr * self.weight_decay)
+        new = self._moments(grads, state, params)
+        return params - self.step_size(new, lr) * new.m, new
+
+
+def _host(value) -> np.ndarray:
+    """A NumPy view of a hyperparameter that may live on the GPU."""
+    return value.get() if hasattr(value, "get") else np.asarray(value)
+
+
+_CLASSES: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (SGD, Momentum, Nesterov, Adagrad, RMSProp, Adam, AdamW)
+}
+
+
+def make_optimizer(
+    name: str,
+    hyperparameters: list[Mapping[str, Any]] | Mapping[str, Any],
+    convention: str = "pytorch",
+    xp=np,
+    dtype=np.float64,
+) -> Optimizer:
+    """One optimizer for R runs, from each run's hyperparameters (defaults filled in).
+
+    Flags (``centered``, ``amsgrad``) must agree across the runs of one optimizer; the
+    trainer groups runs so that they do.
+    """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be 'pytorch' or 'lecture', not {convention!r}")
+    runs = [hyperparameters] if isinstance(hyperparameters, Mapping) else list(hyperparameters)
+    checked = [check_hyperparameters(name, h) for h in runs]
+    hyper: dict[str, Any] = {}
+    for key in DEFAULTS[name]:
+        values = [c[key] for c in checked]
+        if key in FLAGS:
+            if len(set(values)) > 1:
+                raise ValueError(f"runs of one {name} group must agree on {key}")
+            hyper[key] = bool(values[0])
+        elif key != "lr":
+            # A value all runs share is kept as a Python float: scalar arithmetic is what a
+            # single run or a learning-rate sweep needs, and it is several times cheaper.
+            if len(set(values)) == 1:
+                hyper[key] = float(values[0])
+            else:
+                hyper[key] = xp.asarray(np.asarray(values, dtype=float)[:, None], dtype=dtype)
+    return _CLASSES[name](convention=convention, hyper=hyper)
