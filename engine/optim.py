@@ -226,10 +226,7 @@ class SGD(Optimizer):
             return params + step, MomentumState(m, state.t + 1)
         # PyTorch: the first step takes the gradient itself as the buffer; with momentum 0
         # there is no buffer at all, which dampening must not scale.
-        if state.t == 0:
-            buf = g
-        else:
-            buf = mu * state.buf + self._undamped * g
+        buf = g if state.t == 0 else mu * state.buf + self._undamped * g
         d = g + mu * buf if self.nesterov else buf
         return params - lr * d, MomentumState(buf, state.t + 1)
 

@@ -41,7 +41,7 @@ class RunSpec:
     lr: float = 1e-3
     hyper: dict[str, Any] = field(default_factory=dict)  # the optimizer's other settings
     batch: BatchConfig | None = None  # None: the whole training set (or no data)
-    schedule: Schedule = Schedule()
+    schedule: Schedule = field(default_factory=Schedule)
     start: tuple[float, ...] | None = None  # None: the problem's start
 
     def rates(self, steps: int) -> np.ndarray:
