@@ -93,6 +93,15 @@ _RULES = {
 FLAGS = ("centered", "amsgrad")
 
 
+class HyperparameterError(ValueError):
+    """A hyperparameter that is out of range or does not apply; ``key`` names it."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key} {message}")
+        self.key = key
+        self.detail = message
+
+
 def check_hyperparameters(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """The full hyperparameter set of one run, defaults filled in, or a ``ValueError``
     naming the hyperparameter and what it must be."""
@@ -108,17 +117,17 @@ def check_hyperparameters(name: str, values: Mapping[str, Any]) -> dict[str, Any
     for key, value in merged.items():
         if key in FLAGS:
             if not isinstance(value, bool | np.bool_):
-                raise ValueError(f"{key} must be true or false, got {value!r}")
+                raise HyperparameterError(key, f"must be true or false, got {value!r}")
             continue
         arr = np.asarray(value, dtype=float)
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{key} must be a finite number, got {value!r}")
+            raise HyperparameterError(key, f"must be a finite number, got {value!r}")
         ok, words = _RULES[key]
         if not np.all(ok(arr)):
             bad = arr[~ok(arr)].ravel()[0] if arr.ndim else float(arr)
-            raise ValueError(f"{key} must be {words}, got {bad:g}")
+            raise HyperparameterError(key, f"must be {words}, got {bad:g}")
     if name == "nesterov" and np.any(np.asarray(merged["momentum"]) <= 0):
-        raise ValueError("nesterov needs momentum > 0")
+        raise HyperparameterError("momentum", "must be > 0 for nesterov")
     return merged
 
 

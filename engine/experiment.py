@@ -1,0 +1,363 @@
+"""Experiment files: TOML in, a validated typed description out (and back to TOML).
+
+The keys and meanings are the contract of ``shared/EXPERIMENT_FORMAT.md``; the README lists
+every key. Validation is strict — an unknown key, a value of the wrong type or out of range,
+a hyperparameter the optimizer does not take, a batch larger than the data, a missing data
+file — and the first problem is reported as one line naming the file, the key and what was
+expected (``ExperimentError``).
+
+``build(experiment)`` turns a description into the engine objects that run it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from engine.backend import Backend, select_backend
+from engine.batching import BatchConfig
+from engine.optim import DEFAULTS, FLAGS, HyperparameterError, check_hyperparameters
+from engine.problems.base import Problem
+from engine.problems.functions import SURFACES, FunctionProblem, make_surface
+from engine.problems.regression import (
+    DataError,
+    LinearRegressionProblem,
+    generate_data,
+    normalize,
+    read_data_csv,
+)
+from engine.schedules import Schedule
+from engine.training import RunSpec, Trainer
+
+OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+SurfaceName = Literal[tuple(SURFACES)]  # type: ignore[valid-type]
+HYPERPARAMETERS = sorted({k for d in DEFAULTS.values() for k in d} - {"lr"})
+
+Pair = tuple[float, float]
+
+
+class ExperimentError(ValueError):
+    """A file that can't be run: one line with the file, the key and what was expected."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ScheduleModel(_Strict):
+    kind: Literal["constant", "step", "exponential", "cosine", "inverse_sqrt"] = "constant"
+    step_size: int = Field(100, ge=1, description="step: updates between decays")
+    gamma: float = Field(0.1, gt=0, description="step, exponential: decay factor")
+    total_steps: int | None = Field(
+        None, ge=1, description="cosine: updates to reach min_lr (default: steps − warmup)"
+    )
+    min_lr: float = Field(0.0, ge=0, description="cosine: the lowest rate")
+    warmup_steps: int = Field(0, ge=0, description="linear warmup length (any kind)")
+    warmup_start_factor: float = Field(0.1, gt=0, le=1, description="warmup starts at this × lr")
+
+    def to_schedule(self, steps: int) -> Schedule:
+        total = self.total_steps or max(steps - self.warmup_steps, 1)
+        return Schedule(
+            kind=self.kind,
+            step_size=self.step_size,
+            gamma=self.gamma,
+            total_steps=total,
+            min_lr=self.min_lr,
+            warmup_steps=self.warmup_steps,
+            warmup_start_factor=self.warmup_start_factor,
+        )
+
+
+class RunModel(_Strict):
+    label: str | None = None
+    color: str | None = Field(None, pattern=r"^#[0-9a-fA-F]{6}$")
+    visible: bool = True
+    optimizer: OptimizerName = "sgd"
+    convention: Literal["pytorch", "lecture"] = "pytorch"
+    lr: float | None = Field(None, ge=0, allow_inf_nan=False)
+    # Optimizer hyperparameters; which ones apply depends on the optimizer (checked below).
+    momentum: float | None = None
+    dampening: float | None = None
+    alpha: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    eps: float | None = None
+    weight_decay: float | None = None
+    lr_decay: float | None = None
+    initial_accumulator_value: float | None = None
+    centered: bool | None = None
+    amsgrad: bool | None = None
+    # Minibatches (problems with data only)
+    batch_size: int | None = Field(None, ge=1)
+    shuffle: bool = True
+    drop_last: bool = False
+    accumulation_steps: int = Field(1, ge=1)
+    schedule: ScheduleModel = Field(default_factory=ScheduleModel)
+    start: Pair | None = None
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The optimizer settings given in the file (defaults are the optimizer's)."""
+        return {k: getattr(self, k) for k in HYPERPARAMETERS if getattr(self, k) is not None}
+
+    def full_hyperparameters(self) -> dict[str, Any]:
+        """Every setting of the optimizer, defaults filled in (``lr`` included)."""
+        given = self.hyperparameters()
+        if self.lr is not None:
+            given["lr"] = self.lr
+        return check_hyperparameters(self.optimizer, given)
+
+    @property
+    def display_label(self) -> str:
+        return self.label or self.optimizer
+
+
+class FunctionProblemModel(_Strict):
+    kind: Literal["function"] = "function"
+    name: SurfaceName = "rosenbrock"
+    start: Pair | None = None
+    gradient_noise: float = Field(0.0, ge=0, allow_inf_nan=False)
+    condition: float = Field(20.0, gt=0, description="elongated_quadratic: curvature ratio")
+    view: tuple[float, float, float, float] | None = None
+
+
+class RegressionProblemModel(_Strict):
+    kind: Literal["linear_regression"] = "linear_regression"
+    data: str | None = Field(None, description="CSV with columns x1,x2,y (else generated)")
+    samples: int = Field(200, ge=1)
+    feature_scales: Pair = (1.0, 1.0)
+    noise: float = Field(0.1, ge=0)
+    true_weights: Pair = (2.0, -1.0)
+    normalize_features: bool = False
+    start: Pair = (0.0, 0.0)
+    gradient_noise: float = Field(0.0, ge=0, allow_inf_nan=False)
+    view: tuple[float, float, float, float] | None = None
+
+    @field_validator("feature_scales")
+    @classmethod
+    def _positive_scales(cls, v: Pair) -> Pair:
+        if min(v) <= 0:
+            raise ValueError("feature scales must be > 0")
+        return v
+
+
+ProblemModel = Annotated[FunctionProblemModel | RegressionProblemModel, Field(discriminator="kind")]
+
+
+class Experiment(_Strict):
+    title: str = "Untitled experiment"
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    steps: int = Field(300, ge=1, le=10_000_000)
+    backend: Literal["auto", "numpy", "cupy"] = "auto"
+    dtype: Literal["float32", "float64"] = "float64"
+    record_every: int = Field(1, ge=1)
+    problem: ProblemModel = Field(default_factory=FunctionProblemModel)
+    runs: list[RunModel] = Field(default_factory=lambda: [RunModel()], min_length=1)
+
+    def to_toml(self) -> str:
+        data = self.model_dump(mode="json", exclude_none=True)
+        if not data["description"]:
+            del data["description"]
+        return tomli_w.dumps(data)
+
+
+# ---- reading and writing ------------------------------------------------------------------
+
+
+def _key(loc: tuple) -> str:
+    """('runs', 0, 'lr') -> 'runs[0].lr'; the union tag pydantic inserts is dropped."""
+    text = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif i > 0 and loc[i - 1] == "problem" and part in ("function", "linear_regression"):
+            continue
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(top level)"
+
+
+def _describe(error: dict) -> str:
+    key = _key(error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    if error["type"] == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag")
+        later = " (networks are not available yet)" if tag == "mlp" else ""
+        return f"{key}.kind: expected 'function' or 'linear_regression', got {tag!r}{later}"
+    got = error.get("input")
+    shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+    return f"{key}: {error['msg'][0].lower()}{error['msg'][1:]}{shown}"
+
+
+def parse_experiment(data: dict, source: str = "<experiment>") -> Experiment:
+    """Validate a dict (from TOML or the GUI) into an ``Experiment``."""
+    problem = data.get("problem")
+    if isinstance(problem, dict) and "kind" not in problem:
+        data = {**data, "problem": {"kind": "function", **problem}}
+    try:
+        experiment = Experiment.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ExperimentError(f"{source}: {_describe(errors[0])}{more}") from None
+    for i, run in enumerate(experiment.runs):
+        try:
+            run.full_hyperparameters()
+        except HyperparameterError as exc:
+            raise ExperimentError(f"{source}: runs[{i}].{exc.key}: {exc.detail}") from None
+        if run.optimizer == "nesterov" and (run.dampening or 0) != 0:
+            raise ExperimentError(f"{source}: runs[{i}].dampening: nesterov needs dampening 0")
+    return experiment
+
+
+def load_experiment(path: str | os.PathLike) -> Experiment:
+    """Read and validate an experiment file (everything but the data, see ``build``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ExperimentError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ExperimentError(f"{path}: not a text file (expected UTF-8 TOML)") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentError(f"{path}: TOML syntax error: {exc}") from None
+    return parse_experiment(data, source=str(path))
+
+
+def save_experiment(experiment: Experiment, path: str | os.PathLike) -> None:
+    """Write atomically: a temporary file beside the target, then a rename, so a crash or a
+    full disk never leaves a half-written experiment (the old file stays as it was)."""
+    path = Path(path)
+    text = experiment.to_toml()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---- building the engine objects -----------------------------------------------------------
+
+
+@dataclass
+class Built:
+    """What ``build`` makes of an experiment."""
+
+    experiment: Experiment
+    backend: Backend
+    problem: Problem
+    trainer: Trainer
+
+
+def build_problem(
+    experiment: Experiment,
+    backend: Backend,
+    base_dir: str | os.PathLike = ".",
+    source: str = "<experiment>",
+) -> Problem:
+    spec = experiment.problem
+    if isinstance(spec, FunctionProblemModel):
+        return FunctionProblem(backend, make_surface(spec.name, spec.condition), start=spec.start)
+    if spec.data is not None:
+        data_path = Path(base_dir) / spec.data
+        try:
+            x, y = read_data_csv(data_path)
+        except DataError as exc:
+            raise ExperimentError(f"{source}: problem.data: {exc}") from None
+    else:
+        x, y = generate_data(
+            experiment.seed, spec.samples, spec.feature_scales, spec.noise, spec.true_weights
+        )
+    if spec.normalize_features:
+        x = normalize(x)
+    return LinearRegressionProblem(backend, x, y, start=spec.start)
+
+
+def run_specs(experiment: Experiment) -> list[RunSpec]:
+    specs = []
+    for run in experiment.runs:
+        hyper = run.full_hyperparameters()
+        batch = None
+        if run.batch_size is not None or run.accumulation_steps > 1:
+            batch = BatchConfig(
+                batch_size=run.batch_size or -1,  # -1: the whole set, filled in by build
+                shuffle=run.shuffle,
+                drop_last=run.drop_last,
+                accumulation_steps=run.accumulation_steps,
+            )
+        specs.append(
+            RunSpec(
+                label=run.display_label,
+                optimizer=run.optimizer,
+                convention=run.convention,
+                lr=hyper.pop("lr"),
+                hyper={k: v for k, v in hyper.items() if k not in FLAGS or v},
+                batch=batch,
+                schedule=run.schedule.to_schedule(experiment.steps),
+                start=run.start,
+            )
+        )
+    return specs
+
+
+def build(
+    experiment: Experiment,
+    base_dir: str | os.PathLike = ".",
+    backend: Backend | None = None,
+    source: str = "<experiment>",
+) -> Built:
+    """The backend, problem and trainer of an experiment, or an ``ExperimentError``."""
+    if backend is None:
+        try:
+            backend = select_backend(experiment.backend, experiment.dtype)
+        except RuntimeError as exc:
+            raise ExperimentError(f"{source}: backend: {exc}") from None
+    problem = build_problem(experiment, backend, base_dir, source)
+    specs = run_specs(experiment)
+    n = problem.n_examples
+    for i, (run, spec) in enumerate(zip(experiment.runs, specs, strict=True)):
+        if n == 0 and (run.batch_size is not None or run.accumulation_steps > 1):
+            key = "batch_size" if run.batch_size is not None else "accumulation_steps"
+            raise ExperimentError(
+                f"{source}: runs[{i}].{key}: applies to problems with data, not to a "
+                "function (use problem.gradient_noise to mimic minibatch noise)"
+            )
+        if spec.batch is not None and spec.batch.batch_size == -1:
+            specs[i] = RunSpec(**{**spec.__dict__, "batch": _whole(spec.batch, n)})
+        elif run.batch_size is not None and run.batch_size > n:
+            raise ExperimentError(
+                f"{source}: runs[{i}].batch_size: must be at most the {n} training examples "
+                f"(got {run.batch_size})"
+            )
+    noise = experiment.problem.gradient_noise
+    try:
+        trainer = Trainer(
+            problem,
+            specs,
+            experiment.steps,
+            seed=experiment.seed,
+            gradient_noise=noise,
+            record_every=experiment.record_every,
+        )
+    except ValueError as exc:
+        raise ExperimentError(f"{source}: {exc}") from None
+    return Built(experiment, backend, problem, trainer)
+
+
+def _whole(config: BatchConfig, n: int) -> BatchConfig:
+    return BatchConfig(n, config.shuffle, config.drop_last, config.accumulation_steps)
