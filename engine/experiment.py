@@ -320,8 +320,11 @@ def build(
     base_dir: str | os.PathLike = ".",
     backend: Backend | None = None,
     source: str = "<experiment>",
+    diagnostics: bool = True,
 ) -> Built:
-    """The backend, problem and trainer of an experiment, or an ``ExperimentError``."""
+    """The backend, problem and trainer of an experiment, or an ``ExperimentError``.
+
+    ``diagnostics=False`` records only what the CSV holds (see ``Trainer``)."""
     if backend is None:
         try:
             backend = select_backend(experiment.backend, experiment.dtype)
@@ -353,6 +356,7 @@ def build(
             seed=experiment.seed,
             gradient_noise=noise,
             record_every=experiment.record_every,
+            diagnostics=diagnostics,
         )
     except ValueError as exc:
         raise ExperimentError(f"{source}: {exc}") from None

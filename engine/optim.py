@@ -103,15 +103,15 @@ class HyperparameterError(ValueError):
 
 
 def check_hyperparameters(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The full hyperparameter set of one run, defaults filled in, or a ``ValueError``
-    naming the hyperparameter and what it must be."""
+    """The full hyperparameter set of one run (or of many: values may be arrays), defaults
+    filled in, or a ``HyperparameterError`` naming the hyperparameter and what it must be."""
     if name not in DEFAULTS:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
     allowed = DEFAULTS[name]
     unknown = sorted(set(values) - set(allowed))
     if unknown:
-        raise ValueError(
-            f"{unknown[0]} does not apply to optimizer {name!r}; it takes {', '.join(allowed)}"
+        raise HyperparameterError(
+            unknown[0], f"does not apply to optimizer {name!r}; it takes {', '.join(allowed)}"
         )
     merged = {**allowed, **values}
     for key, value in merged.items():
@@ -399,19 +399,29 @@ def make_optimizer(
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be 'pytorch' or 'lecture', not {convention!r}")
     runs = [hyperparameters] if isinstance(hyperparameters, Mapping) else list(hyperparameters)
-    checked = [check_hyperparameters(name, h) for h in runs]
-    hyper: dict[str, Any] = {}
-    for key in DEFAULTS[name]:
-        values = [c[key] for c in checked]
+    if name not in DEFAULTS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    # Every run's values side by side, checked once as arrays (a sweep has thousands).
+    columns: dict[str, Any] = {}
+    for key in set().union(*runs):
+        values = [run.get(key, DEFAULTS[name].get(key)) for run in runs]
         if key in FLAGS:
             if len(set(values)) > 1:
                 raise ValueError(f"runs of one {name} group must agree on {key}")
-            hyper[key] = bool(values[0])
+            columns[key] = values[0]
+        else:
+            columns[key] = values
+    checked = check_hyperparameters(name, columns)
+    hyper: dict[str, Any] = {}
+    for key, value in checked.items():
+        if key in FLAGS:
+            hyper[key] = bool(value)
         elif key != "lr":
+            values = np.broadcast_to(np.asarray(value, dtype=float), (len(runs),))
             # A value all runs share is kept as a Python float: scalar arithmetic is what a
             # single run or a learning-rate sweep needs, and it is several times cheaper.
-            if len(set(values)) == 1:
+            if np.all(values == values[0]):
                 hyper[key] = float(values[0])
             else:
-                hyper[key] = xp.asarray(np.asarray(values, dtype=float)[:, None], dtype=dtype)
+                hyper[key] = xp.asarray(values[:, None], dtype=dtype)
     return _CLASSES[name](convention=convention, hyper=hyper)

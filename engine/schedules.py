@@ -79,4 +79,5 @@ class Schedule:
             return self.decay(k, base_lr)
         s = self.warmup_start_factor
         warm = base_lr * (s + (1 - s) * np.minimum(k, w) / w)
-        return np.where(k < w, warm, self.decay(k - w, base_lr))
+        # the decay is only read where k ≥ W; clipping keeps it off negative k (√ of < 0)
+        return np.where(k < w, warm, self.decay(np.maximum(k - w, 0), base_lr))

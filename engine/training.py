@@ -68,18 +68,22 @@ class History:
     loss: np.ndarray  # (rows, R) full-data loss
     grad_norm: np.ndarray  # (rows, R) norm of the full-data gradient
     coords: np.ndarray  # (rows, R, 2) the parameters (or plane coordinates)
-    update: np.ndarray  # (rows, R, 2) the last update's displacement
-    velocity: np.ndarray  # (rows, R, 2) momentum in parameter units (NaN: none)
-    step_size: np.ndarray  # (rows, R, 2) per-parameter η/σ of the last update (NaN row 0)
+    # What the GUI draws besides (None when the trainer was made with diagnostics=False):
+    update: np.ndarray | None  # (rows, R, 2) the last update's displacement
+    velocity: np.ndarray | None  # (rows, R, 2) momentum in parameter units (NaN: none)
+    step_size: np.ndarray | None  # (rows, R, 2) per-parameter η/σ of the last update (NaN row 0)
     diverged_at: np.ndarray  # (R,) step where the run diverged, −1 if it has not
     count: int = 0
 
     @classmethod
-    def empty(cls, labels: Sequence[str], steps: np.ndarray) -> History:
+    def empty(cls, labels: Sequence[str], steps: np.ndarray, diagnostics: bool = True) -> History:
         rows, r = len(steps), len(labels)
 
         def nan(*shape):
             return np.full(shape, np.nan)
+
+        def maybe(*shape):
+            return nan(*shape) if diagnostics else None
 
         return cls(
             labels=list(labels),
@@ -89,9 +93,9 @@ class History:
             loss=nan(rows, r),
             grad_norm=nan(rows, r),
             coords=nan(rows, r, 2),
-            update=nan(rows, r, 2),
-            velocity=nan(rows, r, 2),
-            step_size=nan(rows, r, 2),
+            update=maybe(rows, r, 2),
+            velocity=maybe(rows, r, 2),
+            step_size=maybe(rows, r, 2),
             diverged_at=np.full(r, -1),
         )
 
@@ -116,7 +120,11 @@ class _Unit:
 
     def __init__(self, runs: list[int], optimizer: Optimizer, params, lr_table):
         self.runs = runs  # indices into the user's run list
+        # the same as an index into the history's runs axis: a slice when contiguous
+        contiguous = runs == list(range(runs[0], runs[0] + len(runs)))
+        self.cols = slice(runs[0], runs[0] + len(runs)) if contiguous else np.array(runs)
         self.optimizer = optimizer
+        self.update = optimizer.update
         self.params = params
         self.state = optimizer.init(params)
         self.lr_host = lr_table  # (steps, R_u) NumPy
@@ -130,23 +138,38 @@ class _Lane:
     def __init__(self, config: BatchConfig | None, units: list[_Unit]):
         self.config = config
         self.units = units
-        self.epoch = 0
-        self.updates: list[list[object]] = []
-        self.position = 0
-        self.epoch_done = 0.0  # epochs completed after the latest update
+        self.epoch = 0  # epochs started
+        self.updates: list[list[object]] = []  # this epoch's prepared micro-batches
+        self.position = 0  # updates done in this epoch
+        self.steps_done = 0
         self._orders = None
 
-    def next_update(self, problem: Problem, seed: int) -> list[object]:
-        """The prepared micro-batches of the next update."""
+    @property
+    def epoch_done(self) -> float:
+        """Epochs completed after the latest update (no data: one per update)."""
         if self.config is None:
-            self.epoch_done += 1.0  # no data: every update is a pass over everything
-            return [None]
+            return float(self.steps_done)
+        return self.epoch - 1 + self.position / len(self.updates)
+
+    def gradient(self, problem: Problem, seed: int):
+        """The minibatch gradient of the next update at the lane's parameters: the mean of
+        its micro-batches' gradients (gradient accumulation)."""
+        params = self.units[0].params
+        if len(self.units) > 1:
+            params = problem.xp.concatenate([u.params for u in self.units])
+        if self.config is None:
+            self.steps_done += 1
+            return problem.batch_grad(params, None)
         if self.position == len(self.updates):
             self._start_epoch(problem, seed)
-        update = self.updates[self.position]
+        micro = self.updates[self.position]
         self.position += 1
-        self.epoch_done = self.epoch - 1 + self.position / len(self.updates)
-        return update
+        grads = problem.batch_grad(params, micro[0])
+        if len(micro) > 1:
+            for prepared in micro[1:]:
+                grads = grads + problem.batch_grad(params, prepared)
+            grads = grads / len(micro)
+        return grads
 
     def _start_epoch(self, problem: Problem, seed: int) -> None:
         self.epoch += 1
@@ -156,15 +179,8 @@ class _Lane:
         if self._orders is None:
             self._orders = epoch_orders(problem.n_examples, self.config.shuffle, seed)
         updates = split_epoch(self.config, next(self._orders))
-        flat = [mb for update in updates for mb in update]
-        prepared = problem.prepare(flat)
-        it = iter(prepared)
-        self.updates = [[next(it) for _ in update] for update in updates]
-
-    def params(self, xp):
-        if len(self.units) == 1:
-            return self.units[0].params
-        return xp.concatenate([u.params for u in self.units])
+        prepared = iter(problem.prepare([mb for update in updates for mb in update]))
+        self.updates = [[next(prepared) for _ in update] for update in updates]
 
 
 class Trainer:
@@ -183,7 +199,10 @@ class Trainer:
         seed: int = 0,
         gradient_noise: float = 0.0,
         record_every: int = 1,
+        diagnostics: bool = True,
     ):
+        """``diagnostics=False`` records only what the CSV holds (no update, velocity or
+        step size): less memory and time for sweeps of thousands of runs."""
         if not runs:
             raise ValueError("an experiment needs at least one run")
         if steps < 1:
@@ -200,7 +219,10 @@ class Trainer:
         self.gradient_noise = gradient_noise
         self.record_every = record_every
         self.step = 0
-        self.history = History.empty([r.label for r in runs], record_steps(steps, record_every))
+        self.diagnostics = diagnostics
+        self.history = History.empty(
+            [r.label for r in runs], record_steps(steps, record_every), diagnostics
+        )
         self._lanes = self._build_lanes()
         self._noise_block = (-1, None)
         for lane in self._lanes:
@@ -278,21 +300,16 @@ class Trainer:
     def advance(self, max_steps: int) -> int:
         """Do up to ``max_steps`` more updates and record them; return how many were done."""
         end = min(self.steps, self.step + max(int(max_steps), 0))
-        xp, problem, seed = self.backend.xp, self.problem, self.seed
+        problem, seed = self.problem, self.seed
         record_every, steps = self.record_every, self.steps
+        noise = self._noise if self.gradient_noise else None
         with np.errstate(all="ignore"):
             for k in range(self.step, end):
                 record = (k + 1) % record_every == 0 or k + 1 == steps
                 for lane in self._lanes:
-                    micro = lane.next_update(problem, seed)
-                    params = lane.params(xp)
-                    grads = problem.batch_grad(params, micro[0])
-                    if len(micro) > 1:
-                        for prepared in micro[1:]:
-                            grads = grads + problem.batch_grad(params, prepared)
-                        grads = grads / len(micro)
-                    if self.gradient_noise:
-                        grads = grads + self._noise(k)
+                    grads = lane.gradient(problem, seed)
+                    if noise is not None:
+                        grads = grads + noise(k)
                     offset = 0
                     for unit in lane.units:
                         g = grads
@@ -300,9 +317,7 @@ class Trainer:
                             g = grads[offset : offset + len(unit.runs)]
                             offset += len(unit.runs)
                         old = unit.params
-                        unit.params, unit.state = unit.optimizer.update(
-                            g, unit.state, old, unit.lr_table[k]
-                        )
+                        unit.params, unit.state = unit.update(g, unit.state, old, unit.lr_table[k])
                         if record:
                             unit.records.append((old, unit.params, unit.state, lane.epoch_done))
         done = end - self.step
@@ -342,33 +357,39 @@ class Trainer:
                     t, r_u, p = new.shape
                     loss, grad = self.problem.loss_and_grad(new.reshape(t * r_u, p))
                     grad_norm = xp.sqrt((grad * grad).sum(axis=1)).reshape(t, r_u)
-                    state = _stack_states(xp, states)
                     k = h.step[rows]
                     lr = unit.lr_host[np.maximum(k - 1, 0)]  # row 0: the first update's
-                    lr_dev = self.backend.asarray(lr[:, :, None])
-                    velocity = unit.optimizer.velocity(state, lr_dev)
-                    step_size = unit.optimizer.step_size(state, lr_dev)
-                    cols = unit.runs
-                    h.coords[rows, cols] = to_host(self.problem.coords(new.reshape(-1, p))).reshape(
-                        t, r_u, 2
-                    )
-                    h.update[rows, cols] = h.coords[rows, cols] - to_host(
-                        self.problem.coords(xp.stack(olds).reshape(-1, p))
-                    ).reshape(t, r_u, 2)
+                    cols = unit.cols
+                    coords = to_host(self.problem.coords(new.reshape(-1, p))).reshape(t, r_u, 2)
+                    h.coords[rows, cols] = coords
                     h.loss[rows, cols] = to_host(loss).reshape(t, r_u)
                     h.grad_norm[rows, cols] = to_host(grad_norm)
                     h.lr[rows, cols] = lr
                     h.epoch[rows, cols] = np.asarray(epochs, float)[:, None]
-                    if velocity is not None and p == 2:
-                        h.velocity[rows, cols] = to_host(velocity + new * 0)
-                    if p == 2:
-                        h.step_size[rows, cols] = to_host(step_size + new * 0)
-                    if first == 0:
-                        h.step_size[0, cols] = np.nan  # no gradient seen yet
-                        h.velocity[0, cols] = np.where(velocity is None, np.nan, 0.0)
+                    if self.diagnostics:
+                        self._flush_diagnostics(unit, rows, olds, states, new, coords, lr)
                     unit.records.clear()
         h.count = first + n_new
         self._mark_divergence(first, h.count)
+
+    def _flush_diagnostics(self, unit, rows, olds, states, new, coords, lr) -> None:
+        """Update vectors, momentum and effective step sizes of a chunk's recorded rows."""
+        h, xp, to_host = self.history, self.backend.xp, self.backend.to_host
+        t, r_u, p = new.shape
+        cols = unit.cols
+        old_coords = self.problem.coords(xp.stack(olds).reshape(-1, p))
+        h.update[rows, cols] = coords - to_host(old_coords).reshape(t, r_u, 2)
+        if p != 2:
+            return  # per-parameter quantities of a network have no place on the plane
+        state = _stack_states(xp, states)
+        lr_dev = self.backend.asarray(lr[:, :, None])
+        velocity = unit.optimizer.velocity(state, lr_dev)
+        if velocity is not None:
+            h.velocity[rows, cols] = to_host(velocity + new * 0)
+        h.step_size[rows, cols] = to_host(unit.optimizer.step_size(state, lr_dev) + new * 0)
+        if rows.start == 0:
+            h.step_size[0, cols] = np.nan  # no gradient seen yet
+            h.velocity[0, cols] = np.nan if velocity is None else 0.0
 
     def _mark_divergence(self, first: int, end: int) -> None:
         h = self.history

@@ -90,6 +90,10 @@ def moments(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     return a, b, c
 
 
+# Columns of the per-example products that make A = [[x1², x1x2], [x1x2, x2²]], row-major.
+_A_ENTRIES = np.array([0, 1, 1, 2])
+
+
 class LinearRegressionProblem(Problem):
     """Mean squared error of ``w1·x1 + w2·x2`` (no bias, no ½) over the training examples."""
 
@@ -112,15 +116,14 @@ class LinearRegressionProblem(Problem):
     def prepare(self, micro_batches):
         """The (2A, 2b) of every micro-batch of an epoch, all in a few vectorized calls:
         per-example products summed over each micro-batch's run of rows."""
-        order = np.concatenate(micro_batches)
-        sizes = np.fromiter((len(mb) for mb in micro_batches), int, len(micro_batches))
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-        sums = np.add.reduceat(self._products[order], starts, axis=0)
+        sizes = np.array([len(mb) for mb in micro_batches])
+        starts = np.zeros_like(sizes)
+        np.cumsum(sizes[:-1], out=starts[1:])
+        sums = np.add.reduceat(self._products[np.concatenate(micro_batches)], starts, axis=0)
         # ∇L = 2(Aw − b): the factor 2 is folded in here, not at every step
         sums *= (2.0 / sizes)[:, None]
-        a2 = sums[:, [0, 1, 1, 2]].reshape(-1, 2, 2)
-        a2_dev, b2_dev = self.backend.asarray(a2), self.backend.asarray(sums[:, 3:])
-        return [(a2_dev[k], b2_dev[k]) for k in range(len(micro_batches))]
+        a2 = self.backend.asarray(sums.take(_A_ENTRIES, axis=1).reshape(-1, 2, 2))
+        return list(zip(a2, self.backend.asarray(sums[:, 3:]), strict=True))
 
     def batch_grad(self, params, prepared):
         a2, b2 = prepared

@@ -1,0 +1,190 @@
+"""The headless ``run`` command: an experiment file in, a CSV and figures out.
+
+    python main.py run EXPERIMENT.toml --out DIR [--no-plots] [--quiet]
+
+What it promises (``shared/EXPERIMENT_FORMAT.md``):
+
+- a bad file (TOML syntax, unknown key, value out of range, missing data...) prints one line
+  naming the file, the key and what was expected, exits 2, and writes nothing: the file is
+  read, validated and built into engine objects before DIR is even created;
+- otherwise every run is trained, ``DIR/trajectories.csv`` is written, and (unless
+  ``--no-plots``) ``surface.png`` and ``curves.png`` are drawn by the ``render`` callback;
+- a diverged run is a result: one line says which run diverged at which step, exit stays 0;
+- a directory that can't be written (permissions, a full disk) prints one line, exits 1.
+
+The engine never imports Qt, so the figures come from the caller: ``main.py`` passes a
+``render(built, history, out_dir)`` that uses the GUI's plotting code offscreen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from engine.experiment import Built, ExperimentError, build, load_experiment
+from engine.records import write_trajectories_csv
+from engine.training import History
+
+CSV_NAME = "trajectories.csv"
+PROGRESS_AFTER_S = 1.0  # a run shorter than this prints no progress at all
+PROGRESS_EVERY_S = 0.5
+CHUNK = 500  # updates between progress checks (results do not depend on it)
+
+Render = Callable[[Built, History, Path], Sequence[os.PathLike | str]]
+
+
+class _UsageError(Exception):
+    def __init__(self, status: int):
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that returns its exit status instead of leaving the interpreter, so that
+    ``main`` can be called in-process (tests, a notebook) and still report 2 for bad usage."""
+
+    def exit(self, status: int = 0, message: str | None = None):
+        if message:
+            self._print_message(message, sys.stderr)
+        raise _UsageError(status)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="main.py run",
+        description="Train the runs of an experiment file without a display; write "
+        f"{CSV_NAME} and the figures surface.png and curves.png into DIR.",
+    )
+    parser.add_argument("experiment", metavar="EXPERIMENT.toml", help="the experiment file")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="output folder (created if missing)"
+    )
+    parser.add_argument("--no-plots", action="store_true", help="write the CSV only")
+    parser.add_argument("--quiet", action="store_true", help="no progress or summary lines")
+    return parser
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+class _Progress:
+    """``step 1200/5000 (24%)`` on stderr, only once a run has taken a second, and at most
+    twice a second; rewritten in place on a terminal, one line per report elsewhere."""
+
+    def __init__(self, stream: TextIO, enabled: bool):
+        self.stream = stream
+        self.enabled = enabled
+        self.start = time.monotonic()
+        self.last = -math.inf
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.shown = False
+
+    def __call__(self, step: int, steps: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.start < PROGRESS_AFTER_S:
+            return
+        if now - self.last < PROGRESS_EVERY_S and step < steps:
+            return
+        self.last = now
+        text = f"step {step}/{steps} ({100 * step // steps}%)"
+        if self.tty:
+            self.stream.write("\r" + text + "\x1b[K")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown and self.tty:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _final_losses(history: History) -> str:
+    parts = []
+    for run, label in enumerate(history.labels):
+        if history.diverged_at[run] >= 0:
+            parts.append(f"{label!r} diverged")
+            continue
+        row = history.last_finite(run)
+        parts.append(f"{label!r} {history.loss[row, run]:.4g}")
+    return ", ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None, render: Render | None = None) -> int:
+    """Run ``run EXPERIMENT.toml --out DIR``'s arguments (without ``run``); return the exit
+    status: 0 done (diverged runs included), 1 the output couldn't be written, 2 bad usage or
+    a bad experiment file."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = make_parser().parse_args(argv)
+    except _UsageError as exc:
+        return exc.status
+    path = Path(args.experiment)
+    out = Path(args.out)
+
+    # Everything that can be wrong with the file is found here, before DIR exists.
+    try:
+        experiment = load_experiment(path)
+        built = build(experiment, base_dir=path.parent, source=str(path))
+    except ExperimentError as exc:
+        print(_one_line(exc), file=sys.stderr)
+        return 2
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"{out}: cannot create the output folder ({_os_reason(exc)})", file=sys.stderr)
+        return 1
+    if not os.access(out, os.W_OK):
+        print(f"{out}: the output folder is not writable", file=sys.stderr)
+        return 1
+
+    progress = _Progress(sys.stderr, enabled=not args.quiet)
+    try:
+        history = built.trainer.run(CHUNK, progress=progress)
+    finally:
+        progress.close()
+
+    for run, label in enumerate(history.labels):
+        if history.diverged_at[run] >= 0:
+            print(f"run {run} {label!r} diverged at step {int(history.diverged_at[run])}")
+
+    written: list[Path] = []
+    try:
+        written.append(write_trajectories_csv(history, out / CSV_NAME))
+    except OSError as exc:
+        print(f"{out / CSV_NAME}: cannot write ({_os_reason(exc)})", file=sys.stderr)
+        return 1
+    if not args.no_plots and render is not None:
+        try:
+            written.extend(Path(p) for p in render(built, history, out))
+        except OSError as exc:
+            print(f"{out}: cannot write the figures ({_os_reason(exc)})", file=sys.stderr)
+            return 1
+        except Exception as exc:  # a broken Qt install must not hide the CSV we wrote
+            print(
+                f"{out}: cannot draw the figures ({_one_line(exc) or type(exc).__name__}); "
+                f"{CSV_NAME} was written, --no-plots skips the figures",
+                file=sys.stderr,
+            )
+            return 1
+
+    if not args.quiet:
+        names = ", ".join(p.name for p in written)
+        print(f"wrote {names} to {out}; final loss: {_final_losses(history)}")
+    return 0
+
+
+def _os_reason(exc: OSError) -> str:
+    return _one_line(exc.strerror or exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
