@@ -42,10 +42,13 @@ def generate_data(
 def read_data_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a CSV with a header naming the columns ``x1,x2,y`` (other columns are ignored)."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        # utf-8-sig: spreadsheet programs start their "CSV UTF-8" with a byte-order mark
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except OSError as exc:
         raise DataError(f"cannot read data file {path}: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"data file {path} is not a UTF-8 CSV text file ({exc})") from None
     if not rows:
         raise DataError(f"data file {path} is empty; expected a header x1,x2,y and rows")
     header = [h.strip() for h in rows[0]]
@@ -56,14 +59,17 @@ def read_data_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"expected a header with x1,x2,y (found {','.join(header)})"
         )
     cols = [header.index(c) for c in ("x1", "x2", "y")]
-    values = np.empty((len(rows) - 1, 3))
+    parsed = []
     for i, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines (a trailing one is common) hold no example
         try:
-            values[i - 2] = [float(row[c]) for c in cols]
+            parsed.append([float(row[c]) for c in cols])
         except (ValueError, IndexError):
             raise DataError(
                 f"data file {path}, line {i}: expected three numbers x1,x2,y, got {row}"
             ) from None
+    values = np.array(parsed, dtype=float).reshape(-1, 3)
     if len(values) == 0:
         raise DataError(f"data file {path} has a header but no rows")
     if not np.isfinite(values).all():
