@@ -1,0 +1,197 @@
+"""Experiment files: validation, round trips, atomic saves and building the engine objects."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from engine.backend import select_backend
+from engine.experiment import (
+    Experiment,
+    ExperimentError,
+    build,
+    load_experiment,
+    parse_experiment,
+    save_experiment,
+)
+
+CONTRACT_EXAMPLE = """
+title = "Momentum vs Adam on Rosenbrock"
+seed = 0
+steps = 300
+backend = "auto"
+dtype = "float64"
+record_every = 1
+
+[problem]
+kind = "function"
+name = "rosenbrock"
+start = [-1.5, 2.0]
+gradient_noise = 0.0
+
+[[runs]]
+label = "momentum"
+optimizer = "momentum"
+convention = "pytorch"
+lr = 0.001
+momentum = 0.9
+
+[runs.schedule]
+kind = "constant"
+warmup_steps = 0
+warmup_start_factor = 0.1
+"""
+
+
+def write(tmp_path, text, name="exp.toml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_contract_example_loads_and_runs(tmp_path):
+    experiment = load_experiment(write(tmp_path, CONTRACT_EXAMPLE))
+    assert experiment.title == "Momentum vs Adam on Rosenbrock"
+    assert experiment.runs[0].momentum == 0.9
+    history = build(experiment, backend=select_backend("numpy")).trainer.run()
+    assert history.count == 301
+    # row 0 is the start; Rosenbrock there by hand: (1 + 1.5)² + 100 (2 − 2.25)²
+    np.testing.assert_allclose(history.coords[0, 0], [-1.5, 2.0])
+    assert history.loss[0, 0] == pytest.approx(2.5**2 + 100 * 0.25**2)
+
+
+def test_save_then_load_gives_the_same_experiment(tmp_path):
+    experiment = parse_experiment(
+        {
+            "title": "round trip",
+            "description": "two lines\nof text",
+            "steps": 40,
+            "problem": {
+                "kind": "linear_regression",
+                "samples": 64,
+                "feature_scales": [1.0, 30.0],
+                "normalize_features": True,
+            },
+            "runs": [
+                {"optimizer": "adam", "lr": 0.05, "beta1": 0.8, "batch_size": 16},
+                {
+                    "label": "warm sgd",
+                    "color": "#ff8800",
+                    "optimizer": "sgd",
+                    "lr": 0.01,
+                    "accumulation_steps": 2,
+                    "batch_size": 8,
+                    "shuffle": False,
+                    "schedule": {"kind": "cosine", "warmup_steps": 5, "min_lr": 1e-4},
+                },
+            ],
+        }
+    )
+    path = tmp_path / "saved.toml"
+    save_experiment(experiment, path)
+    again = load_experiment(path)
+    assert again == experiment
+    assert again.to_toml() == experiment.to_toml()
+
+
+def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "keep.toml"
+    path.write_text(CONTRACT_EXAMPLE, encoding="utf-8")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save_experiment(Experiment(title="new"), path)
+    assert path.read_text(encoding="utf-8") == CONTRACT_EXAMPLE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.toml"]
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"steps": 0}, "steps"),
+        ({"runs": []}, "runs"),
+        ({"runs": [{"lr": -1.0}]}, "runs[0].lr"),
+        ({"runs": [{"optimizer": "adam", "momentum": 0.9}]}, "runs[0].momentum"),
+        ({"runs": [{"optimizer": "nesterov", "momentum": 0.0}]}, "runs[0].momentum"),
+        ({"runs": [{"color": "red"}]}, "runs[0].color"),
+        ({"runs": [{"schedule": {"kind": "linear"}}]}, "runs[0].schedule.kind"),
+        ({"problem": {"kind": "mlp"}}, "problem.kind"),
+        ({"problem": {"name": "sphere"}}, "problem.name"),
+        ({"problem": {"kind": "linear_regression", "feature_scales": [1, 0]}}, "feature_scales"),
+        ({"dtype": "float16"}, "dtype"),
+        ({"colour": 1}, "colour"),
+    ],
+)
+def test_bad_values_name_the_key(data, key):
+    with pytest.raises(ExperimentError) as info:
+        parse_experiment(data, source="bad.toml")
+    message = str(info.value)
+    assert message.startswith("bad.toml: ")
+    assert key in message
+    assert "\n" not in message
+
+
+def test_batch_settings_are_checked_against_the_data():
+    too_big = parse_experiment(
+        {"problem": {"kind": "linear_regression", "samples": 10}, "runs": [{"batch_size": 11}]}
+    )
+    with pytest.raises(ExperimentError, match=r"runs\[0\]\.batch_size.*10 training examples"):
+        build(too_big, backend=select_backend("numpy"))
+    on_function = parse_experiment({"runs": [{"batch_size": 4}]})
+    with pytest.raises(ExperimentError, match=r"runs\[0\]\.batch_size.*gradient_noise"):
+        build(on_function, backend=select_backend("numpy"))
+
+
+def test_accumulation_without_batch_size_uses_the_whole_set_per_micro_batch():
+    experiment = parse_experiment(
+        {
+            "steps": 5,
+            "problem": {"kind": "linear_regression", "samples": 20},
+            "runs": [{"lr": 0.01, "accumulation_steps": 2}, {"lr": 0.01}],
+        }
+    )
+    history = build(experiment, backend=select_backend("numpy")).trainer.run()
+    # one micro-batch (the whole set) per epoch: the same full-batch steps either way
+    np.testing.assert_allclose(history.coords[:, 0], history.coords[:, 1], rtol=0, atol=1e-15)
+
+
+def test_data_file_is_read_relative_to_the_experiment(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((30, 2))
+    y = x @ [3.0, -2.0]
+    rows = "\n".join(f"{a:.17g},{b:.17g},{t:.17g}" for (a, b), t in zip(x, y, strict=True))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "points.csv").write_text("x1,x2,y\n" + rows + "\n", encoding="utf-8")
+    path = write(
+        tmp_path,
+        '[problem]\nkind = "linear_regression"\ndata = "data/points.csv"\n'
+        '[[runs]]\noptimizer = "sgd"\nlr = 0.1\n',
+    )
+    built = build(load_experiment(path), base_dir=path.parent, backend=select_backend("numpy"))
+    assert built.problem.n_examples == 30
+    np.testing.assert_allclose(built.problem.solution(), [3.0, -2.0], atol=1e-10)
+
+
+def test_float32_experiments_compute_in_float32():
+    experiment = parse_experiment({"dtype": "float32", "backend": "numpy", "steps": 20})
+    built = build(experiment)
+    assert built.backend.dtype == np.float32
+    history = built.trainer.run()
+    assert np.isfinite(history.loss[: history.count]).all()
+    assert built.trainer._lanes[0].units[0].params.dtype == np.float32
+
+
+def test_unreadable_and_malformed_files_are_experiment_errors(tmp_path):
+    with pytest.raises(ExperimentError, match="cannot read"):
+        load_experiment(tmp_path / "missing.toml")
+    with pytest.raises(ExperimentError, match="TOML syntax"):
+        load_experiment(write(tmp_path, "steps = = 3"))
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ExperimentError, match="UTF-8"):
+        load_experiment(binary)
