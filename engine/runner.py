@@ -107,13 +107,20 @@ class _Progress:
 
 
 def _final_losses(history: History) -> str:
+    """``'sgd' 4.16, 'adam' 0.0362 (best), 'wild' diverged``: each run's final loss."""
+    finals: dict[int, float] = {}
+    for run in range(history.n_runs):
+        if history.diverged_at[run] < 0:
+            value = float(history.loss[history.last_finite(run), run])
+            if math.isfinite(value):
+                finals[run] = value
+    best = min(finals, key=finals.__getitem__) if len(finals) > 1 else None
     parts = []
     for run, label in enumerate(history.labels):
-        if history.diverged_at[run] >= 0:
+        if run in finals:
+            parts.append(f"{label!r} {finals[run]:.4g}" + (" (best)" if run == best else ""))
+        else:
             parts.append(f"{label!r} diverged")
-            continue
-        row = history.last_finite(run)
-        parts.append(f"{label!r} {history.loss[row, run]:.4g}")
     return ", ".join(parts)
 
 

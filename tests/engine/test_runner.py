@@ -1,0 +1,492 @@
+"""The headless runner against the contract of shared/EXPERIMENT_FORMAT.md: what it writes,
+what the CSV's numbers mean (checked against formulas written out here, not the engine's),
+divergence as a result, and bad files refused with one line, status 2 and nothing written."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import runner
+from resources import example_paths
+
+ROOT = Path(__file__).resolve().parents[2]
+BAD = ROOT / "tests" / "bad_experiments"
+COLUMNS = ["run", "label", "step", "epoch", "lr", "loss", "grad_norm", "w1", "w2"]
+
+
+def write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def rows_of(rows: list[dict[str, str]], run: int) -> list[dict[str, str]]:
+    return [r for r in rows if int(r["run"]) == run]
+
+
+def rosenbrock(x: float, y: float) -> float:
+    return (1 - x) ** 2 + 100 * (y - x * x) ** 2
+
+
+def rosenbrock_grad_norm(x: float, y: float) -> float:
+    gx = -2 * (1 - x) - 400 * x * (y - x * x)
+    gy = 200 * (y - x * x)
+    return math.hypot(gx, gy)
+
+
+ROSENBROCK = """
+title = "two runs"
+steps = 20
+record_every = {record_every}
+
+[problem]
+kind = "function"
+name = "rosenbrock"
+start = [-1.5, 2.0]
+
+[[runs]]
+label = "sgd"
+optimizer = "sgd"
+lr = 0.001
+
+[[runs]]
+label = "adam"
+optimizer = "adam"
+lr = 0.05
+"""
+
+
+# ---- what gets written ---------------------------------------------------------------------
+
+
+def test_csv_has_the_contract_columns_and_one_row_per_step(tmp_path, capsys):
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+    out = tmp_path / "out"
+    assert runner.main([str(exp), "--out", str(out), "--no-plots"]) == 0
+    header, rows = read_csv(out / "trajectories.csv")
+    assert header == COLUMNS
+    assert len(rows) == 2 * 21
+    for run, label in enumerate(["sgd", "adam"]):
+        mine = rows_of(rows, run)
+        assert [int(r["step"]) for r in mine] == list(range(21))
+        assert {r["label"] for r in mine} == {label}
+    assert "trajectories.csv" in capsys.readouterr().out
+
+
+def test_record_every_keeps_row_zero_every_kth_and_the_last(tmp_path):
+    exp = write(tmp_path, ROSENBROCK.format(record_every=7))
+    out = tmp_path / "out"
+    assert runner.main([str(exp), "--out", str(out), "--no-plots", "--quiet"]) == 0
+    _, rows = read_csv(out / "trajectories.csv")
+    for run in (0, 1):
+        assert [int(r["step"]) for r in rows_of(rows, run)] == [0, 7, 14, 20]
+
+
+def test_row_zero_is_the_start_and_loss_is_the_function_value(tmp_path):
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+    out = tmp_path / "out"
+    assert runner.main([str(exp), "--out", str(out), "--no-plots", "--quiet"]) == 0
+    _, rows = read_csv(out / "trajectories.csv")
+    for run in (0, 1):
+        first = rows_of(rows, run)[0]
+        assert (float(first["w1"]), float(first["w2"])) == (-1.5, 2.0)
+        assert float(first["loss"]) == pytest.approx(12.5)
+        assert float(first["epoch"]) == 0.0
+    for row in rows:
+        x, y = float(row["w1"]), float(row["w2"])
+        assert float(row["loss"]) == pytest.approx(rosenbrock(x, y), rel=1e-12, abs=1e-14)
+        assert float(row["grad_norm"]) == pytest.approx(
+            rosenbrock_grad_norm(x, y), rel=1e-10, abs=1e-12
+        )
+
+
+def test_first_sgd_step_is_the_gradient_step_by_hand(tmp_path):
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+    out = tmp_path / "out"
+    assert runner.main([str(exp), "--out", str(out), "--no-plots", "--quiet"]) == 0
+    _, rows = read_csv(out / "trajectories.csv")
+    x, y = -1.5, 2.0
+    gx = -2 * (1 - x) - 400 * x * (y - x * x)
+    gy = 200 * (y - x * x)
+    step1 = rows_of(rows, 0)[1]
+    assert float(step1["w1"]) == pytest.approx(x - 0.001 * gx, rel=1e-14)
+    assert float(step1["w2"]) == pytest.approx(y - 0.001 * gy, rel=1e-14)
+
+
+def test_floats_are_written_exactly(tmp_path):
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+    out = tmp_path / "out"
+    assert runner.main([str(exp), "--out", str(out), "--no-plots", "--quiet"]) == 0
+    # repr-exact: as many digits as the float needs to read back the same, never "%.6g"
+    _, rows = read_csv(out / "trajectories.csv")
+    for row in rows:
+        for column in ("epoch", "lr", "loss", "grad_norm", "w1", "w2"):
+            assert repr(float(row[column])) == row[column]
+
+
+def test_regression_loss_is_the_mean_squared_error_over_the_data(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 2)) * [1.0, 3.0]
+    y = x @ [1.5, -0.5] + 0.1 * rng.normal(size=40)
+    with open(tmp_path / "points.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["x1", "x2", "y"])
+        writer.writerows(
+            [[repr(float(v)) for v in (a, b, c)] for (a, b), c in zip(x, y, strict=True)]
+        )
+    exp = write(
+        tmp_path,
+        """
+steps = 12
+[problem]
+kind = "linear_regression"
+data = "points.csv"
+start = [0.5, 0.5]
+[[runs]]
+label = "minibatch"
+optimizer = "momentum"
+lr = 0.01
+batch_size = 8
+shuffle = true
+[[runs]]
+label = "full"
+optimizer = "sgd"
+lr = 0.02
+""",
+    )
+    out = tmp_path / "out"
+    assert runner.main([str(exp), "--out", str(out), "--no-plots", "--quiet"]) == 0
+    _, rows = read_csv(out / "trajectories.csv")
+    assert len(rows) == 2 * 13
+    for row in rows:
+        w = np.array([float(row["w1"]), float(row["w2"])])
+        residual = x @ w - y
+        assert float(row["loss"]) == pytest.approx(np.mean(residual**2), rel=1e-10)
+        grad = 2 * x.T @ residual / len(y)
+        assert float(row["grad_norm"]) == pytest.approx(np.linalg.norm(grad), rel=1e-9)
+    # batch 8 of 40 examples: 5 updates per epoch
+    epochs = [float(r["epoch"]) for r in rows_of(rows, 0)]
+    assert epochs[5] == pytest.approx(1.0)
+    assert epochs[12] == pytest.approx(12 / 5)
+    assert [float(r["epoch"]) for r in rows_of(rows, 1)] == list(range(13))
+
+
+def test_lr_column_is_the_rate_of_the_update_into_the_row(tmp_path):
+    exp = write(
+        tmp_path,
+        """
+steps = 14
+[problem]
+kind = "function"
+name = "elongated_quadratic"
+[[runs]]
+label = "step"
+optimizer = "sgd"
+lr = 0.1
+[runs.schedule]
+kind = "step"
+step_size = 5
+gamma = 0.5
+[[runs]]
+label = "warmup"
+optimizer = "sgd"
+lr = 0.2
+[runs.schedule]
+warmup_steps = 4
+warmup_start_factor = 0.25
+""",
+    )
+    out = tmp_path / "out"
+    assert runner.main([str(exp), "--out", str(out), "--no-plots", "--quiet"]) == 0
+    _, rows = read_csv(out / "trajectories.csv")
+
+    def step_rate(j):
+        return 0.1 * 0.5 ** (j // 5)
+
+    def warmup_rate(j):
+        return 0.2 * (0.25 + 0.75 * min(j, 4) / 4)
+
+    for run, rate in ((0, step_rate), (1, warmup_rate)):
+        for row in rows_of(rows, run):
+            k = int(row["step"])
+            # row k holds the state after update k, made with the rate of update index k−1;
+            # row 0 shows the rate the first update will use
+            assert float(row["lr"]) == pytest.approx(rate(max(k - 1, 0)), rel=1e-12)
+
+
+# ---- divergence ------------------------------------------------------------------------------
+
+DIVERGING = """
+steps = 50
+[problem]
+kind = "function"
+name = "rosenbrock"
+start = [-1.2, 1.0]
+[[runs]]
+label = "fine"
+optimizer = "sgd"
+lr = 0.001
+[[runs]]
+label = "sgd lr=0.01"
+optimizer = "sgd"
+lr = 0.01
+"""
+
+
+def test_a_diverged_run_stops_at_a_non_finite_row_and_is_reported(tmp_path, capsys):
+    exp = write(tmp_path, DIVERGING)
+    out = tmp_path / "out"
+    assert runner.main([str(exp), "--out", str(out), "--no-plots"]) == 0
+    captured = capsys.readouterr()
+    _, rows = read_csv(out / "trajectories.csv")
+    fine, wild = rows_of(rows, 0), rows_of(rows, 1)
+    assert len(fine) == 51
+    assert all(math.isfinite(float(r["loss"])) for r in fine)
+    last = wild[-1]
+    assert not math.isfinite(float(last["loss"])) or not all(
+        math.isfinite(float(last[c])) for c in ("w1", "w2")
+    )
+    assert all(math.isfinite(float(r["loss"])) for r in wild[:-1])
+    step = int(last["step"])
+    assert 0 < step < 50
+    assert f"run 1 'sgd lr=0.01' diverged at step {step}" in captured.out
+    assert "fine" in captured.out  # the summary still lists every run
+
+
+def test_a_diverged_run_still_gets_figures(tmp_path):
+    exp = write(tmp_path, DIVERGING)
+    out = tmp_path / "out"
+    calls = []
+
+    def render(built, history, out_dir):
+        calls.append((built.experiment.title, history.diverged_at.tolist(), Path(out_dir)))
+        (Path(out_dir) / "surface.png").write_bytes(b"png")
+        return [Path(out_dir) / "surface.png"]
+
+    assert runner.main([str(exp), "--out", str(out), "--quiet"], render=render) == 0
+    assert len(calls) == 1
+    assert calls[0][1][0] == -1
+    assert calls[0][1][1] > 0
+    assert calls[0][2] == out
+
+
+# ---- options -------------------------------------------------------------------------------
+
+
+def test_no_plots_writes_no_png_and_never_calls_render(tmp_path):
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+    out = tmp_path / "out"
+
+    def render(*args):
+        raise AssertionError("render must not be called with --no-plots")
+
+    assert runner.main([str(exp), "--out", str(out), "--no-plots"], render=render) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["trajectories.csv"]
+
+
+def test_quiet_prints_nothing_on_success(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(runner, "PROGRESS_AFTER_S", 0.0)
+    monkeypatch.setattr(runner, "PROGRESS_EVERY_S", 0.0)
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+    assert runner.main([str(exp), "--out", str(tmp_path / "o"), "--no-plots", "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
+
+
+def test_progress_lines_go_to_stderr(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(runner, "PROGRESS_AFTER_S", 0.0)
+    monkeypatch.setattr(runner, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(runner, "CHUNK", 5)
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+    assert runner.main([str(exp), "--out", str(tmp_path / "o"), "--no-plots"]) == 0
+    err = capsys.readouterr().err
+    assert "step 20/20 (100%)" in err
+    assert "step 5/20 (25%)" in err
+
+
+def test_output_folder_is_created_with_parents(tmp_path):
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+    out = tmp_path / "a" / "b" / "c"
+    assert runner.main([str(exp), "--out", str(out), "--no-plots", "--quiet"]) == 0
+    assert (out / "trajectories.csv").is_file()
+
+
+# ---- refusals ------------------------------------------------------------------------------
+
+# (file, what the one line must name: the key, or what is wrong where there is no key)
+BAD_FILES = [
+    ("toml_syntax.toml", "TOML syntax"),
+    ("unknown_top_key.toml", "stpes"),
+    ("unknown_run_key.toml", "runs[0].learning_rate"),
+    ("negative_lr.toml", "runs[0].lr"),
+    ("lr_string.toml", "runs[0].lr"),
+    ("steps_zero.toml", "steps"),
+    ("unknown_optimizer.toml", "runs[0].optimizer"),
+    ("unknown_function.toml", "problem.name"),
+    ("kind_mlp.toml", "problem.kind"),
+    ("beta1_on_sgd.toml", "runs[0].beta1"),
+    ("beta2_one.toml", "runs[0].beta2"),
+    ("batch_too_large.toml", "runs[0].batch_size"),
+    ("batch_on_function.toml", "runs[0].batch_size"),
+    ("accumulation_on_function.toml", "runs[0].accumulation_steps"),
+    ("missing_data_file.toml", "problem.data"),
+    ("data_missing_column.toml", "problem.data"),
+    ("warmup_start_factor_zero.toml", "runs[0].schedule.warmup_start_factor"),
+    ("momentum_too_large.toml", "runs[0].momentum"),
+    ("nesterov_zero_momentum.toml", "runs[0].momentum"),
+    ("no_runs.toml", "runs"),
+    ("unknown_schedule_kind.toml", "runs[0].schedule.kind"),
+    ("bad_color.toml", "runs[0].color"),
+    ("start_three_values.toml", "problem.start"),
+    ("bad_dtype.toml", "dtype"),
+    ("negative_feature_scale.toml", "problem.feature_scales"),
+    ("not_utf8.toml", "UTF-8"),
+]
+
+
+def test_every_bad_file_is_in_the_table():
+    assert sorted(p.name for p in BAD.glob("*.toml")) == sorted(name for name, _ in BAD_FILES)
+
+
+@pytest.mark.parametrize(("name", "key"), BAD_FILES, ids=[name for name, _ in BAD_FILES])
+def test_a_bad_file_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, name, key):
+    out = tmp_path / "out"
+    calls = []
+    status = runner.main([str(BAD / name), "--out", str(out)], render=lambda *a: calls.append(a))
+    captured = capsys.readouterr()
+    assert status == 2
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert name in lines[0]
+    assert key in lines[0]
+    assert "Traceback" not in captured.err
+    assert captured.out == ""
+    assert not out.exists()
+    assert calls == []
+
+
+def test_a_missing_experiment_file_exits_2(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert runner.main([str(tmp_path / "nope.toml"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "nope.toml" in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv", [[], ["exp.toml"], ["--out", "x"], ["exp.toml", "--out", "x", "--bogus"]]
+)
+def test_usage_errors_exit_2(argv, capsys):
+    assert runner.main(argv) == 2
+    assert "usage" in capsys.readouterr().err
+
+
+def test_help_exits_0(capsys):
+    assert runner.main(["--help"]) == 0
+    assert "--no-plots" in capsys.readouterr().out
+
+
+def test_an_output_path_that_is_a_file_exits_1_with_one_line(tmp_path, capsys):
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    assert runner.main([str(exp), "--out", str(blocker / "out"), "--no-plots"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "file.txt" in err[0]
+
+
+def test_a_full_disk_exits_1_with_one_line(tmp_path, capsys, monkeypatch):
+    def full(history, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(runner, "write_trajectories_csv", full)
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+    assert runner.main([str(exp), "--out", str(tmp_path / "o"), "--no-plots"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "trajectories.csv" in err[0]
+    assert os.strerror(errno.ENOSPC) in err[0]
+
+
+def test_figures_that_cannot_be_written_exit_1(tmp_path, capsys):
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+
+    def render(built, history, out_dir):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    assert runner.main([str(exp), "--out", str(tmp_path / "o")], render=render) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "figures" in err[0]
+    assert (tmp_path / "o" / "trajectories.csv").is_file()
+
+
+# ---- the shipped examples ------------------------------------------------------------------
+
+
+def test_there_are_examples():
+    names = [p.name for p in example_paths()]
+    assert len(names) >= 5
+    assert "rosenbrock_momentum_vs_adam.toml" in names
+
+
+@pytest.mark.parametrize("path", example_paths(), ids=lambda p: p.stem)
+def test_every_example_runs(path, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert runner.main([str(path), "--out", str(out), "--no-plots", "--quiet"]) == 0
+    header, rows = read_csv(out / "trajectories.csv")
+    assert header == COLUMNS
+    assert rows
+    text = path.read_text(encoding="utf-8")
+    assert "title" in text
+    assert "description" in text
+    diverged = "diverged" in capsys.readouterr().out
+    assert diverged == (path.stem == "divergence")
+
+
+def test_the_runner_as_a_command(tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    example = ROOT / "resources" / "experiments" / "saddle_point.toml"
+    done = subprocess.run(
+        [sys.executable, "main.py", "run", str(example), "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ("trajectories.csv", "surface.png", "curves.png"):
+        assert (out / name).is_file()
+    for name in ("surface.png", "curves.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "surface.png" in done.stdout
+
+    bad = subprocess.run(
+        [sys.executable, "main.py", "run", str(BAD / "negative_lr.toml"), "--out", str(out / "x")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2
+    assert len(bad.stderr.splitlines()) == 1
+    assert not (out / "x").exists()
