@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None, render: Render | None = None) -> int
     # Everything that can be wrong with the file is found here, before DIR exists.
     try:
         experiment = load_experiment(path)
-        built = build(experiment, base_dir=path.parent, source=str(path))
+        built = build(experiment, base_dir=path.parent, source=str(path), diagnostics=False)
     except ExperimentError as exc:
         print(_one_line(exc), file=sys.stderr)
         return 2
