@@ -1,0 +1,63 @@
+"""Start the desktop app: ``python main.py [EXPERIMENT.toml]``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication
+
+USAGE = "usage: python main.py [EXPERIMENT.toml]"
+
+
+def create_app(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (made once), with the app's names, font and pyqtgraph options."""
+    app = QApplication.instance()
+    if app is None:
+        if (
+            sys.platform.startswith("linux")
+            and not os.environ.get("DISPLAY")
+            and not os.environ.get("WAYLAND_DISPLAY")
+        ):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QApplication([sys.argv[0] if sys.argv else "descent-lab", *(argv or [])])
+    app.setApplicationName("Descent Lab")
+    app.setOrganizationName("DescentLab")
+    app.setApplicationDisplayName("Descent Lab")
+    font = QFont(app.font())
+    if font.pointSizeF() < 10:
+        font.setPointSizeF(10)
+        app.setFont(font)
+    pg.setConfigOptions(antialias=False, useOpenGL=False, exitCleanup=False)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return 0
+    unknown = [a for a in argv if a.startswith("-")]
+    if unknown or len(argv) > 1:
+        print(f"unknown arguments: {' '.join(unknown or argv[1:])}\n{USAGE}", file=sys.stderr)
+        return 2
+    app = create_app()
+
+    from gui.main_window import MainWindow
+    from gui.settings import Settings
+    from gui.theme import apply_theme, theme_named
+
+    settings = Settings()
+    apply_theme(app, theme_named(settings.theme))
+    window = MainWindow(settings)
+    window.show()
+    if argv:
+        path = Path(argv[0])
+        if not window.open_path(path, ask=False):
+            window.open_default()
+    else:
+        window.open_default()
+    return app.exec()

@@ -1,0 +1,227 @@
+"""What the Export menu writes: figures (PNG at 1×/2×/3×, SVG) on a light background
+whatever the theme, the trajectories as CSV, and the animation as GIF (or MP4 when ffmpeg is
+available). Figures are drawn by ``gui.figures``, the same code as the headless runner's;
+the animation re-uses the app's own surface view, offscreen, in the light theme.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QApplication
+
+from engine.records import write_trajectories_csv
+from engine.training import History
+from gui import figures
+from gui.controller import Frame
+from gui.theme import LIGHT
+
+GIF_SIZE = (760, 640)
+GIF_FRAMES = 72
+GIF_FRAME_MS = 60
+
+
+def history_at(frame: Frame) -> History | None:
+    """The history as shown: rows up to the playhead, divergence only where it is shown,
+    and the runs' current names (a rename doesn't re-simulate)."""
+    s = frame.snapshot
+    h = s.history
+    if h is None:
+        return None
+    n = h.n_runs
+    labels = [r.display_label for r in frame.experiment.runs[:n]]
+    labels += h.labels[len(labels) :]
+    at = np.asarray(s.diverged_at).copy()
+    at[at > frame.head] = -1
+    return dataclasses.replace(h, labels=labels, count=max(frame.rows, 1), diverged_at=at)
+
+
+def history_computed(frame: Frame) -> History | None:
+    """Everything computed so far (for the CSV), with the runs' current names."""
+    s = frame.snapshot
+    h = s.history
+    if h is None:
+        return None
+    labels = [r.display_label for r in frame.experiment.runs[: h.n_runs]]
+    labels += h.labels[len(labels) :]
+    return dataclasses.replace(
+        h, labels=labels, count=s.count, diverged_at=np.asarray(s.diverged_at).copy()
+    )
+
+
+def _styles(frame: Frame, n: int):
+    labels, colors, visible = figures.run_styles_of(frame.experiment)
+    return labels[:n], colors[:n], visible[:n]
+
+
+def surface_figure(frame: Frame, view=None):
+    h = history_at(frame)
+    labels, colors, visible = _styles(frame, h.n_runs)
+    if view is None and frame.experiment.problem.view is not None:
+        view = frame.experiment.problem.view
+    return figures.surface_figure(
+        frame.snapshot.built.problem,
+        h,
+        labels=labels,
+        colors=colors,
+        visible=visible,
+        view=view,
+        title=frame.experiment.title,
+    )
+
+
+def curves_figure(frame: Frame):
+    h = history_at(frame)
+    labels, colors, visible = _styles(frame, h.n_runs)
+    return figures.curves_figure(
+        h,
+        frame.snapshot.built.problem,
+        labels=labels,
+        colors=colors,
+        visible=visible,
+        title=frame.experiment.title,
+    )
+
+
+def export_figure(frame: Frame, which: str, path: str | os.PathLike, scale: int = 2, view=None):
+    """Write the surface (``which="surface"``) or the curves as PNG or SVG (by suffix)."""
+    path = Path(path)
+    if frame.snapshot.built is None or frame.snapshot.history is None:
+        raise ValueError("nothing to export yet: the experiment has not been simulated")
+    widget = surface_figure(frame, view) if which == "surface" else curves_figure(frame)
+    try:
+        if path.suffix.lower() == ".svg":
+            return figures.export_svg(widget, path)
+        return figures.export_png(widget, path, scale=scale)
+    finally:
+        widget.close()
+        widget.deleteLater()
+
+
+def export_csv(frame: Frame, path: str | os.PathLike) -> Path:
+    h = history_computed(frame)
+    if h is None:
+        raise ValueError("nothing to export yet: the experiment has not been simulated")
+    return write_trajectories_csv(h, path)
+
+
+def mp4_available() -> bool:
+    """imageio writes MP4 through its ffmpeg plugin (``imageio-ffmpeg``) or PyAV."""
+    return bool(
+        importlib.util.find_spec("imageio_ffmpeg")
+        or (importlib.util.find_spec("av") and shutil.which("ffmpeg"))
+    )
+
+
+def _grab(widget) -> np.ndarray:
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    w, h, stride = image.width(), image.height(), image.bytesPerLine()
+    data = np.frombuffer(image.constBits(), np.uint8, count=stride * h).reshape(h, stride)
+    return data[:, : w * 3].reshape(h, w, 3).copy()
+
+
+def animation_frames(frame: Frame, count: int = GIF_FRAMES, size=GIF_SIZE, view=None):
+    """Images of the surface view at ``count`` playheads from step 0 to the last computed."""
+    from gui.widgets.surface_view import SurfaceView
+
+    s = frame.snapshot
+    h = s.history
+    if h is None or s.built is None:
+        raise ValueError("nothing to export yet: the experiment has not been simulated")
+    last = int(h.step[s.count - 1])
+    heads = np.unique(np.linspace(0, last, max(count, 2)).round().astype(int))
+    view_widget = SurfaceView(None, LIGHT)
+    view_widget.arrows_box.hide()
+    view_widget.fit_button.hide()
+    view_widget.resize(*size)
+    view_widget.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+    view_widget.show()
+    images = []
+    try:
+        for head in heads:
+            rows = int(np.searchsorted(h.step[: s.count], head, side="right"))
+            f = dataclasses.replace(frame, head=int(head), rows=rows, new_data=True)
+            view_widget.draw(f)
+            if view is not None and head == heads[0]:
+                (x0, x1), (y0, y1) = view
+                view_widget.viewbox.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+            view_widget.formula.setText(f"{frame.experiment.title} — step {int(head)}")
+            QApplication.processEvents()
+            images.append(_grab(view_widget))
+    finally:
+        view_widget.close()
+        view_widget.deleteLater()
+    return images
+
+
+def export_animation(
+    frame: Frame, path: str | os.PathLike, count: int = GIF_FRAMES, view=None
+) -> Path:
+    """Write the animation as GIF (or MP4, by suffix), atomically."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    frame = dataclasses.replace(frame, selected_run=-1)  # no run drawn thicker in a figure
+    images = animation_frames(frame, count, view=view)
+    images += [images[-1]] * 12  # rest on the result before looping
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        if path.suffix.lower() == ".mp4":
+            iio.imwrite(tmp, np.stack(images), fps=1000 / GIF_FRAME_MS, macro_block_size=8)
+        else:
+            _labels, colors, _ = figures.run_styles_of(frame.experiment)
+            markers = [
+                figures.MINIMUM_COLOR,
+                "#3d3d3d",
+                "#ffffff",
+                "#000000",
+                LIGHT.plot_foreground,
+            ]
+            _write_gif(images, tmp, [*colors, *figures.RUN_COLORS, *markers])
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write_gif(images: list[np.ndarray], path: str, exact: list[str]) -> None:
+    """One palette for every frame: the run colours (and markers) exactly, the rest from the
+    last frame, where every path is drawn. Pillow's own choice, per frame or from the
+    first, spends every entry on the surface's gradient and turns the paths muddy."""
+    from PIL import Image
+
+    exact_rgb = list(dict.fromkeys(tuple(pg_color(c)) for c in exact))[:64]
+    shades = Image.fromarray(images[-1]).quantize(
+        colors=256 - len(exact_rgb), method=Image.Quantize.MEDIANCUT
+    )
+    flat = [v for rgb in exact_rgb for v in rgb] + shades.getpalette()[: 3 * (256 - len(exact_rgb))]
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(flat + [0] * (768 - len(flat)))
+    frames = [
+        Image.fromarray(im).quantize(palette=palette, dither=Image.Dither.NONE) for im in images
+    ]
+    frames[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=GIF_FRAME_MS,
+        loop=0,
+        optimize=False,
+    )
+
+
+def pg_color(color: str) -> tuple[int, int, int]:
+    c = QColor(color)
+    return (c.red(), c.green(), c.blue())

@@ -1,0 +1,661 @@
+"""The main window: the surface in the middle, the experiment's settings on the left, the
+curves on the right, the playback bar below; menus, shortcuts and the status bar.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+import resources
+from engine.experiment import ExperimentError
+from gui import exporting
+from gui.controller import SPEEDS, Controller
+from gui.settings import Settings
+from gui.theme import Theme, apply_theme, theme_named
+from gui.widgets.curves_view import CurvesView
+from gui.widgets.playback_bar import PlaybackBar
+from gui.widgets.problem_panel import ProblemPanel
+from gui.widgets.run_editor import RunEditor
+from gui.widgets.runs_panel import RunsPanel
+from gui.widgets.surface_view import SurfaceView
+
+APP_NAME = "Descent Lab"
+EXPERIMENT_FILTER = "Experiments (*.toml);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings | None = None, *, interactive: bool = True):
+        super().__init__()
+        # interactive=False (tests, self-test): no modal dialogs; warnings are kept in
+        # ``last_warning`` and questions about unsaved changes answer "discard"
+        self.interactive = interactive
+        self.last_warning = ""
+        self.settings = settings or Settings()
+        self.theme: Theme = theme_named(self.settings.theme)
+        self.controller = Controller(self)
+        c = self.controller
+        c.set_speed(self.settings.speed)
+
+        self.surface_view = SurfaceView(c, self.theme)
+        self.curves_view = CurvesView(c, self.theme)
+        self.runs_panel = RunsPanel(c)
+        self.run_editor = RunEditor(c)
+        self.problem_panel = ProblemPanel(c)
+        self.playback_bar = PlaybackBar(c)
+        self.runs_panel.error_color = self.theme.error
+
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setVisible(False)
+        self.banner.setToolTip("Why the experiment can't be simulated as it stands")
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.surface_view, 1)
+        layout.addWidget(self.playback_bar)
+        self.setCentralWidget(central)
+
+        self.docks: dict[str, QDockWidget] = {}
+        self._add_dock(
+            "problem",
+            "Problem",
+            _scrolled(self.problem_panel),
+            Qt.DockWidgetArea.LeftDockWidgetArea,
+        )
+        self._add_dock("runs", "Runs", self.runs_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._add_dock(
+            "run", "Run settings", _scrolled(self.run_editor), Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self._add_dock("curves", "Curves", self.curves_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+
+        self._build_status_bar()
+        self._build_menus()
+        self._apply_theme(self.theme)
+        self.surface_view.set_show_arrows(self.settings.show_arrows)
+        self.surface_view.arrows_box.toggled.connect(self._on_arrows)
+
+        c.sig_document_changed.connect(self._update_title)
+        c.sig_error.connect(self._on_engine_error)
+        c.sig_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        c.sig_stats.connect(self._on_stats)
+        c.sig_speed_changed.connect(self._on_speed)
+
+        self.resize(1500, 940)
+        self._default_state = self.saveState()
+        geometry, state = self.settings.geometry(), self.settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        else:
+            self._default_sizes()
+        self._update_title()
+
+    # ---- layout ------------------------------------------------------------------------------
+    def _add_dock(self, name: str, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{name}")
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(area, dock)
+        self.docks[name] = dock
+        return dock
+
+    def _default_sizes(self) -> None:
+        self.resizeDocks(
+            [self.docks["problem"], self.docks["runs"], self.docks["run"]],
+            [250, 190, 420],
+            Qt.Orientation.Vertical,
+        )
+        self.resizeDocks([self.docks["problem"]], [380], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["curves"]], [420], Qt.Orientation.Horizontal)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.backend_label = QLabel()
+        self.backend_label.setToolTip("The array library and device the engine computes with")
+        self.rate_label = QLabel()
+        self.rate_label.setToolTip("Training speed: optimizer updates per second (all runs)")
+        self.fps_label = QLabel()
+        self.fps_label.setToolTip("Redraws per second of the plots")
+        for label in (self.backend_label, self.rate_label, self.fps_label):
+            bar.addPermanentWidget(label)
+
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(tip or text.replace("&", "").rstrip("…"))
+        action.setStatusTip(action.toolTip())
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)  # shortcuts work whichever dock has the focus
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        file.setToolTipsVisible(True)
+        self._action(
+            file,
+            "&New",
+            self.new_experiment,
+            QKeySequence.StandardKey.New,
+            "A new experiment (momentum vs Adam on Rosenbrock)",
+        )
+        self._action(
+            file,
+            "&Open…",
+            self.open_dialog,
+            QKeySequence.StandardKey.Open,
+            "Open an experiment file (TOML)",
+        )
+        self.examples_menu = file.addMenu("Open &example")
+        self.examples_menu.setToolTipsVisible(True)
+        for path in resources.example_paths():
+            action = QAction(path.stem.replace("_", " "), self)
+            action.setToolTip(f"Open the example {path.name}")
+            action.triggered.connect(lambda _=False, p=path: self.open_example(p))
+            self.examples_menu.addAction(action)
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.setToolTipsVisible(True)
+        self._fill_recent_menu()
+        file.addSeparator()
+        self._action(
+            file,
+            "&Save",
+            self.save,
+            QKeySequence.StandardKey.Save,
+            "Save the experiment (the same TOML the command line runs)",
+        )
+        self._action(
+            file,
+            "Save &as…",
+            self.save_as,
+            QKeySequence.StandardKey.SaveAs,
+            "Save the experiment under a new name",
+        )
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit, "Close the window")
+
+        export = bar.addMenu("&Export")
+        export.setToolTipsVisible(True)
+        self._action(
+            export,
+            "&Figure…",
+            lambda: self.export_figure_dialog("surface"),
+            "Ctrl+E",
+            "The surface with the paths as PNG (2×) or SVG, on a light background",
+        )
+        for scale in (1, 2, 3):
+            self._action(
+                export,
+                f"Surface as PNG {scale}×…",
+                lambda _=False, s=scale: self.export_figure_dialog("surface", s, "png"),
+                tip=f"The surface figure at {scale}× its size (light background)",
+            )
+        self._action(
+            export,
+            "Surface as SVG…",
+            lambda: self.export_figure_dialog("surface", 1, "svg"),
+            tip="The surface figure as SVG (vector paths and text)",
+        )
+        export.addSeparator()
+        for scale in (1, 2, 3):
+            self._action(
+                export,
+                f"Curves as PNG {scale}×…",
+                lambda _=False, s=scale: self.export_figure_dialog("curves", s, "png"),
+                tip=f"Loss and learning rate against step at {scale}× (light background)",
+            )
+        self._action(
+            export,
+            "Curves as SVG…",
+            lambda: self.export_figure_dialog("curves", 1, "svg"),
+            tip="Loss and learning rate against step as SVG",
+        )
+        export.addSeparator()
+        self._action(
+            export,
+            "Trajectories as &CSV…",
+            self.export_csv_dialog,
+            tip="run,label,step,epoch,lr,loss,grad_norm,w1,w2 for every recorded step",
+        )
+        self._action(
+            export,
+            "Animation as &GIF…",
+            lambda: self.export_animation_dialog("gif"),
+            tip="The paths growing step by step, as an animated GIF",
+        )
+        mp4 = self._action(
+            export,
+            "Animation as &MP4…",
+            lambda: self.export_animation_dialog("mp4"),
+            tip="The animation as MP4 video",
+        )
+        if not exporting.mp4_available():
+            mp4.setEnabled(False)
+            mp4.setToolTip("MP4 needs ffmpeg: pip install imageio-ffmpeg")
+
+        play = bar.addMenu("&Playback")
+        play.setToolTipsVisible(True)
+        self._action(
+            play,
+            "Play / pause",
+            self.controller.toggle_play,
+            Qt.Key.Key_Space,
+            "Play or pause the animation",
+        )
+        self._action(
+            play, "Step", self.controller.step_forward, Qt.Key.Key_Right, "Show one more update"
+        )
+        self._action(play, "Reset", self.controller.reset, Qt.Key.Key_R, "Back to step 0")
+        self._action(
+            play,
+            "Faster",
+            lambda: self._change_speed(+1),
+            "Ctrl+Up",
+            "Show more updates per second",
+        )
+        self._action(
+            play,
+            "Slower",
+            lambda: self._change_speed(-1),
+            "Ctrl+Down",
+            "Show fewer updates per second",
+        )
+
+        view = bar.addMenu("&View")
+        view.setToolTipsVisible(True)
+        themes = QActionGroup(self)
+        self.theme_actions = {}
+        for name, text in (("light", "&Light theme"), ("dark", "&Dark theme")):
+            action = QAction(text, self, checkable=True)
+            action.setToolTip(f"Use the {name} theme (exports stay light)")
+            action.setChecked(name == self.theme.name)
+            action.triggered.connect(lambda _=False, n=name: self.set_theme(n))
+            themes.addAction(action)
+            view.addAction(action)
+            self.theme_actions[name] = action
+        view.addSeparator()
+        self.arrows_action = QAction("Gradient and update &arrows", self, checkable=True)
+        self.arrows_action.setToolTip("Show −∇L and the update direction at each current point")
+        self.arrows_action.setShortcut(QKeySequence("A"))
+        self.arrows_action.setChecked(self.settings.show_arrows)
+        self.arrows_action.toggled.connect(self.surface_view.set_show_arrows)
+        view.addAction(self.arrows_action)
+        self.addAction(self.arrows_action)
+        self._action(
+            view, "&Fit surface", self.surface_view.fit, "F", "Show the problem's usual view"
+        )
+        view.addSeparator()
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        self._action(view, "Reset &layout", self.reset_layout, tip="Docks back where they were")
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Shortcuts", self.show_shortcuts, tip="Keyboard shortcuts")
+        self._action(help_menu, "&About Descent Lab", self.show_about, tip="About Descent Lab")
+
+    # ---- theme -------------------------------------------------------------------------------
+    def set_theme(self, name: str) -> None:
+        self.theme = theme_named(name)
+        self.settings.theme = self.theme.name
+        self._apply_theme(self.theme)
+        action = self.theme_actions.get(self.theme.name)
+        if action is not None and not action.isChecked():
+            action.setChecked(True)
+
+    def _apply_theme(self, theme: Theme) -> None:
+        app = QApplication.instance()
+        if app is not None:
+            apply_theme(app, theme)
+        self.surface_view.apply_theme(theme)
+        self.curves_view.apply_theme(theme)
+        self.runs_panel.error_color = theme.error
+        self.runs_panel.refresh()
+        self.banner.setStyleSheet(
+            f"QLabel {{ background: {theme.error}; color: white; padding: 6px 10px; }}"
+        )
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state)
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+        self._default_sizes()
+
+    def _on_arrows(self, on: bool) -> None:
+        self.settings.show_arrows = on
+        with QSignalBlocker(self.arrows_action):
+            self.arrows_action.setChecked(on)
+
+    def _change_speed(self, direction: int) -> None:
+        speeds = list(SPEEDS)
+        current = min(range(len(speeds)), key=lambda i: abs(speeds[i] - self.controller.speed))
+        index = max(0, min(len(speeds) - 1, current + direction))
+        self.controller.set_speed(speeds[index])
+
+    def _on_speed(self, speed: float) -> None:
+        self.settings.speed = speed
+
+    # ---- status ------------------------------------------------------------------------------
+    def _on_stats(self, stats: dict) -> None:
+        self.backend_label.setText(stats["backend"] or "")
+        rate = stats["steps_per_second"]
+        if stats["busy"] and rate:
+            self.rate_label.setText(
+                f"training {stats['computed']}/{stats['total']} · {rate:,.0f} steps/s"
+            )
+        else:
+            self.rate_label.setText("")
+        self.fps_label.setText(f"{stats['frames_per_second']:.0f} frames/s")
+
+    def _on_engine_error(self, message: str) -> None:
+        self.banner.setText(f"⚠ This setting can't be simulated: {message}" if message else "")
+        self.banner.setVisible(bool(message))
+
+    def _update_title(self) -> None:
+        c = self.controller
+        name = c.path.name if c.path else "untitled"
+        self.setWindowTitle(f"{c.experiment.title} — {name}[*] — {APP_NAME}")
+        self.setWindowModified(c.dirty)
+
+    # ---- files -------------------------------------------------------------------------------
+    def _warn(self, title: str, text: str) -> None:
+        self.last_warning = text
+        self.statusBar().showMessage(text, 10000)
+        if self.interactive:
+            QMessageBox.warning(self, title, text)
+
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; False means the user cancelled."""
+        if not self.controller.dirty:
+            return True
+        if not self.interactive:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"Save the changes to “{self.controller.experiment.title}”?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_experiment(self) -> None:
+        if self.maybe_save():
+            self.controller.new_experiment()
+
+    def open_default(self) -> None:
+        path = resources.default_experiment()
+        if path.is_file():
+            self.open_example(path)
+        else:
+            self.controller.set_experiment(self.controller.experiment, None, saved=True)
+
+    def open_example(self, path: Path) -> bool:
+        """An example opens as a new, unsaved experiment (Save asks where)."""
+        if not self.maybe_save():
+            return False
+        try:
+            self.controller.open(path)
+        except ExperimentError as exc:
+            self._warn("Cannot open the example", str(exc))
+            return False
+        self.controller.path = None  # never overwrite the shipped example
+        self.controller.sig_document_changed.emit()
+        return True
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open experiment", self.settings.last_dir, EXPERIMENT_FILTER
+        )
+        if path:
+            self.open_path(path, ask=False)
+
+    def open_path(self, path: str | Path, *, ask: bool = True) -> bool:
+        """Open ``path``; a broken file is reported (naming the key at fault) and the
+        current experiment stays."""
+        if ask and not self.maybe_save():
+            return False
+        try:
+            self.controller.open(path)
+        except ExperimentError as exc:
+            self._warn("Cannot open the experiment", str(exc))
+            return False
+        self.settings.last_dir = str(Path(path).resolve().parent)
+        self.settings.add_recent_file(path)
+        self._fill_recent_menu()
+        self.statusBar().showMessage(f"Opened {path}", 4000)
+        return True
+
+    def save(self) -> bool:
+        if self.controller.path is None:
+            return self.save_as()
+        return self.save_to(self.controller.path)
+
+    def save_as(self) -> bool:
+        start = Path(self.settings.last_dir) / _file_name(self.controller.experiment.title)
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save experiment", str(start), EXPERIMENT_FILTER
+        )
+        if not path:
+            return False
+        if not path.lower().endswith(".toml"):
+            path += ".toml"
+        return self.save_to(path)
+
+    def save_to(self, path: str | Path) -> bool:
+        try:
+            saved = self.controller.save(path)
+        except OSError as exc:
+            self._warn("Cannot save", f"{path}: {exc.strerror or exc}")
+            return False
+        self.settings.last_dir = str(saved.parent)
+        self.settings.add_recent_file(saved)
+        self._fill_recent_menu()
+        self.statusBar().showMessage(f"Saved {saved}", 4000)
+        return True
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.settings.recent_files()
+        for path in files:
+            action = QAction(Path(path).name, self)
+            action.setToolTip(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
+            self.recent_menu.addAction(action)
+        if files:
+            self.recent_menu.addSeparator()
+            clear = QAction("Clear the list", self)
+            clear.setToolTip("Forget the recently opened files")
+            clear.triggered.connect(self._clear_recent)
+            self.recent_menu.addAction(clear)
+        self.recent_menu.setEnabled(bool(files))
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent_files()
+        self._fill_recent_menu()
+
+    # ---- export ------------------------------------------------------------------------------
+    def current_frame(self):
+        frame = self.controller.current_frame()
+        if frame is None:
+            frame = self.surface_view._frame
+        return frame
+
+    def _export_target(self, title: str, suffix: str, kind: str) -> Path | None:
+        stem = _file_name(self.controller.experiment.title, suffix="")
+        start = Path(self.settings.last_dir) / f"{stem}{'_' + kind if kind else ''}.{suffix}"
+        filters = {
+            "png": "PNG image (*.png)",
+            "svg": "SVG drawing (*.svg)",
+            "csv": "CSV table (*.csv)",
+            "gif": "Animated GIF (*.gif)",
+            "mp4": "MP4 video (*.mp4)",
+        }
+        path, _ = QFileDialog.getSaveFileName(self, title, str(start), filters[suffix])
+        if not path:
+            return None
+        path = Path(path)
+        if path.suffix.lower() != f".{suffix}":
+            path = path.with_name(path.name + f".{suffix}")
+        self.settings.last_dir = str(path.parent)
+        return path
+
+    def export_figure_dialog(self, which: str, scale: int = 2, suffix: str | None = None) -> None:
+        if suffix is None:
+            path, chosen = QFileDialog.getSaveFileName(
+                self,
+                "Export figure",
+                str(
+                    Path(self.settings.last_dir)
+                    / _file_name(self.controller.experiment.title, suffix=f"_{which}.png")
+                ),
+                "PNG image, 2× (*.png);;SVG drawing (*.svg)",
+            )
+            if not path:
+                return
+            path = Path(path)
+            if path.suffix.lower() not in (".png", ".svg"):
+                path = path.with_name(path.name + (".svg" if "SVG" in chosen else ".png"))
+            self.settings.last_dir = str(path.parent)
+        else:
+            path = self._export_target("Export figure", suffix, which)
+            if path is None:
+                return
+        self.export_figure(which, path, scale)
+
+    def export_figure(self, which: str, path: str | Path, scale: int = 2) -> bool:
+        frame = self.current_frame()
+        view = None
+        if which == "surface":
+            (x0, x1), (y0, y1) = self.surface_view.viewbox.viewRange()
+            view = (x0, x1, y0, y1)
+        try:
+            exporting.export_figure(frame, which, path, scale, view=view)
+        except (OSError, ValueError) as exc:
+            self._warn("Cannot export", f"{path}: {exc}")
+            return False
+        self.statusBar().showMessage(f"Exported {path}", 5000)
+        return True
+
+    def export_csv_dialog(self) -> None:
+        path = self._export_target("Export trajectories", "csv", "trajectories")
+        if path is not None:
+            self.export_csv(path)
+
+    def export_csv(self, path: str | Path) -> bool:
+        if not self.controller.wait_until_computed(60):
+            self.statusBar().showMessage("Exporting what has been computed so far", 5000)
+        try:
+            exporting.export_csv(self.current_frame(), path)
+        except (OSError, ValueError) as exc:
+            self._warn("Cannot export", f"{path}: {exc}")
+            return False
+        self.statusBar().showMessage(f"Exported {path}", 5000)
+        return True
+
+    def export_animation_dialog(self, suffix: str) -> None:
+        path = self._export_target("Export animation", suffix, "animation")
+        if path is not None:
+            self.export_animation(path)
+
+    def export_animation(self, path: str | Path, frames: int = exporting.GIF_FRAMES) -> bool:
+        self.controller.wait_until_computed(60)
+        (x0, x1), (y0, y1) = self.surface_view.viewbox.viewRange()
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        started = time.perf_counter()
+        try:
+            exporting.export_animation(
+                self.current_frame(), path, frames, view=((x0, x1), (y0, y1))
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            self._warn("Cannot export", f"{path}: {exc}")
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.statusBar().showMessage(
+            f"Exported {path} ({time.perf_counter() - started:.1f} s)", 5000
+        )
+        return True
+
+    # ---- help --------------------------------------------------------------------------------
+    def show_shortcuts(self) -> None:
+        QMessageBox.information(
+            self,
+            "Shortcuts",
+            "Space  play / pause\n→  one more update\nR  back to step 0\n"
+            "Ctrl+↑ / Ctrl+↓  faster / slower\nA  gradient and update arrows\n"
+            "F  fit the surface\nCtrl+S  save\nCtrl+E  export the figure\n\n"
+            "Drag the ✛ on the surface to move the start.",
+        )
+
+    def show_about(self) -> None:
+        backend = self.controller.snapshot.backend if self.controller.snapshot else ""
+        QMessageBox.about(
+            self,
+            "About Descent Lab",
+            "<b>Descent Lab</b><br>A desktop laboratory for the mechanics of training:"
+            " minibatches, momentum, adaptive learning rates and schedules.<br><br>"
+            f"Engine: {backend}",
+        )
+
+    # ---- closing -----------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.settings.sync()
+        self.controller.shutdown()
+        event.accept()
+
+    def wait_for_engine(self, timeout: float = 30.0) -> bool:
+        return self.controller.wait_until_computed(timeout)
+
+
+def _scrolled(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
+
+
+def _file_name(title: str, suffix: str = ".toml") -> str:
+    stem = "".join(ch if ch.isalnum() else "_" for ch in title.lower()).strip("_")
+    while "__" in stem:
+        stem = stem.replace("__", "_")
+    return (stem or "experiment") + suffix

@@ -1,0 +1,136 @@
+"""Light and dark themes: the Qt palette, and the colours every plot takes from it.
+
+Views never hard-code a colour: they ask the current ``Theme`` (``apply_theme`` to each view)
+so that switching theme recolours every plot. Exported figures are always drawn on a light
+background whatever the theme (``gui/figures.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyqtgraph as pg
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QGraphicsItem
+
+from gui.figures import RUN_COLORS, run_color, surface_colormap
+
+__all__ = ["DARK", "LIGHT", "RUN_COLORS", "THEMES", "Theme", "apply_theme", "run_color"]
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    window: str
+    base: str
+    text: str
+    muted_text: str
+    highlight: str
+    plot_background: str
+    plot_foreground: str
+    grid_alpha: float
+    contour: tuple[int, int, int, int]  # contour lines over the surface (RGBA)
+    marker_edge: str  # outline of the current-position dots
+    surface_stops: tuple[tuple[float, str], ...]  # the loss surface's colours, low to high
+    error: str
+    dark: bool
+
+    def surface_colormap(self) -> pg.ColorMap:
+        if not self.dark:
+            return surface_colormap()  # the exported figures' map, so both look alike
+        return pg.ColorMap(
+            [p for p, _ in self.surface_stops], [pg.mkColor(c) for _, c in self.surface_stops]
+        )
+
+
+LIGHT = Theme(
+    name="light",
+    window="#f4f5f7",
+    base="#ffffff",
+    text="#1f2328",
+    muted_text="#59636e",
+    highlight="#1c7ed6",
+    plot_background="#ffffff",
+    plot_foreground="#30363d",
+    grid_alpha=0.18,
+    contour=(70, 84, 102, 110),
+    marker_edge="#ffffff",
+    surface_stops=(),  # gui.figures.SURFACE_STOPS
+    error="#c92a2a",
+    dark=False,
+)
+
+DARK = Theme(
+    name="dark",
+    window="#1e2127",
+    base="#16181d",
+    text="#e6e8eb",
+    muted_text="#9aa3ad",
+    highlight="#4dabf7",
+    plot_background="#111318",
+    plot_foreground="#c9d1d9",
+    grid_alpha=0.22,
+    contour=(200, 215, 235, 70),
+    marker_edge="#111318",
+    surface_stops=(
+        (0.00, "#0d1b2a"),
+        (0.25, "#1b3047"),
+        (0.50, "#2a4763"),
+        (0.75, "#3f6283"),
+        (1.00, "#5f82a6"),
+    ),
+    error="#ff6b6b",
+    dark=True,
+)
+
+THEMES = {"light": LIGHT, "dark": DARK}
+
+
+def theme_named(name: str | None) -> Theme:
+    return THEMES.get(name or "light", LIGHT)
+
+
+def apply_theme(app: QApplication, theme: Theme) -> None:
+    """The Qt palette (Fusion style, so that the palette is honoured on every platform)."""
+    app.setStyle("Fusion")
+    palette = QPalette()
+    window, base, text = QColor(theme.window), QColor(theme.base), QColor(theme.text)
+    muted = QColor(theme.muted_text)
+    palette.setColor(QPalette.ColorRole.Window, window)
+    palette.setColor(QPalette.ColorRole.WindowText, text)
+    palette.setColor(QPalette.ColorRole.Base, base)
+    palette.setColor(QPalette.ColorRole.AlternateBase, window)
+    palette.setColor(QPalette.ColorRole.Text, text)
+    palette.setColor(QPalette.ColorRole.Button, window)
+    palette.setColor(QPalette.ColorRole.ButtonText, text)
+    palette.setColor(QPalette.ColorRole.ToolTipBase, base)
+    palette.setColor(QPalette.ColorRole.ToolTipText, text)
+    palette.setColor(QPalette.ColorRole.PlaceholderText, muted)
+    palette.setColor(QPalette.ColorRole.Highlight, QColor(theme.highlight))
+    palette.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
+    palette.setColor(QPalette.ColorRole.Link, QColor(theme.highlight))
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, muted)
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, muted)
+    if theme.dark:
+        palette.setColor(QPalette.ColorRole.Light, QColor("#3a3f47"))
+        palette.setColor(QPalette.ColorRole.Mid, QColor("#2b2f36"))
+        palette.setColor(QPalette.ColorRole.Dark, QColor("#0d0f12"))
+    app.setPalette(palette)
+    pg.setConfigOptions(background=theme.plot_background, foreground=theme.plot_foreground)
+
+
+def style_plot(plot: pg.PlotItem, theme: Theme) -> None:
+    """Axis, grid and title colours of one plot."""
+    fg = theme.plot_foreground
+    for name in ("left", "bottom", "right", "top"):
+        axis = plot.getAxis(name)
+        axis.setPen(pg.mkPen(fg, width=1))
+        axis.setTextPen(pg.mkPen(fg))
+        # an axis (and its grid) repaints from a pixmap while only the curves move: replaying
+        # its vector drawing at every frame cost more than the curves themselves
+        axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    plot.showGrid(x=True, y=True, alpha=theme.grid_alpha)
+    title = plot.titleLabel
+    if title is not None and title.text:
+        title.setText(title.text, color=fg)

@@ -1,0 +1,1 @@
+"""One view per file; each gets what it draws from the controller and never trains."""

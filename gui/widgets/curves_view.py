@@ -1,0 +1,381 @@
+"""Curves against the update count (or epochs): loss, learning rate, gradient norm, and the
+per-parameter step size η/σ of adaptive optimizers.
+
+The learning-rate plot shows every run's whole schedule as soon as the experiment is edited
+(``RunSpec.rates``: schedules are closed-form), before any training. The other curves grow
+with the playhead. Loss, gradient norm and step size use log axes; the learning rate does
+when the runs' rates differ tenfold or more. Hovering shows every run's value at that step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, QVBoxLayout, QWidget
+
+from engine.experiment import ExperimentError, run_specs
+from gui.controller import simulation_key
+from gui.figures import loss_offset
+from gui.theme import LIGHT, Theme, run_color, style_plot
+from gui.widgets.log_axis import LogAxis
+from gui.widgets.parameter_slider import format_value
+
+ADAPTIVE = ("adagrad", "rmsprop", "adam", "adamw")
+MAX_SCHEDULE_STEPS = 2_000_000  # longer schedules are drawn from the recorded rows only
+CEILING = 1e4  # values above CEILING × the largest start are drawn at it (diverging runs)
+
+PLOTS = (
+    ("loss", "loss", True),
+    ("lr", "learning rate η", False),
+    ("grad", "gradient norm ‖∇L‖", True),
+    ("step", "step size η/σ", True),
+)
+
+
+class CurvesView(QWidget):
+    def __init__(self, controller=None, theme: Theme = LIGHT, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.controller = controller
+        self.theme = theme
+        self.x_mode = "step"
+        self._frame = None
+        self._schedule_key = None
+        self._schedules: list[np.ndarray] = []
+        self._offset = 0.0
+        self._offset_job = None
+        self._lr_log = False
+
+        self.layout_widget = pg.GraphicsLayoutWidget()
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.items: dict[str, list] = {name: [] for name, _, _ in PLOTS}
+        self.items["step2"] = []
+        self.playheads: dict[str, pg.InfiniteLine] = {}
+        self.hover_lines: dict[str, pg.InfiniteLine] = {}
+        first = None
+        for row, (name, label, log) in enumerate(PLOTS):
+            plot = self.layout_widget.addPlot(row=row, col=0, axisItems={"left": LogAxis("left")})
+            plot.setMenuEnabled(False)
+            plot.setLabel("left", label)
+            plot.setLogMode(x=False, y=log)
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setClipToView(True)
+            plot.getAxis("left").setWidth(62)
+            plot.getAxis("left").enableAutoSIPrefix(False)
+            plot.hideButtons()
+            if first is None:
+                first = plot
+            else:
+                plot.setXLink(first)
+            line = pg.InfiniteLine(angle=90, movable=False)
+            line.setZValue(30)
+            plot.addItem(line, ignoreBounds=True)
+            self.playheads[name] = line
+            hover = pg.InfiniteLine(angle=90, movable=False)
+            hover.setVisible(False)
+            plot.addItem(hover, ignoreBounds=True)
+            self.hover_lines[name] = hover
+            self.plots[name] = plot
+        self.plots["step"].setLabel("bottom", "step (updates)")
+        self.empty_step = pg.TextItem("η/σ is drawn for Adagrad, RMSProp, Adam and AdamW runs")
+        self.empty_step.setAnchor((0.5, 0.5))
+        self.plots["step"].addItem(self.empty_step, ignoreBounds=True)
+
+        self.readout = QLabel(" ")
+        self.readout.setTextFormat(Qt.TextFormat.RichText)
+        self.readout.setWordWrap(True)
+        self.readout.setToolTip("Values of every run at the step under the mouse pointer")
+        self.by_step = QRadioButton("vs step")
+        self.by_epoch = QRadioButton("vs epoch")
+        self.by_step.setChecked(True)
+        self.by_step.setToolTip("Horizontal axis: optimizer updates k")
+        self.by_epoch.setToolTip(
+            "Horizontal axis: epochs, passes over the training set\n"
+            "(a function has no data: one update is one epoch)"
+        )
+        group = QButtonGroup(self)
+        group.addButton(self.by_step)
+        group.addButton(self.by_epoch)
+        self.by_epoch.toggled.connect(lambda on: self.set_x_mode("epoch" if on else "step"))
+        top = QHBoxLayout()
+        top.setContentsMargins(4, 2, 4, 0)
+        top.addWidget(self.by_step)
+        top.addWidget(self.by_epoch)
+        top.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(top)
+        layout.addWidget(self.layout_widget, 1)
+        layout.addWidget(self.readout)
+        self.layout_widget.setToolTip(
+            "Scroll to zoom, drag to pan (all plots share the horizontal axis).\n"
+            "Solid step size: w1; dashed: w2. The vertical line is the playhead."
+        )
+        self._hover = pg.SignalProxy(
+            self.layout_widget.scene().sigMouseMoved, rateLimit=30, slot=self._on_hover
+        )
+        self.apply_theme(theme)
+        if controller is not None:
+            controller.sig_frame.connect(self.draw)
+
+    # ---- look --------------------------------------------------------------------------------
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self.layout_widget.setBackground(theme.plot_background)
+        for name, plot in self.plots.items():
+            style_plot(plot, theme)
+            for axis in ("left", "bottom"):
+                a = plot.getAxis(axis)
+                if a.labelText:
+                    a.setLabel(a.labelText, color=theme.plot_foreground)
+            self.playheads[name].setPen(
+                pg.mkPen(theme.muted_text, width=1, style=Qt.PenStyle.DashLine)
+            )
+            self.hover_lines[name].setPen(pg.mkPen(theme.highlight, width=1))
+        self.empty_step.setColor(theme.muted_text)
+        if self._frame is not None:
+            self.draw(self._frame)
+
+    def set_x_mode(self, mode: str) -> None:
+        self.x_mode = mode
+        self.plots["step"].setLabel(
+            "bottom",
+            "epoch" if mode == "epoch" else "step (updates)",
+            color=self.theme.plot_foreground,
+        )
+        if self.by_epoch.isChecked() != (mode == "epoch"):
+            self.by_epoch.setChecked(mode == "epoch")
+        if self._frame is not None:
+            self.draw(self._frame)
+
+    # ---- data --------------------------------------------------------------------------------
+    def _items(self, kind: str, n: int, plot: str) -> list:
+        pool = self.items[kind]
+        while len(pool) < n:
+            item = pg.PlotDataItem(antialias=False)
+            item._drawn = ()  # not None: the first _clear clears
+            item.setDownsampling(auto=True, method="peak")
+            item.setClipToView(True)
+            self.plots[plot].addItem(item)
+            pool.append(item)
+        return pool
+
+    def _update_schedules(self, experiment) -> None:
+        """Every run's whole learning-rate schedule, known before training."""
+        key = simulation_key(experiment)
+        if key == self._schedule_key:
+            return
+        self._schedule_key = key
+        self._schedules = []
+        if experiment.steps > MAX_SCHEDULE_STEPS:
+            return
+        try:
+            specs = run_specs(experiment)
+        except (ExperimentError, ValueError):
+            return
+        for spec in specs:
+            rates = np.asarray(spec.rates(experiment.steps), float)
+            # row k holds the rate of the update into it (row 0: the first update's)
+            self._schedules.append(np.concatenate([rates[:1], rates]))
+        peaks = [float(r.max()) for r in self._schedules if r.size and np.isfinite(r).all()]
+        positive = all(r.size and r.min() > 0 for r in self._schedules)
+        self._lr_log = bool(peaks) and positive and max(peaks) >= 10 * min(peaks)
+        self.plots["lr"].setLogMode(x=False, y=self._lr_log)
+
+    def draw(self, frame) -> None:
+        self._frame = frame
+        s = frame.snapshot
+        experiment = frame.experiment
+        self._update_schedules(experiment)
+        h = s.history
+        runs = experiment.runs
+        n = len(runs) if h is None else min(len(runs), h.n_runs)
+        if (
+            h is not None
+            and s.built is not None
+            and (frame.new_data or self._offset_job != s.job_id)
+        ):
+            if self._offset_job != s.job_id or s.done:
+                with np.errstate(all="ignore"):
+                    self._offset = loss_offset(s.built.problem, h) if s.count else 0.0
+                self._offset_job = s.job_id
+            self.plots["loss"].setLabel(
+                "left",
+                "loss" if self._offset == 0 else "loss − min",
+                color=self.theme.plot_foreground,
+            )
+        epoch = self.x_mode == "epoch"
+        loss_items = self._items("loss", len(runs), "loss")
+        lr_items = self._items("lr", len(runs), "lr")
+        grad_items = self._items("grad", len(runs), "grad")
+        step1 = self._items("step", len(runs), "step")
+        step2 = self._items("step2", len(runs), "step")
+        any_adaptive = False
+        ceiling = self._ceiling(h, s.count, n) if h is not None else math.inf
+        for i in range(max(len(loss_items), len(runs))):
+            run = runs[i] if i < len(runs) else None
+            items = (loss_items[i], lr_items[i], grad_items[i], step1[i], step2[i])
+            if run is None or not run.visible:
+                for item in items:
+                    _clear(item)
+                continue
+            color = run_color(i, run.color)
+            width = 2.0 if i == frame.selected_run and len(runs) > 1 else 1.0
+            for item in items[:4]:
+                _pen(item, color, width)
+            _pen(items[4], color, width, Qt.PenStyle.DashLine)
+            rows = frame.finite_rows(i) if (h is not None and i < n) else 0
+            key = (s.job_id, rows, epoch, self._offset, ceiling)
+            if rows:
+                x = h.epoch[:rows, i] if epoch else h.step[:rows].astype(float)
+                _set(loss_items[i], key, x, h.loss[:rows, i] - self._offset, True, ceiling)
+                _set(grad_items[i], key, x, h.grad_norm[:rows, i], True, ceiling)
+                adaptive = run.optimizer in ADAPTIVE and h.step_size is not None
+                any_adaptive |= adaptive
+                if adaptive:
+                    _set(step1[i], key, x, h.step_size[:rows, i, 0], True, math.inf)
+                    _set(step2[i], key, x, h.step_size[:rows, i, 1], True, math.inf)
+                else:
+                    _clear(step1[i])
+                    _clear(step2[i])
+            else:
+                for item in (loss_items[i], grad_items[i], step1[i], step2[i]):
+                    _clear(item)
+                any_adaptive |= run.optimizer in ADAPTIVE
+            # the learning rate: the whole schedule in step mode, the recorded rows by epoch
+            if not epoch and i < len(self._schedules):
+                rates = self._schedules[i]
+                steps = np.arange(len(rates), dtype=float)
+                _set(lr_items[i], (self._schedule_key, i), steps, rates, self._lr_log, math.inf)
+            elif rows:
+                _set(lr_items[i], key, h.epoch[:rows, i], h.lr[:rows, i], self._lr_log, math.inf)
+            else:
+                _clear(lr_items[i])
+        self.empty_step.setVisible(not any_adaptive)
+        if not any_adaptive:
+            (x0, x1), (y0, y1) = self.plots["step"].viewRange()
+            self.empty_step.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+        self._draw_playhead(frame)
+        self._set_x_range(frame)
+
+    def _ceiling(self, h, count: int, n: int) -> float:
+        """Diverging runs climb without end: draw them up to 10⁴ × the largest start."""
+        if not count or n == 0:
+            return math.inf
+        first = np.abs(np.concatenate([h.loss[0, :n], h.grad_norm[0, :n]]))
+        first = first[np.isfinite(first)]
+        return float(first.max()) * CEILING if first.size and first.max() > 0 else math.inf
+
+    def _draw_playhead(self, frame) -> None:
+        h = frame.history
+        x = float(frame.head)
+        if self.x_mode == "epoch":
+            x = float(np.nanmax(h.epoch[frame.rows - 1])) if h is not None and frame.rows else 0.0
+            if not math.isfinite(x):
+                x = 0.0
+        for line in self.playheads.values():
+            line.setValue(x)
+
+    def _set_x_range(self, frame) -> None:
+        plot = self.plots["loss"]
+        if self.x_mode == "step":
+            key = ("step", frame.experiment.steps)
+            if key != getattr(self, "_x_key", None):
+                self._x_key = key
+                plot.setXRange(0, frame.experiment.steps, padding=0.01)
+        else:
+            self._x_key = None
+            plot.enableAutoRange(x=True)
+
+    # ---- hover -------------------------------------------------------------------------------
+    def _on_hover(self, event) -> None:
+        pos = event[0]
+        frame = self._frame
+        hovered = None
+        for name, plot in self.plots.items():
+            if plot.sceneBoundingRect().contains(pos):
+                hovered = name
+        for line in self.hover_lines.values():
+            line.setVisible(hovered is not None)
+        if hovered is None or frame is None or frame.history is None:
+            self.readout.setText(" ")
+            return
+        x = self.plots[hovered].vb.mapSceneToView(pos).x()
+        for line in self.hover_lines.values():
+            line.setValue(x)
+        self.readout.setText(self.readout_text(hovered, x))
+
+    def readout_text(self, plot: str, x: float) -> str:
+        frame = self._frame
+        h = frame.history
+        runs = frame.experiment.runs
+        parts = []
+        label = dict((n, lbl) for n, lbl, _ in PLOTS)[plot]
+        for i, run in enumerate(runs[: h.n_runs]):
+            if not run.visible:
+                continue
+            rows = frame.finite_rows(i)
+            if plot == "lr" and self.x_mode == "step" and i < len(self._schedules):
+                k = int(np.clip(round(x), 0, len(self._schedules[i]) - 1))
+                value, _where = self._schedules[i][k], k
+            elif rows:
+                xs = h.epoch[:rows, i] if self.x_mode == "epoch" else h.step[:rows]
+                row = int(np.clip(np.searchsorted(xs, x), 0, rows - 1))
+                int(h.step[row])
+                value = {
+                    "loss": h.loss[row, i],
+                    "lr": h.lr[row, i],
+                    "grad": h.grad_norm[row, i],
+                    "step": h.step_size[row, i, 0] if h.step_size is not None else math.nan,
+                }[plot]
+                if plot == "step" and run.optimizer not in ADAPTIVE:
+                    continue
+            else:
+                continue
+            color = run_color(i, run.color)
+            text = format_value(float(value)) if math.isfinite(value) else "—"
+            if plot == "step" and h.step_size is not None and rows:
+                text += f" / {format_value(float(h.step_size[row, i, 1]))}"
+            parts.append(
+                f"<span style='color:{color}'>●</span> {_escape(run.display_label)} {text}"
+            )
+        where_text = f"epoch {x:.3g}" if self.x_mode == "epoch" else f"step {round(x)}"
+        return f"<b>{label}</b> at {where_text}: " + " &nbsp; ".join(parts)
+
+
+def _set(item, key, x: np.ndarray, y: np.ndarray, log: bool, ceiling: float) -> None:
+    """Only finite (and, on a log axis, positive) points reach pyqtgraph; an item whose
+    data has not changed since the last frame (``key``) is left alone."""
+    key = (key, log)
+    if getattr(item, "_drawn", None) == key:
+        return
+    item._drawn = key
+    y = np.asarray(y, float)
+    x = np.asarray(x, float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    if log:
+        keep &= y > 0
+    x, y = x[keep], y[keep]
+    if math.isfinite(ceiling):
+        y = np.minimum(y, ceiling)
+    item.setData(x, y)
+
+
+def _clear(item) -> None:
+    if getattr(item, "_drawn", None) is not None:
+        item._drawn = None
+        item.setData([], [])
+
+
+def _pen(item, color: str, width: float, style=Qt.PenStyle.SolidLine) -> None:
+    key = (color, width, style)
+    if getattr(item, "_pen", None) != key:
+        item._pen = key
+        item.setPen(pg.mkPen(color, width=width, style=style))
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

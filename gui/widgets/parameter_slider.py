@@ -1,0 +1,179 @@
+"""A slider with typed entry for one number, on the scale that suits it.
+
+Scales: ``linear``; ``log`` for values spanning decades (learning rate, ε, weight decay);
+``log1m`` for values close to 1 where what matters is 1 − x (β₂ = 0.9, 0.99, 0.999 are
+evenly spaced); ``int`` and ``intlog`` for whole numbers. With ``zero_at_min`` the leftmost
+position means 0 ("off"), which a log scale can't otherwise reach.
+
+The slider follows the mouse (``sig_value_changed`` while dragging); the text box takes any
+number, also beyond the slider's range (the slider then rests at its end). Whether the value
+is acceptable is the engine's business: ``show_error`` marks a refused value.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QSizePolicy, QWidget
+from superqt import QDoubleSlider
+
+SCALES = ("linear", "log", "log1m", "int", "intlog")
+RESOLUTION = 400  # slider positions across the range
+
+
+def format_value(value: float, integer: bool = False) -> str:
+    if integer:
+        return str(round(value))
+    if value == 0:
+        return "0"
+    text = f"{value:.4g}"
+    return text.replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
+
+
+class ParameterSlider(QWidget):
+    sig_value_changed = Signal(float)  # while dragging and after typing
+    sig_released = Signal()
+
+    def __init__(
+        self,
+        minimum: float,
+        maximum: float,
+        *,
+        scale: str = "linear",
+        zero_at_min: bool = False,
+        tooltip: str = "",
+        parent: QWidget | None = None,
+    ):
+        super().__init__(parent)
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}")
+        self.scale = scale
+        self.zero_at_min = zero_at_min
+        self._value = minimum
+        self._tooltip = tooltip
+        self._u_min = self._to_u(minimum)
+        self._u_max = self._to_u(maximum)
+
+        self.slider = QDoubleSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(self._u_min, self._u_max)
+        self.slider.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.slider.setMinimumWidth(90)
+        self.edit = QLineEdit()
+        self.edit.setFixedWidth(70)
+        self.edit.setAlignment(Qt.AlignmentFlag.AlignRight)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.edit)
+        self.setToolTip(tooltip)
+
+        self.slider.valueChanged.connect(self._on_slider_moved)
+        self.slider.sliderReleased.connect(self.sig_released)
+        self.edit.editingFinished.connect(self._on_text_entered)
+        self._show(minimum)
+
+    @property
+    def integer(self) -> bool:
+        return self.scale in ("int", "intlog")
+
+    # ---- the scale ---------------------------------------------------------------------------
+    def _to_u(self, value: float) -> float:
+        if self.scale in ("log", "intlog"):
+            return math.log10(max(value, 1e-300))
+        if self.scale == "log1m":
+            return -math.log10(max(1.0 - value, 1e-300))
+        return float(value)
+
+    def _from_u(self, u: float) -> float:
+        if self.zero_at_min and u <= self._u_min + 1e-9:
+            return 0.0
+        if self.scale == "log":
+            return 10.0**u
+        if self.scale == "intlog":
+            return float(round(10.0**u))
+        if self.scale == "log1m":
+            return 1.0 - 10.0 ** (-u)
+        if self.scale == "int":
+            return float(round(u))
+        return u
+
+    def set_range(self, minimum: float, maximum: float) -> None:
+        self._u_min, self._u_max = self._to_u(minimum), self._to_u(maximum)
+        self.slider.blockSignals(True)
+        self.slider.setRange(self._u_min, self._u_max)
+        self.slider.blockSignals(False)
+        self._show(self._value)
+
+    def setToolTip(self, text: str) -> None:
+        self._tooltip = text
+        super().setToolTip(text)
+        self.slider.setToolTip(text)
+        self.edit.setToolTip(text + ("\n\n" if text else "") + "Type a value and press Enter.")
+
+    # ---- value -------------------------------------------------------------------------------
+    def value(self) -> float:
+        return round(self._value) if self.integer else self._value
+
+    def setValue(self, value: float) -> None:
+        """Show ``value`` without emitting anything."""
+        self._show(value)
+
+    def _show(self, value: float) -> None:
+        self._value = float(value)
+        if value == 0 and self.zero_at_min:
+            u = self._u_min
+        else:
+            u = min(max(self._to_u(value), self._u_min), self._u_max)
+        self.slider.blockSignals(True)
+        self.slider.setValue(u)
+        self.slider.blockSignals(False)
+        if not self.edit.hasFocus() or self.edit.text() != format_value(value, self.integer):
+            self.edit.setText(format_value(value, self.integer))
+        self.clear_error()
+
+    def _snap(self, u: float) -> float:
+        """Round a dragged value to a readable number (3 significant digits)."""
+        value = self._from_u(u)
+        if self.integer or value == 0:
+            return value
+        if self.scale == "log1m":  # 0.9995 keeps its 5: round 1 − x instead
+            return 1.0 - float(f"{1.0 - value:.3g}")
+        return float(f"{value:.3g}")
+
+    def _on_slider_moved(self, u: float) -> None:
+        value = self._snap(u)
+        if value == self._value:
+            return
+        self._value = value
+        self.edit.setText(format_value(value, self.integer))
+        self.sig_value_changed.emit(float(self.value()))
+
+    def _on_text_entered(self) -> None:
+        text = self.edit.text().strip().lower()
+        try:
+            value = 0.0 if text in ("off", "none", "") else float(text)
+        except ValueError:
+            self.show_error(f"{text!r} is not a number")
+            return
+        if not math.isfinite(value):
+            self.show_error("must be a finite number")
+            return
+        if self.integer:
+            value = float(round(value))
+        if value == self._value:
+            self.clear_error()
+            return
+        self._show(value)
+        self.sig_value_changed.emit(float(self.value()))
+
+    # ---- errors ------------------------------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        self.edit.setStyleSheet("QLineEdit { border: 1px solid #e03131; }")
+        self.edit.setToolTip(f"Not applied: {message}\n\n{self._tooltip}")
+
+    def clear_error(self) -> None:
+        if self.edit.styleSheet():
+            self.edit.setStyleSheet("")
+            self.edit.setToolTip(self._tooltip)

@@ -1,0 +1,121 @@
+"""Play, pause, step, reset, a timeline to scrub and the speed of the animation.
+
+The paths are computed ahead (for 2-D problems, all at once); playing reveals them step by
+step at the chosen speed. The timeline drags the playhead anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QStyle,
+    QToolButton,
+    QWidget,
+)
+
+from gui.controller import SPEEDS
+
+
+def speed_text(speed: float) -> str:
+    return "instant" if math.isinf(speed) else f"{speed:g} steps/s"
+
+
+class PlaybackBar(QWidget):
+    def __init__(self, controller, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.controller = controller
+        style = self.style()
+
+        def button(icon, tip: str, slot) -> QToolButton:
+            b = QToolButton()
+            b.setIcon(style.standardIcon(icon))
+            b.setToolTip(tip)
+            b.setAutoRaise(True)
+            b.clicked.connect(slot)
+            return b
+
+        self.play_button = button(
+            QStyle.StandardPixmap.SP_MediaPlay,
+            "Play / pause the animation (Space)",
+            controller.toggle_play,
+        )
+        self.step_button = button(
+            QStyle.StandardPixmap.SP_MediaSeekForward,
+            "Show one more update (→)",
+            controller.step_forward,
+        )
+        self.reset_button = button(
+            QStyle.StandardPixmap.SP_MediaSkipBackward, "Back to step 0 (R)", controller.reset
+        )
+        self.timeline = QSlider(Qt.Orientation.Horizontal)
+        self.timeline.setToolTip("The playhead: drag to show the paths up to any step")
+        self.timeline.setRange(0, controller.total_steps)
+        self.position = QLabel()
+        self.position.setToolTip("The update shown / the updates of each run")
+        self.position.setMinimumWidth(110)
+        self.position.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.speed = QComboBox()
+        for value in SPEEDS:
+            self.speed.addItem(speed_text(value), value)
+        self.speed.setToolTip("How many updates the animation shows per second")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 2, 6, 2)
+        for w in (self.reset_button, self.play_button, self.step_button):
+            layout.addWidget(w)
+        layout.addWidget(self.timeline, 1)
+        layout.addWidget(self.position)
+        speed_label = QLabel("speed")
+        speed_label.setToolTip(self.speed.toolTip())
+        layout.addWidget(speed_label)
+        layout.addWidget(self.speed)
+
+        self.timeline.valueChanged.connect(self._on_timeline)
+        self.speed.currentIndexChanged.connect(
+            lambda: controller.set_speed(self.speed.currentData())
+        )
+        controller.sig_playing_changed.connect(self._on_playing)
+        controller.sig_speed_changed.connect(self._on_speed)
+        controller.sig_frame.connect(self._on_frame)
+        controller.sig_experiment_changed.connect(lambda _s: self._on_total())
+        self._on_speed(controller.speed)
+        self._on_playing(controller.playing)
+
+    def _on_playing(self, playing: bool) -> None:
+        icon = (
+            QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
+        )
+        self.play_button.setIcon(self.style().standardIcon(icon))
+        self.play_button.setToolTip(("Pause" if playing else "Play") + " the animation (Space)")
+
+    def _on_speed(self, speed: float) -> None:
+        index = min(
+            range(len(SPEEDS)),
+            key=lambda i: abs(
+                math.log(SPEEDS[i] if math.isfinite(SPEEDS[i]) else 1e9)
+                - math.log(speed if math.isfinite(speed) else 1e9)
+            ),
+        )
+        with QSignalBlocker(self.speed):
+            self.speed.setCurrentIndex(index)
+
+    def _on_total(self) -> None:
+        total = self.controller.total_steps
+        if self.timeline.maximum() != total:
+            with QSignalBlocker(self.timeline):
+                self.timeline.setRange(0, total)
+
+    def _on_frame(self, frame) -> None:
+        self._on_total()
+        if not self.timeline.isSliderDown():
+            with QSignalBlocker(self.timeline):
+                self.timeline.setValue(frame.head)
+        self.position.setText(f"step {frame.head} / {self.controller.total_steps}")
+
+    def _on_timeline(self, value: int) -> None:
+        self.controller.seek(value)

@@ -1,0 +1,259 @@
+"""The runs of the experiment: one row each with its colour, name, optimizer and status.
+
+Tick to show or hide a run, double-click the swatch to recolour it, double-click the name to
+rename it. The status column says how the run is doing at the playhead, and says so plainly
+when a run has diverged ("diverged at step 37: lower the learning rate").
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QColorDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QMenu,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.experiment import RunModel
+from engine.optim import OPTIMIZERS
+from gui.theme import run_color
+from gui.widgets.parameter_slider import format_value
+from gui.widgets.run_editor import OPTIMIZER_NAMES
+
+COL_SHOW, COL_NAME, COL_RULE, COL_STATUS = range(4)
+
+
+def divergence_text(step: int) -> str:
+    return f"diverged at step {step}: lower the learning rate"
+
+
+def run_summary(run: RunModel) -> str:
+    hyper = run.full_hyperparameters()
+    parts = [OPTIMIZER_NAMES.get(run.optimizer, run.optimizer), f"η={format_value(hyper['lr'])}"]
+    for key, symbol in (("momentum", "μ"), ("beta1", "β₁"), ("alpha", "α")):
+        if key in hyper and (key != "momentum" or hyper[key] > 0):
+            parts.append(f"{symbol}={format_value(hyper[key])}")
+    if run.batch_size is not None:
+        parts.append(f"B={run.batch_size}")
+    if run.schedule.kind != "constant" or run.schedule.warmup_steps:
+        parts.append(run.schedule.kind.replace("_", " "))
+    return " ".join(parts)
+
+
+def _swatch(color: str, hidden: bool) -> QIcon:
+    pixmap = QPixmap(14, 14)
+    c = QColor(color)
+    if hidden:
+        c.setAlpha(70)
+    pixmap.fill(c)
+    return QIcon(pixmap)
+
+
+class RunsPanel(QWidget):
+    sig_run_activated = Signal(int)
+
+    def __init__(self, controller, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.controller = controller
+        self._statuses: list[tuple[str, bool] | None] = []
+        self.error_color = "#c92a2a"
+
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(4)
+        self.tree.setHeaderLabels(["", "run", "optimizer", "status"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
+        )
+        header = self.tree.header()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(COL_SHOW, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(COL_RULE, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(COL_NAME, 90)
+        header.resizeSection(COL_RULE, 150)
+        self.tree.setToolTip(
+            "The runs: tick to show or hide, double-click the colour to change it,\n"
+            "double-click the name to rename, select to edit its settings below."
+        )
+
+        def button(text: str, tip: str, slot) -> QToolButton:
+            b = QToolButton()
+            b.setText(text)
+            b.setToolTip(tip)
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            b.clicked.connect(slot)
+            return b
+
+        self.add_button = QToolButton()
+        self.add_button.setText("Add")
+        self.add_button.setToolTip("Add a run with the chosen optimizer")
+        self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.add_button)
+        for name in OPTIMIZERS:
+            action = QAction(OPTIMIZER_NAMES[name], menu)
+            action.triggered.connect(lambda _=False, n=name: self.controller.add_run(n))
+            menu.addAction(action)
+        self.add_button.setMenu(menu)
+        self.duplicate_button = button(
+            "Duplicate",
+            "Copy the selected run (then change one setting to compare)",
+            lambda: self.controller.duplicate_run(self.current()),
+        )
+        self.remove_button = button(
+            "Remove", "Remove the selected run", lambda: self.controller.remove_run(self.current())
+        )
+        self.color_button = button("Colour…", "Choose the selected run's colour", self._recolor)
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        for b in (self.add_button, self.duplicate_button, self.remove_button, self.color_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.tree, 1)
+        layout.addLayout(buttons)
+
+        self.tree.itemChanged.connect(self._on_item_changed)
+        self.tree.itemDoubleClicked.connect(self._on_double_click)
+        self.tree.currentItemChanged.connect(self._on_current_changed)
+        controller.sig_experiment_changed.connect(lambda _s: self.refresh())
+        controller.sig_selection_changed.connect(self._on_selection)
+        controller.sig_frame.connect(self.update_status)
+        self.refresh()
+
+    # ---- the rows ----------------------------------------------------------------------------
+    def current(self) -> int:
+        return self.controller.selected_run
+
+    def refresh(self) -> None:
+        runs = self.controller.experiment.runs
+        with QSignalBlocker(self.tree):
+            while self.tree.topLevelItemCount() > len(runs):
+                self.tree.takeTopLevelItem(self.tree.topLevelItemCount() - 1)
+            while self.tree.topLevelItemCount() < len(runs):
+                item = QTreeWidgetItem()
+                item.setFlags(
+                    Qt.ItemFlag.ItemIsEnabled
+                    | Qt.ItemFlag.ItemIsSelectable
+                    | Qt.ItemFlag.ItemIsUserCheckable
+                    | Qt.ItemFlag.ItemIsEditable
+                )
+                self.tree.addTopLevelItem(item)
+            for i, run in enumerate(runs):
+                item = self.tree.topLevelItem(i)
+                color = run_color(i, run.color)
+                item.setIcon(COL_SHOW, _swatch(color, not run.visible))
+                item.setCheckState(
+                    COL_SHOW, Qt.CheckState.Checked if run.visible else Qt.CheckState.Unchecked
+                )
+                item.setToolTip(COL_SHOW, "Tick: show this run; double-click: change its colour")
+                item.setText(COL_NAME, run.display_label)
+                item.setToolTip(COL_NAME, "Double-click to rename")
+                item.setText(COL_RULE, run_summary(run))
+                item.setToolTip(COL_RULE, run_summary(run))
+            self._statuses = [None] * len(runs)  # the next frame writes every status
+            self._select_row(self.controller.selected_run)
+        self.remove_button.setEnabled(len(runs) > 1)
+
+    def _select_row(self, index: int) -> None:
+        item = self.tree.topLevelItem(index)
+        if item is not None and self.tree.currentItem() is not item:
+            with QSignalBlocker(self.tree):
+                self.tree.setCurrentItem(item)
+
+    def _on_selection(self, index: int) -> None:
+        self._select_row(index)
+
+    def status_text(self, run: int) -> str:
+        item = self.tree.topLevelItem(run)
+        return item.text(COL_STATUS) if item is not None else ""
+
+    def update_status(self, frame) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            text, bad = self._status_of(frame, i)
+            if i < len(self._statuses) and self._statuses[i] == (text, bad):
+                continue
+            if i < len(self._statuses):
+                self._statuses[i] = (text, bad)
+            item = self.tree.topLevelItem(i)
+            with QSignalBlocker(self.tree):
+                item.setText(COL_STATUS, text)
+                item.setForeground(
+                    COL_STATUS, QBrush(QColor(self.error_color)) if bad else QBrush()
+                )
+                tip = text
+                if bad:
+                    tip += (
+                        "\nIts loss or parameters stopped being finite numbers; the path ends"
+                        "\nat its last finite point (✕). The other runs go on."
+                    )
+                item.setToolTip(COL_STATUS, tip)
+
+    def _status_of(self, frame, i: int) -> tuple[str, bool]:
+        s = frame.snapshot
+        h = s.history
+        if s.error or h is None or i >= h.n_runs:
+            return ("", False)
+        at = int(s.diverged_at[i]) if i < len(s.diverged_at) else -1
+        if at >= 0:
+            return (divergence_text(at), True)
+        rows = frame.finite_rows(i)
+        if rows == 0:
+            return ("…", False)
+        loss = float(h.loss[rows - 1, i])
+        if not math.isfinite(loss):
+            return ("", False)
+        return (f"loss {format_value(loss)} at step {int(h.step[rows - 1])}", False)
+
+    # ---- editing -----------------------------------------------------------------------------
+    def _on_current_changed(self, current, _previous) -> None:
+        if current is not None:
+            self.controller.select_run(self.tree.indexOfTopLevelItem(current))
+
+    def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        index = self.tree.indexOfTopLevelItem(item)
+        run = self.controller.experiment.runs[index]
+        if column == COL_SHOW:
+            visible = item.checkState(COL_SHOW) == Qt.CheckState.Checked
+            if visible != run.visible:
+                self.controller.update_run(index, visible=visible)
+        elif column == COL_NAME:
+            label = item.text(COL_NAME).strip()
+            if label and label != run.display_label:
+                self.controller.update_run(index, label=label)
+            else:
+                self.refresh()
+
+    def _on_double_click(self, item: QTreeWidgetItem, column: int) -> None:
+        if column == COL_SHOW:
+            self.controller.select_run(self.tree.indexOfTopLevelItem(item))
+            self._recolor()
+        elif column in (COL_RULE, COL_STATUS):
+            self.sig_run_activated.emit(self.tree.indexOfTopLevelItem(item))
+
+    def _recolor(self) -> None:
+        index = self.current()
+        run = self.controller.experiment.runs[index]
+        color = QColorDialog.getColor(
+            QColor(run_color(index, run.color)), self, f"Colour of {run.display_label}"
+        )
+        if color.isValid():
+            self.set_color(index, color.name())
+
+    def set_color(self, index: int, color: str) -> None:
+        self.controller.update_run(index, color=color)

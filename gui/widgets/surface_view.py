@@ -1,0 +1,484 @@
+"""The loss surface with every run's path on it.
+
+The surface is a colour map (``ImageItem`` with fixed levels; logarithmic colours where the
+loss spans a wide range, as on Rosenbrock's walls) with contour lines. Each visible run is a
+line in its colour, with a dot at its position at the playhead, or a cross where it
+diverged. The start (✛) can be dragged: every run without a start of its own restarts there
+and the paths follow the mouse. Optional arrows at each current position show the direction
+of steepest descent (−∇L) and of the run's last update or momentum.
+
+Every item is created once and updated with ``setData``/``setImage``. Nothing that is not
+finite reaches pyqtgraph: paths end at their last finite point and points on their way to
+infinity are pulled in to a box around the view.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGraphicsItem,
+    QHBoxLayout,
+    QLabel,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.figures import MINIMUM_COLOR, problem_subtitle
+from gui.theme import LIGHT, Theme, run_color, style_plot
+from gui.widgets.parameter_slider import format_value
+
+RESOLUTION = 220  # grid points per axis of the shaded surface
+CONTOUR_LEVELS = 14
+FAR = 50.0  # points farther than this many views away are pulled in (never paint 1e300)
+MAX_PATH_POINTS = 6000  # longer paths are drawn from every k-th point (and the last)
+ARROW_PIXELS = 46
+
+
+def surface_key(experiment, base_dir=None) -> str:
+    """What the shaded surface depends on: the problem without its start and noise (and
+    the seed and folder, which make or find the data)."""
+    problem = experiment.problem.model_dump(mode="json", exclude={"start", "gradient_noise"})
+    extra = [] if problem["kind"] == "function" else [experiment.seed, str(base_dir)]
+    return json.dumps([problem, *extra], sort_keys=True)
+
+
+class Shading:
+    """Loss → colour value: log10(L − L_low + ε) where the loss spans a wide range, else L.
+    Fixed once per surface so that zooming re-evaluates the grid without changing colours."""
+
+    def __init__(self, z: np.ndarray):
+        finite = z[np.isfinite(z)]
+        self.log = False
+        self.low = float(finite.min()) if finite.size else 0.0
+        high = float(finite.max()) if finite.size else 1.0
+        top = high - self.low
+        self.eps = 1.0
+        if finite.size and top > 0 and math.isfinite(top):
+            # linear colours hide everything at the bottom of a deep valley
+            self.log = bool(np.mean(finite - self.low < 0.1 * top) >= 0.35)
+            self.eps = max(float(np.percentile(finite - self.low, 1.0)), top * 1e-8, 1e-300)
+        values = self(z)
+        lo, hi = float(values.min()), float(values.max())
+        self.levels = (lo, hi if hi > lo else lo + 1.0)
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, float)
+        finite = np.isfinite(z)
+        if not finite.all():  # overflowed far out: the top colour
+            z = np.where(finite, z, z[finite].max() if finite.any() else self.low)
+        if not self.log:
+            return z
+        return np.log10(np.maximum(z - self.low, 0.0) + self.eps)
+
+
+class SurfaceView(QWidget):
+    sig_start_dragged = Signal(float, float)
+
+    def __init__(self, controller=None, theme: Theme = LIGHT, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.controller = controller
+        self.theme = theme
+        self.show_arrows = False
+        self._frame = None
+        self._surface_key = None
+        self._problem = None
+        self._shading: Shading | None = None
+        self._default_rect = (-1.0, 1.0, -1.0, 1.0)
+        self._grid_rect = None
+        self._legend_key = None
+
+        self.plot_widget = pg.PlotWidget()
+        self.plot_widget.setToolTip("")
+        plot = self.plot_widget.getPlotItem()
+        self.plot = plot
+        plot.setLabel("bottom", "w1")
+        plot.setLabel("left", "w2")
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.showAxis("top")
+        plot.showAxis("right")
+        plot.getAxis("top").setStyle(showValues=False)
+        plot.getAxis("right").setStyle(showValues=False)
+        self.viewbox = plot.getViewBox()
+        self.viewbox.disableAutoRange()
+
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setZValue(-100)
+        plot.addItem(self.image)
+        self.contours = pg.PlotCurveItem(connect="pairs", antialias=True)
+        self.contours.setZValue(-50)
+        plot.addItem(self.contours)
+        # the surface changes rarely, the paths at every frame: keep the surface as pixels
+        for item in (self.image, self.contours):
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.minima = pg.ScatterPlotItem(symbol="star", size=17)
+        self.minima.setZValue(5)
+        plot.addItem(self.minima)
+        self.paths: list[pg.PlotDataItem] = []
+        self.heads = pg.ScatterPlotItem(symbol="o", size=11)
+        self.heads.setZValue(20)
+        plot.addItem(self.heads)
+        self.crosses = pg.ScatterPlotItem(symbol="x", size=16)
+        self.crosses.setZValue(21)
+        plot.addItem(self.crosses)
+        self.gradient_arrows = pg.PlotCurveItem(connect="pairs", antialias=True)
+        self.update_arrows = pg.PlotCurveItem(connect="pairs", antialias=True)
+        for item in (self.gradient_arrows, self.update_arrows):
+            item.setZValue(15)
+            plot.addItem(item)
+        self.start = pg.TargetItem(pos=(0, 0), size=16, symbol="crosshair", movable=True)
+        self.start.setZValue(30)
+        plot.addItem(self.start)
+        self.legend = pg.LegendItem(offset=(-10, 10), verSpacing=-4, labelTextSize="9pt")
+        self.legend.setParentItem(self.viewbox)
+
+        self.readout = QLabel("")
+        self.readout.setToolTip("The loss under the mouse pointer")
+        self.readout.setMinimumWidth(260)
+        self.formula = QLabel("")
+        self.formula.setToolTip("The loss being minimised")
+        self.arrows_box = QCheckBox("arrows")
+        self.arrows_box.setToolTip(
+            "At each current position: the direction of steepest descent −∇L (thin)\n"
+            "and of the run's momentum or last update (thick). Directions, not lengths."
+        )
+        self.fit_button = QToolButton()
+        self.fit_button.setText("Fit")
+        self.fit_button.setToolTip("Show the problem's usual view again (after zooming)")
+        header = QHBoxLayout()
+        header.setContentsMargins(4, 2, 4, 0)
+        header.addWidget(self.formula, 1)
+        header.addWidget(self.readout)
+        header.addWidget(self.arrows_box)
+        header.addWidget(self.fit_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(header)
+        layout.addWidget(self.plot_widget, 1)
+
+        self._regrid_timer = QTimer(self)
+        self._regrid_timer.setSingleShot(True)
+        self._regrid_timer.setInterval(120)
+        self._regrid_timer.timeout.connect(self._regrid)
+        self.viewbox.sigRangeChanged.connect(lambda *_: self._regrid_timer.start())
+        self._hover = pg.SignalProxy(
+            self.plot_widget.scene().sigMouseMoved, rateLimit=30, slot=self._on_hover
+        )
+        self.start.sigPositionChanged.connect(self._on_start_moved)
+        self.arrows_box.toggled.connect(self.set_show_arrows)
+        self.fit_button.clicked.connect(self.fit)
+        self.start.setToolTip("Drag to move where the runs start")
+        self.plot_widget.setToolTip(
+            "Scroll to zoom, drag to pan, drag the ✛ to move the start.\n"
+            "★ marks a minimum; ● each run's position at the playhead; ✕ where a run diverged."
+        )
+        self.apply_theme(theme)
+        if controller is not None:
+            controller.sig_frame.connect(self.draw)
+
+    # ---- look --------------------------------------------------------------------------------
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self.plot_widget.setBackground(theme.plot_background)
+        style_plot(self.plot, theme)
+        self.plot.showGrid(x=False, y=False)
+        for name in ("bottom", "left"):
+            self.plot.getAxis(name).setLabel(
+                self.plot.getAxis(name).labelText, color=theme.plot_foreground
+            )
+        self.image.setLookupTable(theme.surface_colormap().getLookupTable(nPts=256))
+        self.contours.setPen(pg.mkPen(theme.contour, width=1))
+        self.minima.setPen(pg.mkPen("#3d3d3d", width=1.2))
+        self.minima.setBrush(pg.mkBrush(MINIMUM_COLOR))
+        fg = theme.plot_foreground
+        self.start.setPen(pg.mkPen(fg, width=2))
+        self.start.setBrush(pg.mkBrush(0, 0, 0, 0))
+        self.start.setHoverPen(pg.mkPen(theme.highlight, width=3))
+        self.gradient_arrows.setPen(pg.mkPen(fg, width=1.2))
+        bg = pg.mkColor(theme.plot_background)
+        bg.setAlpha(215)
+        self.legend.setBrush(pg.mkBrush(bg))
+        self.legend.setPen(pg.mkPen(theme.muted_text))
+        self.legend.setLabelTextColor(fg)
+        self._legend_key = None
+        if self._frame is not None:
+            self.draw(self._frame)
+
+    def set_show_arrows(self, on: bool) -> None:
+        self.show_arrows = bool(on)
+        if self.arrows_box.isChecked() != self.show_arrows:
+            self.arrows_box.setChecked(self.show_arrows)
+        if self._frame is not None:
+            self.draw(self._frame)
+
+    # ---- the surface -------------------------------------------------------------------------
+    def _set_surface(self, frame) -> None:
+        problem = frame.snapshot.built.problem
+        self._problem = problem
+        spec = frame.snapshot.experiment.problem
+        view = spec.view if spec.view is not None else problem.default_view()
+        if hasattr(view, "w1_min"):
+            view = (view.w1_min, view.w1_max, view.w2_min, view.w2_max)
+        self._default_rect = tuple(float(v) for v in view)
+        x0, x1, y0, y1 = self._default_rect
+        z = self._evaluate(x0, x1, y0, y1)
+        self._shading = Shading(z)
+        names = tuple(getattr(problem, "axis_names", ("w1", "w2")))
+        self.plot.setLabel("bottom", names[0], color=self.theme.plot_foreground)
+        self.plot.setLabel("left", names[1], color=self.theme.plot_foreground)
+        self.formula.setText(problem_subtitle(problem) or "")
+        minima = np.asarray(problem.minima(), float).reshape(-1, 2)
+        minima = minima[np.isfinite(minima).all(axis=1)]
+        self.minima.setData(pos=minima)
+        self._show_grid(z, self._default_rect)
+        self.fit()
+
+    def fit(self) -> None:
+        x0, x1, y0, y1 = self._default_rect
+        self.viewbox.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+
+    def _evaluate(self, x0, x1, y0, y1) -> np.ndarray:
+        """The loss at the pixel centres of a RESOLUTION² image over the rectangle."""
+        n = RESOLUTION
+        w1 = x0 + (np.arange(n) + 0.5) * (x1 - x0) / n
+        w2 = y0 + (np.arange(n) + 0.5) * (y1 - y0) / n
+        with np.errstate(all="ignore"):
+            return np.asarray(self._problem.surface(w1, w2), float)
+
+    def _show_grid(self, z: np.ndarray, rect) -> None:
+        x0, x1, y0, y1 = rect
+        with np.errstate(all="ignore"):
+            shade = self._shading(z)
+        self.image.setImage(shade, levels=self._shading.levels, autoLevels=False)
+        self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self._grid_rect = rect
+        # contour lines as one item: segments in pairs, in data coordinates
+        lo, hi = self._shading.levels
+        segments = []
+        sx, sy = (x1 - x0) / shade.shape[1], (y1 - y0) / shade.shape[0]
+        for level in np.linspace(lo, hi, CONTOUR_LEVELS + 2)[1:-1]:
+            for line in pg.functions.isocurve(shade, float(level), connected=True):
+                pts = np.asarray(line, float)
+                if len(pts) < 2:
+                    continue
+                pairs = np.empty((2 * (len(pts) - 1), 2))
+                pairs[0::2], pairs[1::2] = pts[:-1], pts[1:]
+                segments.append(pairs)
+        if segments:
+            pts = np.concatenate(segments)
+            self.contours.setData(x0 + pts[:, 1] * sx, y0 + pts[:, 0] * sy)
+        else:
+            self.contours.setData([], [])
+
+    def _regrid(self) -> None:
+        """Re-evaluate the surface over what is visible after a zoom or pan (same colours)."""
+        if self._problem is None or self._shading is None:
+            return
+        (x0, x1), (y0, y1) = self.viewbox.viewRange()
+        dx0, dx1, _dy0, _dy1 = self._default_rect
+        # no finer than 1/50 of the usual view, no wider than 50 of them
+        if not (x1 > x0 and y1 > y0) or (x1 - x0) > FAR * (dx1 - dx0):
+            return
+        if self._grid_rect == (x0, x1, y0, y1):
+            return
+        self._show_grid(self._evaluate(x0, x1, y0, y1), (x0, x1, y0, y1))
+
+    # ---- drawing a frame ---------------------------------------------------------------------
+    def draw(self, frame) -> None:
+        self._frame = frame
+        s = frame.snapshot
+        if s.built is None or s.history is None:
+            return
+        key = surface_key(
+            s.experiment, self.controller.base_dir if self.controller is not None else None
+        )
+        if key != self._surface_key:
+            self._surface_key = key
+            self._set_surface(frame)
+        else:
+            self._problem = s.built.problem
+        runs = frame.experiment.runs
+        h = s.history
+        n = min(len(runs), h.n_runs)
+        while len(self.paths) < n:
+            item = pg.PlotDataItem(antialias=True)
+            item.setZValue(10)
+            self.plot.addItem(item)
+            self.paths.append(item)
+        heads, head_brushes, crosses, cross_brushes = [], [], [], []
+        x0, x1, y0, y1 = self._default_rect
+        lo = (x0 - FAR * (x1 - x0), y0 - FAR * (y1 - y0))
+        hi = (x1 + FAR * (x1 - x0), y1 + FAR * (y1 - y0))
+        current = []
+        for i, item in enumerate(self.paths):
+            run = runs[i] if i < n else None
+            rows = frame.finite_rows(i) if run is not None else 0
+            if run is None or not run.visible or rows == 0:
+                item.setData([], [])
+                item.setVisible(False)
+                continue
+            points = h.coords[:rows, i]
+            points = np.clip(points[np.isfinite(points).all(axis=1)], lo, hi)
+            if len(points) == 0:
+                item.setData([], [])
+                item.setVisible(False)
+                continue
+            color = run_color(i, run.color)
+            width = 3.0 if i == frame.selected_run and n > 1 else 2.0
+            item.setPen(pg.mkPen(color, width=width))
+            shown = _thin(points)
+            item.setData(shown[:, 0], shown[:, 1])
+            item.setVisible(True)
+            end = points[-1]
+            if frame.diverged_shown(i):
+                crosses.append(end)
+                cross_brushes.append(pg.mkBrush(color))
+            else:
+                heads.append(end)
+                head_brushes.append(pg.mkBrush(color))
+                current.append((i, rows - 1, end))
+        edge = pg.mkPen(self.theme.marker_edge, width=1.5)
+        self.heads.setData(pos=np.array(heads).reshape(-1, 2), brush=head_brushes, pen=edge)
+        self.crosses.setData(
+            pos=np.array(crosses).reshape(-1, 2),
+            brush=cross_brushes,
+            pen=pg.mkPen(self.theme.marker_edge, width=1),
+        )
+        self._draw_start(frame)
+        self._draw_arrows(frame, current)
+        self._draw_legend(frame, n)
+
+    def _draw_start(self, frame) -> None:
+        if self.start.moving if hasattr(self.start, "moving") else False:
+            return
+        start = frame.experiment.problem.start
+        if start is None:
+            start = frame.snapshot.built.problem.start
+        x, y = float(start[0]), float(start[1])
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return
+        pos = self.start.pos()
+        if (pos.x(), pos.y()) != (x, y):
+            self.start.blockSignals(True)
+            self.start.setPos(x, y)
+            self.start.blockSignals(False)
+
+    def _draw_arrows(self, frame, current) -> None:
+        if not self.show_arrows or not current:
+            self.gradient_arrows.setData([], [])
+            self.update_arrows.setData([], [])
+            return
+        s = frame.snapshot
+        backend, problem, h = s.built.backend, s.built.problem, s.history
+        points = np.array([p for _, _, p in current])
+        with np.errstate(all="ignore"):
+            _, grad = problem.loss_and_grad(backend.asarray(points))
+            grad = np.asarray(backend.to_host(grad), float)
+        px, py = self.viewbox.viewPixelSize()
+        if not (px > 0 and py > 0):
+            return
+        grad_segments, update_segments, colors = [], [], []
+        for k, (i, row, point) in enumerate(current):
+            descent = -grad[k]
+            grad_segments.extend(_arrow(point, descent, px, py, ARROW_PIXELS))
+            motion = None
+            if h.velocity is not None and np.isfinite(h.velocity[row, i]).all():
+                motion = h.velocity[row, i]
+            if (motion is None or not np.any(motion)) and h.update is not None:
+                motion = h.update[row, i] if np.isfinite(h.update[row, i]).all() else None
+            if motion is not None and np.any(motion):
+                update_segments.extend(_arrow(point, motion, px, py, ARROW_PIXELS * 1.3))
+                colors.append(i)
+        g = np.array(grad_segments).reshape(-1, 2)
+        u = np.array(update_segments).reshape(-1, 2)
+        self.gradient_arrows.setData(g[:, 0], g[:, 1])
+        self.update_arrows.setData(u[:, 0], u[:, 1])
+        # one pen for all update arrows: the selected run's colour
+        sel = frame.selected_run
+        run = frame.experiment.runs[min(sel, len(frame.experiment.runs) - 1)]
+        self.update_arrows.setPen(pg.mkPen(run_color(sel, run.color), width=2.6))
+
+    def _draw_legend(self, frame, n: int) -> None:
+        runs = frame.experiment.runs
+        diverged = tuple(bool(frame.diverged_shown(i)) for i in range(n))
+        key = (
+            *tuple(
+                (r.display_label, run_color(i, r.color), r.visible) for i, r in enumerate(runs[:n])
+            ),
+            diverged,
+        )
+        if key == self._legend_key:
+            return
+        self._legend_key = key
+        self.legend.clear()
+        for i in range(n):
+            if runs[i].visible:
+                label = runs[i].display_label + ("  (diverged)" if diverged[i] else "")
+                self.legend.addItem(self.paths[i], label)
+        if len(self.minima.data):
+            self.legend.addItem(self.minima, "minimum")
+
+    # ---- interaction -------------------------------------------------------------------------
+    def _on_start_moved(self, *_):
+        pos = self.start.pos()
+        x, y = float(pos.x()), float(pos.y())
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return
+        self.sig_start_dragged.emit(x, y)
+        if self.controller is not None:
+            self.controller.set_start(x, y)
+
+    def _on_hover(self, event) -> None:
+        pos = event[0]
+        if self._problem is None or not self.plot.sceneBoundingRect().contains(pos):
+            self.readout.setText("")
+            return
+        point = self.viewbox.mapSceneToView(pos)
+        x, y = point.x(), point.y()
+        with np.errstate(all="ignore"):
+            loss = float(np.asarray(self._problem.surface([x], [y])).ravel()[0])
+        self.readout.setText(f"w1 = {x:.4g}   w2 = {y:.4g}   L = {format_value(loss)}")
+
+    def path_data(self, run: int) -> tuple[np.ndarray, np.ndarray]:
+        """What the path item of ``run`` draws now (tests compare it)."""
+        if run >= len(self.paths):
+            return np.zeros(0), np.zeros(0)
+        x, y = self.paths[run].getData()
+        return (np.zeros(0) if x is None else np.asarray(x)), (
+            np.zeros(0) if y is None else np.asarray(y)
+        )
+
+
+def _thin(points: np.ndarray) -> np.ndarray:
+    if len(points) <= MAX_PATH_POINTS:
+        return points
+    stride = math.ceil(len(points) / MAX_PATH_POINTS)
+    return np.concatenate([points[::stride], points[-1:]])
+
+
+def _arrow(origin, direction, px: float, py: float, length: float) -> list:
+    """Segments (in pairs of points) of an arrow ``length`` pixels long from ``origin`` in
+    ``direction`` (data units), drawn the same length whatever the axes' scales."""
+    d = np.asarray(direction, float)
+    screen = np.array([d[0] / px, d[1] / py])
+    norm = float(np.hypot(*screen))
+    if not math.isfinite(norm) or norm == 0:
+        return []
+    u = screen / norm
+    tip_px = u * length
+    o = np.asarray(origin, float)
+    tip = o + tip_px * (px, py)
+    segments = [o, tip]
+    for angle in (2.6, -2.6):  # the two strokes of the head, about 150° back from the tip
+        c, s = math.cos(angle), math.sin(angle)
+        back = np.array([c * u[0] - s * u[1], s * u[0] + c * u[1]]) * 10
+        segments.extend([tip, tip + back * (px, py)])
+    return segments

@@ -1,0 +1,221 @@
+"""The engine off the GUI thread: a worker object living in a QThread.
+
+The GUI hands it *jobs* (an experiment to simulate) and reads back *snapshots* (the history
+so far). Both directions keep only the latest: a job submitted while another is computing
+replaces it (a slider dragged across twenty values computes the last one, not twenty), and
+the GUI's frame timer takes whatever snapshot is newest, never a queue of them.
+
+The worker computes in chunks sized to last about ``chunk_seconds``, so that a new job, a
+pause or a stop is answered within one chunk (well under 100 ms). It computes up to the
+*demand* the GUI sets (the step the display needs; unlimited while playing) and then waits.
+
+Nothing here touches a widget or a pyqtgraph item: snapshots are plain data. A snapshot holds
+the trainer's ``History`` itself, not a copy: rows below ``count`` are final and never written
+again, so the GUI may read them while the worker fills later rows.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from engine.experiment import Built, Experiment, ExperimentError, build
+from engine.training import History
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    experiment: Experiment
+    base_dir: Path = Path(".")
+    source: str = "<experiment>"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the worker has computed for one job, at one moment."""
+
+    job_id: int
+    experiment: Experiment
+    built: Built | None = None
+    history: History | None = None
+    count: int = 0  # rows of ``history`` that are final
+    computed_step: int = 0  # updates done so far
+    diverged_at: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    done: bool = False
+    error: str | None = None
+    steps_per_second: float = 0.0
+    backend: str = ""
+
+    @property
+    def total_steps(self) -> int:
+        return self.experiment.steps
+
+
+class TrainingWorker(QObject):
+    """Runs jobs; thread-safe ``submit``/``set_demand``/``stop``/``take_latest``."""
+
+    sig_stopped = Signal()
+
+    def __init__(self, chunk_seconds: float = 0.02, parent=None):
+        super().__init__(parent)
+        self._cond = threading.Condition()
+        self._pending: Job | None = None
+        self._demand = math.inf
+        self._stopping = False
+        self._latest: Snapshot | None = None
+        self._fresh = False
+        self._busy = False
+        self.chunk_seconds = chunk_seconds
+
+    # ---- called from the GUI thread ----------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        """Start ``job`` as soon as the current chunk ends, dropping any job still waiting."""
+        with self._cond:
+            self._pending = job
+            self._cond.notify_all()
+
+    def set_demand(self, step: float) -> None:
+        """Compute up to update ``step`` (``math.inf``: to the end) and then wait."""
+        with self._cond:
+            if step != self._demand:
+                self._demand = step
+                self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._pending = None
+            self._cond.notify_all()
+
+    def take_latest(self) -> Snapshot | None:
+        """The newest snapshot if it has not been taken yet, else None."""
+        with self._cond:
+            if not self._fresh:
+                return None
+            self._fresh = False
+            return self._latest
+
+    @property
+    def latest(self) -> Snapshot | None:
+        with self._cond:
+            return self._latest
+
+    @property
+    def busy(self) -> bool:
+        """A job is waiting or being computed below its demand."""
+        with self._cond:
+            return self._pending is not None or self._busy
+
+    # ---- the thread's loop -------------------------------------------------------------------
+    @Slot()
+    def run(self) -> None:
+        job: Job | None = None
+        built: Built | None = None
+        rate = 0.0
+        chunk = 64
+        while True:
+            with self._cond:
+                while (
+                    not self._stopping
+                    and self._pending is None
+                    and (built is None or built.trainer.done or built.trainer.step >= self._demand)
+                ):
+                    self._busy = False
+                    self._cond.wait(0.25)
+                if self._stopping:
+                    break
+                self._busy = True
+                if self._pending is not None:
+                    job, self._pending = self._pending, None
+                    built = None
+            if built is None:
+                built = self._start(job)
+                chunk = max(16, chunk // 4)  # a new job: answer its first frame quickly
+                continue
+            trainer = built.trainer
+            started = time.perf_counter()
+            try:
+                done = trainer.advance(chunk)
+            except Exception as exc:  # an engine bug must not take the window down
+                self._publish(job, None, error=_engine_failure(exc))
+                built = None
+                continue
+            elapsed = max(time.perf_counter() - started, 1e-6)
+            rate = 0.7 * rate + 0.3 * (done / elapsed) if rate else done / elapsed
+            # the next chunk lasts about chunk_seconds
+            chunk = int(min(max(rate * self.chunk_seconds, 1), 1_000_000))
+            self._publish(job, built, rate=rate)
+        with self._cond:
+            self._busy = False
+        self.sig_stopped.emit()
+
+    def _start(self, job: Job) -> Built | None:
+        try:
+            built = build(job.experiment, job.base_dir, source=job.source)
+        except ExperimentError as exc:
+            self._publish(job, None, error=str(exc))
+            return None
+        except Exception as exc:
+            self._publish(job, None, error=_engine_failure(exc))
+            return None
+        self._publish(job, built)
+        return built
+
+    def _publish(self, job, built, error=None, rate=0.0) -> None:
+        if built is None:
+            snapshot = Snapshot(job.id, job.experiment, error=error, done=True)
+        else:
+            h = built.trainer.history
+            snapshot = Snapshot(
+                job_id=job.id,
+                experiment=job.experiment,
+                built=built,
+                history=h,
+                count=h.count,
+                computed_step=built.trainer.step,
+                diverged_at=h.diverged_at.copy(),
+                done=built.trainer.done,
+                steps_per_second=rate,
+                backend=built.backend.describe(),
+            )
+        with self._cond:
+            # a job replaced meanwhile: its results are of no interest any more
+            if self._pending is not None and not self._stopping and error is None:
+                return
+            self._latest = snapshot
+            self._fresh = True
+
+
+def _engine_failure(exc: Exception) -> str:
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" ({Path(where.filename).name}:{where.lineno})" if where else ""
+    return f"the engine failed: {type(exc).__name__}: {exc}{at}"
+
+
+class WorkerThread:
+    """A ``TrainingWorker`` moved into its own ``QThread``, started and stopped together."""
+
+    def __init__(self, chunk_seconds: float = 0.02):
+        self.thread = QThread()
+        self.thread.setObjectName("descent-lab-engine")
+        self.worker = TrainingWorker(chunk_seconds)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.sig_stopped.connect(self.thread.quit)
+        self.thread.start()
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Stop the worker and wait for its thread; True when it has ended."""
+        if not self.thread.isRunning():
+            return True
+        self.worker.stop()
+        self.thread.quit()
+        return self.thread.wait(timeout_ms)

@@ -1,0 +1,38 @@
+"""GUI tests run offscreen, with preferences in a throw-away INI file."""
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault(
+    "DESCENT_LAB_SETTINGS", str(Path(tempfile.mkdtemp(prefix="descent-lab-tests-")) / "s.ini")
+)
+
+import pytest
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from gui.settings import Settings
+
+    return Settings(tmp_path / "settings.ini")
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    """The main window with the default example, computed to the end and paused there."""
+    from gui.main_window import MainWindow
+
+    w = MainWindow(settings, interactive=False)
+    qtbot.addWidget(w)
+    w.show()
+    w.open_default()
+    assert w.controller.wait_until_computed(30)
+    w.controller.pause()
+    w.controller.seek(w.controller.total_steps)
+    w.controller.current_frame()
+    yield w
+    w.controller.path = None
+    w.close()
+    assert not w.controller.thread.isRunning()
