@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QScrollArea,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +37,7 @@ from gui.widgets.surface_view import SurfaceView
 
 APP_NAME = "Descent Lab"
 EXPERIMENT_FILTER = "Experiments (*.toml);;All files (*)"
+LAYOUT_VERSION = 2  # bump when the docks change: an older saved layout is then ignored
 
 
 class MainWindow(QMainWindow):
@@ -73,16 +75,21 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.docks: dict[str, QDockWidget] = {}
+        # left: the runs above, and below them the selected run's settings with the problem
+        # on a second tab (the settings change most, the problem less often)
+        self._add_dock("runs", "Runs", self.runs_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._add_dock(
+            "run", "Run settings", _scrolled(self.run_editor), Qt.DockWidgetArea.LeftDockWidgetArea
+        )
         self._add_dock(
             "problem",
             "Problem",
             _scrolled(self.problem_panel),
             Qt.DockWidgetArea.LeftDockWidgetArea,
         )
-        self._add_dock("runs", "Runs", self.runs_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._add_dock(
-            "run", "Run settings", _scrolled(self.run_editor), Qt.DockWidgetArea.LeftDockWidgetArea
-        )
+        self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
+        self.tabifyDockWidget(self.docks["run"], self.docks["problem"])
+        self.docks["run"].raise_()
         self._add_dock("curves", "Curves", self.curves_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -99,15 +106,14 @@ class MainWindow(QMainWindow):
         c.sig_stats.connect(self._on_stats)
         c.sig_speed_changed.connect(self._on_speed)
 
-        self.resize(1500, 940)
-        self._default_state = self.saveState()
+        self._default_geometry()
+        self._default_sizes()
+        self._default_state = self.saveState(LAYOUT_VERSION)
         geometry, state = self.settings.geometry(), self.settings.window_state()
         if geometry is not None:
             self.restoreGeometry(geometry)
         if state is not None:
-            self.restoreState(state)
-        else:
-            self._default_sizes()
+            self.restoreState(state, LAYOUT_VERSION)
         self._update_title()
 
     # ---- layout ------------------------------------------------------------------------------
@@ -124,14 +130,25 @@ class MainWindow(QMainWindow):
         self.docks[name] = dock
         return dock
 
+    def _default_geometry(self) -> None:
+        """Most of the screen: the surface wants room."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            self.resize(1500, 940)
+            return
+        area = screen.availableGeometry()
+        width = min(max(int(area.width() * 0.94), 1100), area.width())
+        height = min(max(int(area.height() * 0.92), 720), area.height())
+        self.resize(width, height)
+        self.move(area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2)
+
     def _default_sizes(self) -> None:
         self.resizeDocks(
-            [self.docks["problem"], self.docks["runs"], self.docks["run"]],
-            [250, 190, 420],
-            Qt.Orientation.Vertical,
+            [self.docks["runs"], self.docks["run"]], [200, 600], Qt.Orientation.Vertical
         )
-        self.resizeDocks([self.docks["problem"]], [380], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["curves"]], [420], Qt.Orientation.Horizontal)
+        side = max(360, min(430, self.width() // 4))
+        self.resizeDocks([self.docks["runs"]], [side], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["curves"]], [side + 20], Qt.Orientation.Horizontal)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -342,7 +359,7 @@ class MainWindow(QMainWindow):
         )
 
     def reset_layout(self) -> None:
-        self.restoreState(self._default_state)
+        self.restoreState(self._default_state, LAYOUT_VERSION)
         for dock in self.docks.values():
             dock.setFloating(False)
             dock.show()
@@ -636,7 +653,7 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
-        self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.settings.save_window(self.saveGeometry(), self.saveState(LAYOUT_VERSION))
         self.settings.sync()
         self.controller.shutdown()
         event.accept()

@@ -29,6 +29,8 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from engine.experiment import Built, Experiment, ExperimentError, build
 from engine.training import History
 
+FIRST_FRAME_WAIT = 0.08  # seconds a new job may compute before its first snapshot shows
+
 
 @dataclass(frozen=True)
 class Job:
@@ -121,6 +123,7 @@ class TrainingWorker(QObject):
         built: Built | None = None
         rate = 0.0
         chunk = 64
+        job_started = 0.0
         while True:
             with self._cond:
                 while (
@@ -136,9 +139,13 @@ class TrainingWorker(QObject):
                 if self._pending is not None:
                     job, self._pending = self._pending, None
                     built = None
+                demand = self._demand
             if built is None:
                 built = self._start(job)
+                job_started = time.perf_counter()
                 chunk = max(16, chunk // 4)  # a new job: answer its first frame quickly
+                if built is not None:
+                    self._maybe_publish(job, built, job_started, demand, rate)
                 continue
             trainer = built.trainer
             started = time.perf_counter()
@@ -152,10 +159,19 @@ class TrainingWorker(QObject):
             rate = 0.7 * rate + 0.3 * (done / elapsed) if rate else done / elapsed
             # the next chunk lasts about chunk_seconds
             chunk = int(min(max(rate * self.chunk_seconds, 1), 1_000_000))
-            self._publish(job, built, rate=rate)
+            self._maybe_publish(job, built, job_started, demand, rate)
         with self._cond:
             self._busy = False
         self.sig_stopped.emit()
+
+    def _maybe_publish(self, job, built, job_started: float, demand: float, rate: float):
+        """Publish once the job has what the display asks for; a job that takes longer
+        shows its progress. A half-computed path shown for one frame at every move of a
+        slider would make the paths flicker."""
+        trainer = built.trainer
+        wanted = min(demand, trainer.steps)
+        if trainer.step >= wanted or time.perf_counter() - job_started > FIRST_FRAME_WAIT:
+            self._publish(job, built, rate=rate)
 
     def _start(self, job: Job) -> Built | None:
         try:
@@ -166,7 +182,6 @@ class TrainingWorker(QObject):
         except Exception as exc:
             self._publish(job, None, error=_engine_failure(exc))
             return None
-        self._publish(job, built)
         return built
 
     def _publish(self, job, built, error=None, rate=0.0) -> None:

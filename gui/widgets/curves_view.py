@@ -79,9 +79,7 @@ class CurvesView(QWidget):
             self.hover_lines[name] = hover
             self.plots[name] = plot
         self.plots["step"].setLabel("bottom", "step (updates)")
-        self.empty_step = pg.TextItem("η/σ is drawn for Adagrad, RMSProp, Adam and AdamW runs")
-        self.empty_step.setAnchor((0.5, 0.5))
-        self.plots["step"].addItem(self.empty_step, ignoreBounds=True)
+        self._step_shown = True
 
         self.readout = QLabel(" ")
         self.readout.setTextFormat(Qt.TextFormat.RichText)
@@ -135,13 +133,13 @@ class CurvesView(QWidget):
                 pg.mkPen(theme.muted_text, width=1, style=Qt.PenStyle.DashLine)
             )
             self.hover_lines[name].setPen(pg.mkPen(theme.highlight, width=1))
-        self.empty_step.setColor(theme.muted_text)
         if self._frame is not None:
             self.draw(self._frame)
 
     def set_x_mode(self, mode: str) -> None:
         self.x_mode = mode
-        self.plots["step"].setLabel(
+        last = self.plots["step"] if self._step_shown else self.plots["grad"]
+        last.setLabel(
             "bottom",
             "epoch" if mode == "epoch" else "step (updates)",
             color=self.theme.plot_foreground,
@@ -184,6 +182,7 @@ class CurvesView(QWidget):
         positive = all(r.size and r.min() > 0 for r in self._schedules)
         self._lr_log = bool(peaks) and positive and max(peaks) >= 10 * min(peaks)
         self.plots["lr"].setLogMode(x=False, y=self._lr_log)
+        self._lr_top = None
 
     def draw(self, frame) -> None:
         self._frame = frame
@@ -254,10 +253,8 @@ class CurvesView(QWidget):
                 _set(lr_items[i], key, h.epoch[:rows, i], h.lr[:rows, i], self._lr_log, math.inf)
             else:
                 _clear(lr_items[i])
-        self.empty_step.setVisible(not any_adaptive)
-        if not any_adaptive:
-            (x0, x1), (y0, y1) = self.plots["step"].viewRange()
-            self.empty_step.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+        self._show_step_plot(any_adaptive)
+        self._set_lr_range()
         self._draw_playhead(frame)
         self._set_x_range(frame)
 
@@ -268,6 +265,38 @@ class CurvesView(QWidget):
         first = np.abs(np.concatenate([h.loss[0, :n], h.grad_norm[0, :n]]))
         first = first[np.isfinite(first)]
         return float(first.max()) * CEILING if first.size and first.max() > 0 else math.inf
+
+    def _show_step_plot(self, shown: bool) -> None:
+        """The η/σ plot only when some run has one (an adaptive optimizer)."""
+        if shown == self._step_shown:
+            return
+        self._step_shown = shown
+        layout = self.layout_widget.ci
+        step, grad = self.plots["step"], self.plots["grad"]
+        if shown:
+            layout.addItem(step, row=3, col=0)
+            step.show()
+        else:
+            layout.removeItem(step)
+            step.hide()
+        x_label = "epoch" if self.x_mode == "epoch" else "step (updates)"
+        (step if shown else grad).setLabel("bottom", x_label, color=self.theme.plot_foreground)
+        (grad if shown else step).setLabel("bottom", "")
+
+    def _set_lr_range(self) -> None:
+        """A linear rate axis from 0 (constant rates would otherwise fill it with noise)."""
+        plot = self.plots["lr"]
+        if self._lr_log:
+            plot.enableAutoRange(y=True)
+            return
+        top = 0.0
+        for item in self.items["lr"]:
+            y = item.getData()[1]
+            if y is not None and len(y):
+                top = max(top, float(np.max(y)))
+        if top > 0 and top != getattr(self, "_lr_top", None):
+            self._lr_top = top
+            plot.setYRange(0, top * 1.08, padding=0)
 
     def _draw_playhead(self, frame) -> None:
         h = frame.history

@@ -8,18 +8,59 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSignalBlocker, QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap, QPolygonF
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
     QSlider,
-    QStyle,
     QToolButton,
     QWidget,
 )
 
 from gui.controller import SPEEDS
+
+
+def media_icon(kind: str, color: QColor, size: int = 20) -> QIcon:
+    """Play, pause, step and reset drawn in the palette's text colour (the style's own
+    icons are dark grey, invisible on the dark theme)."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pixmap)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(color)
+    s = size
+    if kind == "play":
+        p.drawPolygon(
+            QPolygonF(
+                [
+                    QPointF(0.28 * s, 0.18 * s),
+                    QPointF(0.28 * s, 0.82 * s),
+                    QPointF(0.82 * s, 0.5 * s),
+                ]
+            )
+        )
+    elif kind == "pause":
+        p.drawRect(QRectF(0.26 * s, 0.2 * s, 0.16 * s, 0.6 * s))
+        p.drawRect(QRectF(0.58 * s, 0.2 * s, 0.16 * s, 0.6 * s))
+    elif kind == "step":
+        p.drawPolygon(
+            QPolygonF(
+                [QPointF(0.22 * s, 0.2 * s), QPointF(0.22 * s, 0.8 * s), QPointF(0.62 * s, 0.5 * s)]
+            )
+        )
+        p.drawRect(QRectF(0.66 * s, 0.2 * s, 0.12 * s, 0.6 * s))
+    else:  # reset
+        p.drawRect(QRectF(0.22 * s, 0.2 * s, 0.12 * s, 0.6 * s))
+        p.drawPolygon(
+            QPolygonF(
+                [QPointF(0.78 * s, 0.2 * s), QPointF(0.78 * s, 0.8 * s), QPointF(0.38 * s, 0.5 * s)]
+            )
+        )
+    p.end()
+    return QIcon(pixmap)
 
 
 def speed_text(speed: float) -> str:
@@ -30,29 +71,27 @@ class PlaybackBar(QWidget):
     def __init__(self, controller, parent: QWidget | None = None):
         super().__init__(parent)
         self.controller = controller
-        style = self.style()
 
-        def button(icon, tip: str, slot) -> QToolButton:
+        def button(icon: str, tip: str, slot) -> QToolButton:
             b = QToolButton()
-            b.setIcon(style.standardIcon(icon))
+            b.setProperty("media", icon)
+            b.setIconSize(QSize(20, 20))
             b.setToolTip(tip)
             b.setAutoRaise(True)
             b.clicked.connect(slot)
             return b
 
         self.play_button = button(
-            QStyle.StandardPixmap.SP_MediaPlay,
+            "play",
             "Play / pause the animation (Space)",
             controller.toggle_play,
         )
         self.step_button = button(
-            QStyle.StandardPixmap.SP_MediaSeekForward,
+            "step",
             "Show one more update (→)",
             controller.step_forward,
         )
-        self.reset_button = button(
-            QStyle.StandardPixmap.SP_MediaSkipBackward, "Back to step 0 (R)", controller.reset
-        )
+        self.reset_button = button("reset", "Back to step 0 (R)", controller.reset)
         self.timeline = QSlider(Qt.Orientation.Horizontal)
         self.timeline.setToolTip("The playhead: drag to show the paths up to any step")
         self.timeline.setRange(0, controller.total_steps)
@@ -86,11 +125,19 @@ class PlaybackBar(QWidget):
         self._on_speed(controller.speed)
         self._on_playing(controller.playing)
 
+    def _paint_icons(self) -> None:
+        color = self.palette().color(QPalette.ColorRole.ButtonText)
+        for b in (self.reset_button, self.play_button, self.step_button):
+            b.setIcon(media_icon(b.property("media"), color))
+
+    def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self._paint_icons()
+        super().changeEvent(event)
+
     def _on_playing(self, playing: bool) -> None:
-        icon = (
-            QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
-        )
-        self.play_button.setIcon(self.style().standardIcon(icon))
+        self.play_button.setProperty("media", "pause" if playing else "play")
+        self._paint_icons()
         self.play_button.setToolTip(("Pause" if playing else "Play") + " the animation (Space)")
 
     def _on_speed(self, speed: float) -> None:

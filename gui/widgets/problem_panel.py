@@ -185,6 +185,7 @@ class ProblemPanel(QWidget):
         try:
             if not self.title.hasFocus():
                 self.title.setText(experiment.title)
+                self.title.setCursorPosition(0)
             self.kind.setCurrentIndex(self.kind.findData(p.kind))
             function = p.kind == "function"
             for widget in (self.surface, self.condition):

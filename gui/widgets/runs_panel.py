@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QColorDialog,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QMenu,
     QToolButton,
     QTreeWidget,
@@ -30,7 +31,8 @@ from gui.theme import run_color
 from gui.widgets.parameter_slider import format_value
 from gui.widgets.run_editor import OPTIMIZER_NAMES
 
-COL_SHOW, COL_NAME, COL_RULE, COL_STATUS = range(4)
+COL_NAME, COL_RULE, COL_STATUS = range(3)
+COL_SHOW = COL_NAME  # the tick box and the colour sit beside the name
 
 
 def divergence_text(step: int) -> str:
@@ -69,8 +71,8 @@ class RunsPanel(QWidget):
         self.error_color = "#c92a2a"
 
         self.tree = QTreeWidget()
-        self.tree.setColumnCount(4)
-        self.tree.setHeaderLabels(["", "run", "optimizer", "status"])
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["run", "optimizer", "status"])
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -80,14 +82,22 @@ class RunsPanel(QWidget):
         )
         header = self.tree.header()
         header.setStretchLastSection(True)
-        header.setSectionResizeMode(COL_SHOW, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_RULE, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(COL_NAME, 90)
-        header.resizeSection(COL_RULE, 150)
+        header.resizeSection(COL_NAME, 125)
+        header.resizeSection(COL_RULE, 130)
         self.tree.setToolTip(
-            "The runs: tick to show or hide, double-click the colour to change it,\n"
-            "double-click the name to rename, select to edit its settings below."
+            "The runs: tick to show or hide, double-click the name to rename,\n"
+            "select one to edit its settings; right-click for more."
+        )
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._on_context_menu)
+        self.warnings = QLabel()
+        self.warnings.setWordWrap(True)
+        self.warnings.setVisible(False)
+        self.warnings.setToolTip(
+            "A run diverges when its loss or parameters stop being finite numbers: its path\n"
+            "ends at its last finite point (✕) and the other runs go on."
         )
 
         def button(text: str, tip: str, slot) -> QToolButton:
@@ -126,6 +136,7 @@ class RunsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.tree, 1)
+        layout.addWidget(self.warnings)
         layout.addLayout(buttons)
 
         self.tree.itemChanged.connect(self._on_item_changed)
@@ -161,9 +172,10 @@ class RunsPanel(QWidget):
                 item.setCheckState(
                     COL_SHOW, Qt.CheckState.Checked if run.visible else Qt.CheckState.Unchecked
                 )
-                item.setToolTip(COL_SHOW, "Tick: show this run; double-click: change its colour")
                 item.setText(COL_NAME, run.display_label)
-                item.setToolTip(COL_NAME, "Double-click to rename")
+                item.setToolTip(
+                    COL_NAME, "Tick: show this run. Double-click the name to rename it."
+                )
                 item.setText(COL_RULE, run_summary(run))
                 item.setToolTip(COL_RULE, run_summary(run))
             self._statuses = [None] * len(runs)  # the next frame writes every status
@@ -184,6 +196,7 @@ class RunsPanel(QWidget):
         return item.text(COL_STATUS) if item is not None else ""
 
     def update_status(self, frame) -> None:
+        self._update_warnings(frame)
         for i in range(self.tree.topLevelItemCount()):
             text, bad = self._status_of(frame, i)
             if i < len(self._statuses) and self._statuses[i] == (text, bad):
@@ -204,6 +217,19 @@ class RunsPanel(QWidget):
                     )
                 item.setToolTip(COL_STATUS, tip)
 
+    def _update_warnings(self, frame) -> None:
+        s = frame.snapshot
+        runs = frame.experiment.runs
+        lines = []
+        for i, at in enumerate(s.diverged_at if s.history is not None else ()):
+            if at >= 0 and i < len(runs):
+                lines.append(f"⚠ {_escape(runs[i].display_label)} {divergence_text(int(at))}")
+        text = "<br>".join(lines)
+        if text != self.warnings.text():
+            self.warnings.setText(text)
+            self.warnings.setStyleSheet(f"QLabel {{ color: {self.error_color}; }}")
+            self.warnings.setVisible(bool(lines))
+
     def _status_of(self, frame, i: int) -> tuple[str, bool]:
         s = frame.snapshot
         h = s.history
@@ -218,7 +244,7 @@ class RunsPanel(QWidget):
         loss = float(h.loss[rows - 1, i])
         if not math.isfinite(loss):
             return ("", False)
-        return (f"loss {format_value(loss)} at step {int(h.step[rows - 1])}", False)
+        return (f"loss {format_value(loss)}", False)
 
     # ---- editing -----------------------------------------------------------------------------
     def _on_current_changed(self, current, _previous) -> None:
@@ -226,25 +252,43 @@ class RunsPanel(QWidget):
             self.controller.select_run(self.tree.indexOfTopLevelItem(current))
 
     def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if column != COL_NAME:
+            return
         index = self.tree.indexOfTopLevelItem(item)
         run = self.controller.experiment.runs[index]
-        if column == COL_SHOW:
-            visible = item.checkState(COL_SHOW) == Qt.CheckState.Checked
-            if visible != run.visible:
-                self.controller.update_run(index, visible=visible)
-        elif column == COL_NAME:
-            label = item.text(COL_NAME).strip()
-            if label and label != run.display_label:
+        visible = item.checkState(COL_SHOW) == Qt.CheckState.Checked
+        if visible != run.visible:
+            self.controller.update_run(index, visible=visible)
+        label = item.text(COL_NAME).strip()
+        if label != run.display_label:
+            if label:
                 self.controller.update_run(index, label=label)
             else:
                 self.refresh()
 
     def _on_double_click(self, item: QTreeWidgetItem, column: int) -> None:
-        if column == COL_SHOW:
-            self.controller.select_run(self.tree.indexOfTopLevelItem(item))
-            self._recolor()
-        elif column in (COL_RULE, COL_STATUS):
+        if column in (COL_RULE, COL_STATUS):
             self.sig_run_activated.emit(self.tree.indexOfTopLevelItem(item))
+
+    def _on_context_menu(self, pos) -> None:
+        item = self.tree.itemAt(pos)
+        if item is None:
+            return
+        index = self.tree.indexOfTopLevelItem(item)
+        self.controller.select_run(index)
+        run = self.controller.experiment.runs[index]
+        menu = QMenu(self)
+        menu.addAction("Rename", lambda: self.tree.editItem(item, COL_NAME))
+        menu.addAction("Colour…", self._recolor)
+        menu.addAction(
+            "Hide" if run.visible else "Show",
+            lambda: self.controller.update_run(index, visible=not run.visible),
+        )
+        menu.addSeparator()
+        menu.addAction("Duplicate", lambda: self.controller.duplicate_run(index))
+        remove = menu.addAction("Remove", lambda: self.controller.remove_run(index))
+        remove.setEnabled(len(self.controller.experiment.runs) > 1)
+        menu.exec(self.tree.viewport().mapToGlobal(pos))
 
     def _recolor(self) -> None:
         index = self.current()
@@ -257,3 +301,7 @@ class RunsPanel(QWidget):
 
     def set_color(self, index: int, color: str) -> None:
         self.controller.update_run(index, color=color)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

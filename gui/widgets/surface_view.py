@@ -129,10 +129,9 @@ class SurfaceView(QWidget):
         self.crosses.setZValue(21)
         plot.addItem(self.crosses)
         self.gradient_arrows = pg.PlotCurveItem(connect="pairs", antialias=True)
-        self.update_arrows = pg.PlotCurveItem(connect="pairs", antialias=True)
-        for item in (self.gradient_arrows, self.update_arrows):
-            item.setZValue(15)
-            plot.addItem(item)
+        self.gradient_arrows.setZValue(15)
+        plot.addItem(self.gradient_arrows)
+        self.update_arrows: list[pg.PlotCurveItem] = []  # one per run, in its colour
         self.start = pg.TargetItem(pos=(0, 0), size=16, symbol="crosshair", movable=True)
         self.start.setZValue(30)
         plot.addItem(self.start)
@@ -280,6 +279,8 @@ class SurfaceView(QWidget):
 
     def _regrid(self) -> None:
         """Re-evaluate the surface over what is visible after a zoom or pan (same colours)."""
+        if self.show_arrows and self._frame is not None:
+            self.draw(self._frame)  # arrows are so many pixels long: redraw for the new scale
         if self._problem is None or self._shading is None:
             return
         (x0, x1), (y0, y1) = self.viewbox.viewRange()
@@ -372,9 +373,10 @@ class SurfaceView(QWidget):
             self.start.blockSignals(False)
 
     def _draw_arrows(self, frame, current) -> None:
+        for item in self.update_arrows:
+            item.setVisible(False)
         if not self.show_arrows or not current:
             self.gradient_arrows.setData([], [])
-            self.update_arrows.setData([], [])
             return
         s = frame.snapshot
         backend, problem, h = s.built.backend, s.built.problem, s.history
@@ -385,26 +387,29 @@ class SurfaceView(QWidget):
         px, py = self.viewbox.viewPixelSize()
         if not (px > 0 and py > 0):
             return
-        grad_segments, update_segments, colors = [], [], []
+        grad_segments = []
         for k, (i, row, point) in enumerate(current):
-            descent = -grad[k]
-            grad_segments.extend(_arrow(point, descent, px, py, ARROW_PIXELS))
+            grad_segments.extend(_arrow(point, -grad[k], px, py, ARROW_PIXELS))
             motion = None
             if h.velocity is not None and np.isfinite(h.velocity[row, i]).all():
                 motion = h.velocity[row, i]
             if (motion is None or not np.any(motion)) and h.update is not None:
                 motion = h.update[row, i] if np.isfinite(h.update[row, i]).all() else None
-            if motion is not None and np.any(motion):
-                update_segments.extend(_arrow(point, motion, px, py, ARROW_PIXELS * 1.3))
-                colors.append(i)
+            if motion is None or not np.any(motion):
+                continue
+            while len(self.update_arrows) <= i:
+                item = pg.PlotCurveItem(connect="pairs", antialias=True)
+                item.setZValue(16)
+                self.plot.addItem(item)
+                self.update_arrows.append(item)
+            u = np.array(_arrow(point, motion, px, py, ARROW_PIXELS * 1.3)).reshape(-1, 2)
+            run = frame.experiment.runs[i]
+            item = self.update_arrows[i]
+            item.setPen(pg.mkPen(run_color(i, run.color), width=2.6))
+            item.setData(u[:, 0], u[:, 1])
+            item.setVisible(True)
         g = np.array(grad_segments).reshape(-1, 2)
-        u = np.array(update_segments).reshape(-1, 2)
         self.gradient_arrows.setData(g[:, 0], g[:, 1])
-        self.update_arrows.setData(u[:, 0], u[:, 1])
-        # one pen for all update arrows: the selected run's colour
-        sel = frame.selected_run
-        run = frame.experiment.runs[min(sel, len(frame.experiment.runs) - 1)]
-        self.update_arrows.setPen(pg.mkPen(run_color(sel, run.color), width=2.6))
 
     def _draw_legend(self, frame, n: int) -> None:
         runs = frame.experiment.runs

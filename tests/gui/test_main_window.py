@@ -182,7 +182,7 @@ def test_runs_panel_add_duplicate_rename_recolour_hide_remove(window, qtbot):
     assert c.experiment.runs[n + 1].optimizer == "rmsprop"
     assert c.experiment.runs[n + 1].display_label != c.experiment.runs[n].display_label
     item = window.runs_panel.tree.topLevelItem(n)
-    item.setText(1, "my run")
+    item.setText(0, "my run")
     assert c.experiment.runs[n].label == "my run"
     window.runs_panel.set_color(n, "#123456")
     assert c.experiment.runs[n].color == "#123456"
