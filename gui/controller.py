@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,7 @@ class Controller(QObject):
         self.worker = self._engine.worker
         self.experiment: Experiment = parse_experiment(default_experiment_data())
         self.path: Path | None = None
+        self._base_dir: Path | None = None
         self._saved_toml = self.experiment.to_toml()
         self.selected_run = 0
         self.snapshot: Snapshot | None = None
@@ -146,6 +148,9 @@ class Controller(QObject):
 
     @property
     def base_dir(self) -> Path:
+        """Where a data file named relative to the experiment is found."""
+        if self._base_dir is not None:
+            return self._base_dir
         return self.path.parent if self.path else Path.cwd()
 
     @property
@@ -156,10 +161,18 @@ class Controller(QObject):
     def total_steps(self) -> int:
         return self.experiment.steps
 
-    def set_experiment(self, experiment: Experiment, path: Path | None, *, saved: bool) -> None:
+    def set_experiment(
+        self,
+        experiment: Experiment,
+        path: Path | None,
+        *,
+        saved: bool,
+        base_dir: Path | None = None,
+    ) -> None:
         """Replace the document (New, Open, an example): playback restarts from step 0."""
         self.experiment = experiment
         self.path = Path(path) if path else None
+        self._base_dir = Path(base_dir) if base_dir else None
         if saved:
             self._saved_toml = experiment.to_toml()
         self.selected_run = 0
@@ -171,23 +184,40 @@ class Controller(QObject):
         self.play()
 
     def new_experiment(self) -> None:
-        self.set_experiment(parse_experiment(default_experiment_data()), None, saved=False)
-        self._saved_toml = ""  # never saved: closing asks
+        self.set_experiment(parse_experiment(default_experiment_data()), None, saved=True)
 
-    def open(self, path: str | Path) -> None:
-        """Load ``path``; on an ``ExperimentError`` the current experiment is kept."""
+    def open(self, path: str | Path, *, as_copy: bool = False) -> None:
+        """Load ``path``; on an ``ExperimentError`` the current experiment is kept.
+        ``as_copy`` (the shipped examples): unnamed, so Save asks where, never overwriting
+        the original; its data files are still found beside it."""
+        path = Path(path).resolve()
         experiment = load_experiment(path)
-        self.set_experiment(experiment, Path(path).resolve(), saved=True)
+        self.set_experiment(experiment, None if as_copy else path, saved=True, base_dir=path.parent)
 
     def save(self, path: str | Path | None = None) -> Path:
-        target = Path(path) if path else self.path
+        target = Path(path).resolve() if path else self.path
         if target is None:
             raise ValueError("no file name: use save(path)")
+        self._keep_data_reachable(target.parent)
         save_experiment(self.experiment, target)
-        self.path = target.resolve()
+        self.path = target
+        self._base_dir = target.parent
         self._saved_toml = self.experiment.to_toml()
         self.sig_document_changed.emit()
         return self.path
+
+    def _keep_data_reachable(self, folder: Path) -> None:
+        """A data file named relative to the old folder, renamed relative to the new one."""
+        data = getattr(self.experiment.problem, "data", None)
+        if not data or Path(data).is_absolute() or folder == self.base_dir.resolve():
+            return
+        source = (self.base_dir / data).resolve()
+        try:
+            moved = os.path.relpath(source, folder)
+        except ValueError:  # another drive (Windows): keep it absolute
+            moved = str(source)
+        problem = self.experiment.problem.model_copy(update={"data": Path(moved).as_posix()})
+        self.experiment = self.experiment.model_copy(update={"problem": problem})
 
     def _apply(self, data: dict, *, structural: bool = False) -> str | None:
         """Validate ``data`` as the new experiment; None, or the reason it was refused."""

@@ -443,12 +443,10 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             return False
         try:
-            self.controller.open(path)
+            self.controller.open(path, as_copy=True)  # never overwrite the shipped example
         except ExperimentError as exc:
             self._warn("Cannot open the example", str(exc))
             return False
-        self.controller.path = None  # never overwrite the shipped example
-        self.controller.sig_document_changed.emit()
         return True
 
     def open_dialog(self) -> None:

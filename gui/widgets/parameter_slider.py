@@ -14,12 +14,32 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QSizePolicy, QWidget
 from superqt import QDoubleSlider
 
 SCALES = ("linear", "log", "log1m", "int", "intlog")
 RESOLUTION = 400  # slider positions across the range
+
+
+class _WheelGuard(QObject):
+    """Scrolling a panel must not change the slider or list that passes under the mouse:
+    the wheel reaches such a control only once it has been clicked (has the focus)."""
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Wheel and not watched.hasFocus():
+            event.ignore()
+            return True
+        return False
+
+
+_GUARD = _WheelGuard()
+
+
+def guard_wheel(*widgets: QWidget) -> None:
+    for widget in widgets:
+        widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        widget.installEventFilter(_GUARD)
 
 
 def format_value(value: float, integer: bool = False) -> str:
@@ -59,6 +79,7 @@ class ParameterSlider(QWidget):
         self.slider.setRange(self._u_min, self._u_max)
         self.slider.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.slider.setMinimumWidth(90)
+        guard_wheel(self.slider)
         self.edit = QLineEdit()
         self.edit.setFixedWidth(70)
         self.edit.setAlignment(Qt.AlignmentFlag.AlignRight)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.problems.functions import SURFACES, make_surface
-from gui.widgets.parameter_slider import ParameterSlider
+from gui.widgets.parameter_slider import ParameterSlider, guard_wheel
 
 SURFACE_NAMES = {
     "rosenbrock": "Rosenbrock (curved valley)",
@@ -159,6 +159,7 @@ class ProblemPanel(QWidget):
         layout.addLayout(form)
         layout.addStretch(1)
 
+        guard_wheel(self.kind, self.surface, self.seed)
         self.title.editingFinished.connect(self._on_title)
         self.kind.currentIndexChanged.connect(lambda: self._problem(kind=self.kind.currentData()))
         self.surface.currentIndexChanged.connect(self._on_surface)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from engine.experiment import RunModel
 from engine.optim import DEFAULTS, LECTURE_FORMS, OPTIMIZERS
 from gui.theme import run_color
-from gui.widgets.parameter_slider import ParameterSlider
+from gui.widgets.parameter_slider import ParameterSlider, guard_wheel
 
 OPTIMIZER_NAMES = {
     "sgd": "SGD",
@@ -333,6 +333,7 @@ class RunEditor(QWidget):
         layout.addWidget(schedule_box)
         layout.addStretch(1)
 
+        guard_wheel(self.optimizer, self.convention, self.schedule_kind)
         # wiring
         self.optimizer.currentIndexChanged.connect(self._on_optimizer)
         self.convention.currentIndexChanged.connect(

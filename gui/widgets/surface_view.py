@@ -456,7 +456,7 @@ class SurfaceView(QWidget):
         """What the path item of ``run`` draws now (tests compare it)."""
         if run >= len(self.paths):
             return np.zeros(0), np.zeros(0)
-        x, y = self.paths[run].getData()
+        x, y = self.paths[run].xData, self.paths[run].yData
         return (np.zeros(0) if x is None else np.asarray(x)), (
             np.zeros(0) if y is None else np.asarray(y)
         )
