@@ -112,10 +112,13 @@ def test_every_surface_draws_finite_paths(window, name):
     assert c.wait_until_computed(30)
     c.current_frame()
     image = window.surface_view.image.image
-    assert image is not None and np.isfinite(image).all() and image.std() > 0
+    assert image is not None
+    assert np.isfinite(image).all()
+    assert image.std() > 0
     for i in range(len(c.experiment.runs)):
         x, y = window.surface_view.path_data(i)
-        assert np.isfinite(x).all() and np.isfinite(y).all()
+        assert np.isfinite(x).all()
+        assert np.isfinite(y).all()
     assert window.problem_panel.surface.currentData() == name
 
 
