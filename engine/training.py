@@ -16,6 +16,7 @@ loss or parameters stop being finite is marked at that row; the others go on.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from engine.optim import Optimizer, make_optimizer
 from engine.problems.base import Problem
 from engine.schedules import Schedule
 
+PREPARE_AHEAD = 256  # micro-batches prepared at once (whole epochs, at least one)
 NOISE_BLOCK = 1024  # steps of gradient noise drawn at once (keyed by block: chunk-independent)
 
 
@@ -143,6 +145,7 @@ class _Lane:
         self.position = 0  # updates done in this epoch
         self.steps_done = 0
         self._orders = None
+        self._ahead: deque[list[list[object]]] = deque()  # epochs prepared, not yet started
 
     @property
     def epoch_done(self) -> float:
@@ -176,11 +179,23 @@ class _Lane:
         self.position = 0
         if self.updates and not self.config.shuffle:
             return  # the same order every epoch: what was prepared still holds
+        if not self._ahead:
+            self._prepare_ahead(problem, seed)
+        self.updates = self._ahead.popleft()
+
+    def _prepare_ahead(self, problem: Problem, seed: int) -> None:
+        """Prepare the minibatches of the next few epochs in one call: on a small data set
+        an epoch is a handful of updates, and one vectorized call beats many small ones."""
         if self._orders is None:
             self._orders = epoch_orders(problem.n_examples, self.config.shuffle, seed)
-        updates = split_epoch(self.config, next(self._orders))
-        prepared = iter(problem.prepare([mb for update in updates for mb in update]))
-        self.updates = [[next(prepared) for _ in update] for update in updates]
+        per_epoch = self.config.micro_batches_per_epoch(problem.n_examples)
+        epochs = [
+            split_epoch(self.config, next(self._orders))
+            for _ in range(max(1, PREPARE_AHEAD // per_epoch))
+        ]
+        prepared = iter(problem.prepare([mb for ups in epochs for up in ups for mb in up]))
+        for updates in epochs:
+            self._ahead.append([[next(prepared) for _ in update] for update in updates])
 
 
 class Trainer:
