@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from engine.experiment import (
     Experiment,
@@ -122,6 +122,7 @@ class Controller(QObject):
         self.speed = 60.0
         self._last_tick = time.perf_counter()
         self._last_frame_key = None
+        self._next_frame_at = 0.0
         self._frames = 0
         self._fps = 0.0
         self._fps_since = time.perf_counter()
@@ -450,12 +451,29 @@ class Controller(QObject):
         key = (s.job_id, s.count, head, id(self.experiment), self.selected_run)
         if key == self._last_frame_key:
             return None
+        training = not s.done
+        if training and now < self._next_frame_at and self._last_frame_key is not None:
+            return None  # the worker's turn (see below)
         self._last_frame_key = key
         rows = 0
         if s.history is not None and s.count:
             rows = int(np.searchsorted(s.history.step[: s.count], head, side="right"))
         frame = Frame(s, self.experiment, head, rows, fresh is not None, self.selected_run)
-        self.sig_frame.emit(frame)
+        if training:
+            self.worker.hold()
+        try:
+            self.sig_frame.emit(frame)
+            if training:
+                # paint now, while the worker waits (see TrainingWorker.hold)
+                for _ in range(3):
+                    QCoreApplication.sendPostedEvents()
+        finally:
+            if training:
+                self.worker.release()
+                # while training, frames take at most 40 % of the time: the rest is the
+                # worker's, which waits while a frame is drawn
+                cost = time.perf_counter() - now
+                self._next_frame_at = now + 2.5 * cost
         self._frames += 1
         return frame
 
@@ -491,8 +509,6 @@ class Controller(QObject):
     def wait_until_computed(self, timeout: float = 30.0, *, to_end: bool = True) -> bool:
         """Process events until the newest job's snapshot is here (and, with ``to_end``,
         finished). Never call this from a slot that a frame timer drives."""
-        from PySide6.QtCore import QCoreApplication
-
         if self._resimulate_timer.isActive():
             self._resimulate_now()
         if to_end:

@@ -66,7 +66,7 @@ class TrainingWorker(QObject):
 
     sig_stopped = Signal()
 
-    def __init__(self, chunk_seconds: float = 0.02, parent=None):
+    def __init__(self, chunk_seconds: float = 0.005, parent=None):
         super().__init__(parent)
         self._cond = threading.Condition()
         self._pending: Job | None = None
@@ -75,6 +75,7 @@ class TrainingWorker(QObject):
         self._latest: Snapshot | None = None
         self._fresh = False
         self._busy = False
+        self._held_until = 0.0
         self.chunk_seconds = chunk_seconds
 
     # ---- called from the GUI thread ----------------------------------------------------------
@@ -90,6 +91,20 @@ class TrainingWorker(QObject):
             if step != self._demand:
                 self._demand = step
                 self._cond.notify_all()
+
+    def hold(self, seconds: float = 0.25) -> None:
+        """Wait after the current chunk until ``release`` (at most ``seconds``): the GUI
+        thread draws a frame meanwhile. Python runs one thread at a time, and a frame
+        hands control between Qt and Python hundreds of times; each hand-over waits for
+        the interpreter's switch interval while the worker computes, so frames drawn
+        *beside* the training crawl at a few per second."""
+        with self._cond:
+            self._held_until = time.perf_counter() + seconds
+
+    def release(self) -> None:
+        with self._cond:
+            self._held_until = 0.0
+            self._cond.notify_all()
 
     def stop(self) -> None:
         with self._cond:
@@ -147,6 +162,7 @@ class TrainingWorker(QObject):
                 if built is not None:
                     self._maybe_publish(job, built, job_started, demand, rate)
                 continue
+            self._wait_while_held()
             trainer = built.trainer
             started = time.perf_counter()
             try:
@@ -163,6 +179,14 @@ class TrainingWorker(QObject):
         with self._cond:
             self._busy = False
         self.sig_stopped.emit()
+
+    def _wait_while_held(self) -> None:
+        with self._cond:
+            while not self._stopping and self._pending is None:
+                left = self._held_until - time.perf_counter()
+                if left <= 0:
+                    return
+                self._cond.wait(left)
 
     def _maybe_publish(self, job, built, job_started: float, demand: float, rate: float):
         """Publish once the job has what the display asks for; a job that takes longer
@@ -218,7 +242,7 @@ def _engine_failure(exc: Exception) -> str:
 class WorkerThread:
     """A ``TrainingWorker`` moved into its own ``QThread``, started and stopped together."""
 
-    def __init__(self, chunk_seconds: float = 0.02):
+    def __init__(self, chunk_seconds: float = 0.005):
         self.thread = QThread()
         self.thread.setObjectName("descent-lab-engine")
         self.worker = TrainingWorker(chunk_seconds)

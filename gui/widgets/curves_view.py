@@ -10,10 +10,11 @@ when the runs' rates differ tenfold or more. Hovering shows every run's value at
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, QVBoxLayout, QWidget
 
 from engine.experiment import ExperimentError, run_specs
@@ -25,6 +26,7 @@ from gui.widgets.parameter_slider import format_value
 
 ADAPTIVE = ("adagrad", "rmsprop", "adam", "adamw")
 MAX_SCHEDULE_STEPS = 2_000_000  # longer schedules are drawn from the recorded rows only
+MAX_CURVE_POINTS = 4000  # longer curves reach pyqtgraph as the peaks of as many buckets
 CEILING = 1e4  # values above CEILING × the largest start are drawn at it (diverging runs)
 
 PLOTS = (
@@ -44,6 +46,7 @@ class CurvesView(QWidget):
         self._frame = None
         self._schedule_key = None
         self._schedules: list[np.ndarray] = []
+        self._schedule_steps = np.zeros(0)
         self._offset = 0.0
         self._offset_job = None
         self._lr_log = False
@@ -80,6 +83,10 @@ class CurvesView(QWidget):
             self.plots[name] = plot
         self.plots["step"].setLabel("bottom", "step (updates)")
         self._step_shown = True
+        self._next_draw = 0.0
+        self._trailing = QTimer(self)
+        self._trailing.setSingleShot(True)
+        self._trailing.timeout.connect(lambda: self._frame is not None and self._draw(self._frame))
 
         self.readout = QLabel(" ")
         self.readout.setTextFormat(Qt.TextFormat.RichText)
@@ -134,7 +141,7 @@ class CurvesView(QWidget):
             )
             self.hover_lines[name].setPen(pg.mkPen(theme.highlight, width=1))
         if self._frame is not None:
-            self.draw(self._frame)
+            self._draw(self._frame)
 
     def set_x_mode(self, mode: str) -> None:
         self.x_mode = mode
@@ -147,7 +154,7 @@ class CurvesView(QWidget):
         if self.by_epoch.isChecked() != (mode == "epoch"):
             self.by_epoch.setChecked(mode == "epoch")
         if self._frame is not None:
-            self.draw(self._frame)
+            self._draw(self._frame)
 
     # ---- data --------------------------------------------------------------------------------
     def _items(self, kind: str, n: int, plot: str) -> list:
@@ -178,6 +185,7 @@ class CurvesView(QWidget):
             rates = np.asarray(spec.rates(experiment.steps), float)
             # row k holds the rate of the update into it (row 0: the first update's)
             self._schedules.append(np.concatenate([rates[:1], rates]))
+        self._schedule_steps = np.arange(experiment.steps + 1, dtype=float)
         peaks = [float(r.max()) for r in self._schedules if r.size and np.isfinite(r).all()]
         positive = all(r.size and r.min() > 0 for r in self._schedules)
         self._lr_log = bool(peaks) and positive and max(peaks) >= 10 * min(peaks)
@@ -185,7 +193,21 @@ class CurvesView(QWidget):
         self._lr_top = None
 
     def draw(self, frame) -> None:
+        """Draw ``frame``; when drawing is slow (curves of a long history) frames are
+        skipped so that the curves take at most a quarter of the time, and the last one
+        is always drawn."""
         self._frame = frame
+        now = time.perf_counter()
+        if now < self._next_draw and not frame.new_data:
+            if not self._trailing.isActive():
+                self._trailing.start(max(int((self._next_draw - now) * 1000), 1))
+            return
+        self._trailing.stop()
+        self._draw(frame)
+        cost = time.perf_counter() - now
+        self._next_draw = now + (4 * cost if cost > 0.008 else 0.0)
+
+    def _draw(self, frame) -> None:
         s = frame.snapshot
         experiment = frame.experiment
         self._update_schedules(experiment)
@@ -227,16 +249,17 @@ class CurvesView(QWidget):
                 _pen(item, color, width)
             _pen(items[4], color, width, Qt.PenStyle.DashLine)
             rows = frame.finite_rows(i) if (h is not None and i < n) else 0
-            key = (s.job_id, rows, epoch, self._offset, ceiling)
+            source = (s.job_id, i, epoch, self._offset, ceiling)
             if rows:
-                x = h.epoch[:rows, i] if epoch else h.step[:rows].astype(float)
-                _set(loss_items[i], key, x, h.loss[:rows, i] - self._offset, True, ceiling)
-                _set(grad_items[i], key, x, h.grad_norm[:rows, i], True, ceiling)
+                x = h.epoch[:, i] if epoch else h.step
+                off = self._offset
+                _set(loss_items[i], source, rows, x, h.loss[:, i], True, ceiling, off)
+                _set(grad_items[i], source, rows, x, h.grad_norm[:, i], True, ceiling)
                 adaptive = run.optimizer in ADAPTIVE and h.step_size is not None
                 any_adaptive |= adaptive
                 if adaptive:
-                    _set(step1[i], key, x, h.step_size[:rows, i, 0], True, math.inf)
-                    _set(step2[i], key, x, h.step_size[:rows, i, 1], True, math.inf)
+                    _set(step1[i], source, rows, x, h.step_size[:, i, 0], True, math.inf)
+                    _set(step2[i], source, rows, x, h.step_size[:, i, 1], True, math.inf)
                 else:
                     _clear(step1[i])
                     _clear(step2[i])
@@ -247,10 +270,18 @@ class CurvesView(QWidget):
             # the learning rate: the whole schedule in step mode, the recorded rows by epoch
             if not epoch and i < len(self._schedules):
                 rates = self._schedules[i]
-                steps = np.arange(len(rates), dtype=float)
-                _set(lr_items[i], (self._schedule_key, i), steps, rates, self._lr_log, math.inf)
+                schedule = (self._schedule_key, i, self._lr_log)
+                _set(
+                    lr_items[i],
+                    schedule,
+                    len(rates),
+                    self._schedule_steps,
+                    rates,
+                    self._lr_log,
+                    math.inf,
+                )
             elif rows:
-                _set(lr_items[i], key, h.epoch[:rows, i], h.lr[:rows, i], self._lr_log, math.inf)
+                _set(lr_items[i], source, rows, h.epoch[:, i], h.lr[:, i], self._lr_log, math.inf)
             else:
                 _clear(lr_items[i])
         self._show_step_plot(any_adaptive)
@@ -375,27 +406,72 @@ class CurvesView(QWidget):
         return f"<b>{label}</b> at {where_text}: " + " &nbsp; ".join(parts)
 
 
-def _set(item, key, x: np.ndarray, y: np.ndarray, log: bool, ceiling: float) -> None:
-    """Only finite (and, on a log axis, positive) points reach pyqtgraph; an item whose
-    data has not changed since the last frame (``key``) is left alone."""
-    key = (key, log)
-    if getattr(item, "_drawn", None) == key:
+def _set(item, source, rows: int, x, y, log: bool, ceiling: float, offset: float = 0.0):
+    """Draw rows ``[:rows]`` of the columns ``x``, ``y`` (less ``offset``) on ``item``.
+
+    Only finite (and, on a log axis, positive) points reach pyqtgraph, values above
+    ``ceiling`` are drawn at it, and a long curve is drawn from the lowest and highest
+    point of each of about 2000 buckets of rows (what pyqtgraph's 'peak' downsampling
+    would draw). The buckets are kept between frames and only the rows new since the last
+    frame are reduced: a frame costs the same for a history of millions of rows as for
+    one of thousands. ``source`` names the data; another source starts afresh."""
+    state = getattr(item, "_peaks", None)
+    k = 1
+    if rows > MAX_CURVE_POINTS:
+        k = 2 ** math.ceil(math.log2(rows / (MAX_CURVE_POINTS / 2)))
+    if state is None or state.source != (source, log) or state.k != k or rows < state.rows:
+        state = _Peaks((source, log), k)
+        item._peaks = state
+    elif rows == state.rows and item._drawn is not None:
         return
-    item._drawn = key
-    y = np.asarray(y, float)
-    x = np.asarray(x, float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    if log:
-        keep &= y > 0
-    x, y = x[keep], y[keep]
-    if math.isfinite(ceiling):
-        y = np.minimum(y, ceiling)
-    item.setData(x, y)
+    state.rows = rows
+    full = rows // k
+    if full > state.done:
+        a, b = state.done * k, full * k
+        xs = np.asarray(x[a:b], float)
+        ys = _clean(np.asarray(y[a:b], float) - offset, log, ceiling)
+        if k > 1:
+            blocks = ys.reshape(-1, k)
+            lo, hi = np.fmin.reduce(blocks, axis=1), np.fmax.reduce(blocks, axis=1)
+            xs = np.repeat(xs[::k], 2)
+            ys = np.empty(2 * len(lo))
+            ys[0::2], ys[1::2] = lo, hi
+        keep = ~np.isnan(ys)
+        state.x.append(xs[keep])
+        state.y.append(ys[keep])
+        state.done = full
+    tail_x = np.asarray(x[full * k : rows], float)
+    tail_y = _clean(np.asarray(y[full * k : rows], float) - offset, log, ceiling)
+    keep = ~np.isnan(tail_y)
+    if len(state.x) > 1:  # one array for the next frame's concatenation
+        state.x, state.y = [np.concatenate(state.x)], [np.concatenate(state.y)]
+    item._drawn = True
+    item.setData(np.concatenate([*state.x, tail_x[keep]]), np.concatenate([*state.y, tail_y[keep]]))
+
+
+class _Peaks:
+    """What ``_set`` keeps of a curve between frames."""
+
+    def __init__(self, source, k: int):
+        self.source = source
+        self.k = k  # rows per bucket (1: every row)
+        self.done = 0  # buckets reduced
+        self.rows = -1
+        self.x: list[np.ndarray] = []
+        self.y: list[np.ndarray] = []
+
+
+def _clean(y: np.ndarray, log: bool, ceiling: float) -> np.ndarray:
+    """NaN where a value can't be drawn; capped at ``ceiling``."""
+    valid = ((y > 0) & (y < math.inf)) if log else np.isfinite(y)
+    y = np.where(valid, y, np.nan)
+    return np.minimum(y, ceiling) if math.isfinite(ceiling) else y
 
 
 def _clear(item) -> None:
     if getattr(item, "_drawn", None) is not None:
         item._drawn = None
+        item._peaks = None
         item.setData([], [])
 
 

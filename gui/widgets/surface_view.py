@@ -326,7 +326,7 @@ class SurfaceView(QWidget):
                 item.setData([], [])
                 item.setVisible(False)
                 continue
-            points = h.coords[:rows, i]
+            points = _thin(h.coords[:rows, i])
             points = np.clip(points[np.isfinite(points).all(axis=1)], lo, hi)
             if len(points) == 0:
                 item.setData([], [])
@@ -335,8 +335,7 @@ class SurfaceView(QWidget):
             color = run_color(i, run.color)
             width = 3.0 if i == frame.selected_run and n > 1 else 2.0
             item.setPen(pg.mkPen(color, width=width))
-            shown = _thin(points)
-            item.setData(shown[:, 0], shown[:, 1])
+            item.setData(points[:, 0], points[:, 1])
             item.setVisible(True)
             end = points[-1]
             if frame.diverged_shown(i):

@@ -204,10 +204,11 @@ def test_the_learning_rate_schedule_is_drawn_before_training(window, qtbot):
     index = run_index(window, "momentum")
     c.update_run(index, schedule={"kind": "cosine", "warmup_steps": 20})
     c.current_frame()
-    x, y = window.curves_view.items["lr"][index].getData()
-    assert len(x) == c.total_steps + 1  # the whole schedule, while the playhead is at 0
-    assert y[0] < y[25]
-    assert y[-1] < y[25]
+    item = window.curves_view.items["lr"][index]
+    # the whole schedule, while the playhead is at 0
+    qtbot.waitUntil(lambda: item.yData[0] < item.yData[25], timeout=3000)
+    assert len(item.xData) == c.total_steps + 1
+    assert item.yData[-1] < item.yData[25]
 
 
 def test_open_and_save_round_trip(window, tmp_path):
