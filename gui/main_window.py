@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QScrollArea,
     QTabWidget,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -75,20 +76,19 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.docks: dict[str, QDockWidget] = {}
-        # left: the runs above, and below them the selected run's settings with the problem
-        # on a second tab (the settings change most, the problem less often)
-        self._add_dock("runs", "Runs", self.runs_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._add_dock(
-            "run", "Run settings", _scrolled(self.run_editor), Qt.DockWidgetArea.LeftDockWidgetArea
-        )
-        self._add_dock(
-            "problem",
-            "Problem",
-            _scrolled(self.problem_panel),
-            Qt.DockWidgetArea.LeftDockWidgetArea,
-        )
+        # left: the runs above, and below them the selected run's settings, with the problem
+        # and the experiment's notes on further tabs (the settings change most)
+        left = Qt.DockWidgetArea.LeftDockWidgetArea
+        self._add_dock("runs", "Runs", self.runs_panel, left)
+        self._add_dock("run", "Run settings", _scrolled(self.run_editor), left)
+        self._add_dock("problem", "Problem", _scrolled(self.problem_panel), left)
+        self.notes = QTextBrowser()
+        self.notes.setOpenExternalLinks(True)
+        self.notes.setToolTip("What this experiment shows and what to try (its description)")
+        self._add_dock("notes", "Notes", self.notes, left)
         self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
         self.tabifyDockWidget(self.docks["run"], self.docks["problem"])
+        self.tabifyDockWidget(self.docks["problem"], self.docks["notes"])
         self.docks["run"].raise_()
         self._add_dock("curves", "Curves", self.curves_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -395,7 +395,22 @@ class MainWindow(QMainWindow):
         self.banner.setText(f"⚠ This setting can't be simulated: {message}" if message else "")
         self.banner.setVisible(bool(message))
 
+    def _update_notes(self) -> None:
+        experiment = self.controller.experiment
+        text = experiment.description.strip() or (
+            'This experiment has no description. Add one as description = """…""" '
+            "at the top of its file."
+        )
+        paragraphs = "".join(
+            f"<p>{_escape(p.replace(chr(10), ' '))}</p>" for p in text.split("\n\n")
+        )
+        html = f"<h3>{_escape(experiment.title)}</h3>{paragraphs}"
+        if html != getattr(self, "_notes_html", None):
+            self._notes_html = html
+            self.notes.setHtml(html)
+
     def _update_title(self) -> None:
+        self._update_notes()
         c = self.controller
         name = c.path.name if c.path else "untitled"
         self.setWindowTitle(f"{c.experiment.title} — {name}[*] — {APP_NAME}")
@@ -658,6 +673,10 @@ class MainWindow(QMainWindow):
 
     def wait_for_engine(self, timeout: float = 30.0) -> bool:
         return self.controller.wait_until_computed(timeout)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _scrolled(widget: QWidget) -> QScrollArea:

@@ -33,7 +33,7 @@ PLOTS = (
     ("loss", "loss", True),
     ("lr", "learning rate η", False),
     ("grad", "gradient norm ‖∇L‖", True),
-    ("step", "step size η/σ", True),
+    ("step", "step size η/σ  (─ w1, ┄ w2)", True),
 )
 
 

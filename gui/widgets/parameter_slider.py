@@ -62,6 +62,7 @@ class ParameterSlider(QWidget):
         *,
         scale: str = "linear",
         zero_at_min: bool = False,
+        zero_text: str = "0",
         tooltip: str = "",
         parent: QWidget | None = None,
     ):
@@ -70,6 +71,7 @@ class ParameterSlider(QWidget):
             raise ValueError(f"scale must be one of {SCALES}")
         self.scale = scale
         self.zero_at_min = zero_at_min
+        self.zero_text = zero_text  # how 0 reads: "off", "auto"
         self._value = minimum
         self._tooltip = tooltip
         self._u_min = self._to_u(minimum)
@@ -150,9 +152,12 @@ class ParameterSlider(QWidget):
         self.slider.blockSignals(True)
         self.slider.setValue(u)
         self.slider.blockSignals(False)
-        if not self.edit.hasFocus() or self.edit.text() != format_value(value, self.integer):
-            self.edit.setText(format_value(value, self.integer))
+        if not self.edit.hasFocus() or self.edit.text() != self._text(value):
+            self.edit.setText(self._text(value))
         self.clear_error()
+
+    def _text(self, value: float) -> str:
+        return self.zero_text if value == 0 else format_value(value, self.integer)
 
     def _snap(self, u: float) -> float:
         """Round a dragged value to a readable number (3 significant digits)."""
@@ -168,13 +173,14 @@ class ParameterSlider(QWidget):
         if value == self._value:
             return
         self._value = value
-        self.edit.setText(format_value(value, self.integer))
+        self.edit.setText(self._text(value))
         self.sig_value_changed.emit(float(self.value()))
 
     def _on_text_entered(self) -> None:
         text = self.edit.text().strip().lower()
         try:
-            value = 0.0 if text in ("off", "none", "") else float(text)
+            zero = ("off", "none", "auto", "", self.zero_text.lower())
+            value = 0.0 if text in zero else float(text)
         except ValueError:
             self.show_error(f"{text!r} is not a number")
             return

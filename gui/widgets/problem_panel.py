@@ -108,6 +108,7 @@ class ProblemPanel(QWidget):
             100.0,
             scale="log",
             zero_at_min=True,
+            zero_text="off",
             tooltip="Gaussian noise added to every gradient, g ← ∇L + N(0, σ²·I):\n"
             "a stand-in for minibatch noise on a function. Leftmost: exact gradients.",
         )

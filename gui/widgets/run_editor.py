@@ -208,7 +208,14 @@ class RunEditor(QWidget):
         self.form.addRow("update rule", self.optimizer)
         self.form.addRow("convention", self.convention)
         for key, (label, lo, hi, scale, zero, tip) in HYPERPARAMETERS.items():
-            slider = ParameterSlider(lo, hi, scale=scale, zero_at_min=zero, tooltip=tip)
+            slider = ParameterSlider(
+                lo,
+                hi,
+                scale=scale,
+                zero_at_min=zero,
+                zero_text="off" if key in ("weight_decay", "lr_decay") else "0",
+                tooltip=tip,
+            )
             slider.sig_value_changed.connect(lambda v, k=key: self._on_hyper(k, v))
             self.sliders[key] = slider
             self.form.addRow(_label(label, tip), slider)
@@ -282,7 +289,9 @@ class RunEditor(QWidget):
             100000,
             scale="intlog",
             zero_at_min=True,
-            tooltip="cosine: T, the updates to reach the lowest rate (0: all steps after warmup)",
+            zero_text="auto",
+            tooltip="cosine: T, the updates to reach the lowest rate\n"
+            "(auto: all the steps after the warmup)",
         )
         self.min_lr = ParameterSlider(
             1e-7,
@@ -296,6 +305,7 @@ class RunEditor(QWidget):
             5000,
             scale="intlog",
             zero_at_min=True,
+            zero_text="off",
             tooltip="Linear warmup over W updates: η_k = η·(s + (1 − s)·k/W) for k < W;\n"
             "the decay starts after it. Leftmost: no warmup.",
         )
