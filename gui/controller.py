@@ -497,7 +497,8 @@ class Controller(QObject):
         self.sig_stats.emit(
             {
                 "backend": s.backend if s else "",
-                "steps_per_second": s.steps_per_second if s and not s.done else 0.0,
+                "steps_per_second": s.steps_per_second if s else 0.0,
+                "runs": len(s.experiment.runs) if s else 0,
                 "frames_per_second": self._fps,
                 "computed": s.computed_step if s else 0,
                 "total": self.total_steps,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -114,11 +113,9 @@ def export_csv(frame: Frame, path: str | os.PathLike) -> Path:
 
 
 def mp4_available() -> bool:
-    """imageio writes MP4 through its ffmpeg plugin (``imageio-ffmpeg``) or PyAV."""
-    return bool(
-        importlib.util.find_spec("imageio_ffmpeg")
-        or (importlib.util.find_spec("av") and shutil.which("ffmpeg"))
-    )
+    """imageio writes MP4 through its ffmpeg plugin, which ``imageio-ffmpeg`` provides
+    (with an ffmpeg binary of its own)."""
+    return importlib.util.find_spec("imageio_ffmpeg") is not None
 
 
 def _grab(widget) -> np.ndarray:

@@ -159,6 +159,7 @@ class MainWindow(QMainWindow):
         self.fps_label = QLabel()
         self.fps_label.setToolTip("Redraws per second of the plots")
         for label in (self.backend_label, self.rate_label, self.fps_label):
+            label.setContentsMargins(10, 0, 10, 0)
             bar.addPermanentWidget(label)
 
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -381,14 +382,19 @@ class MainWindow(QMainWindow):
 
     # ---- status ------------------------------------------------------------------------------
     def _on_stats(self, stats: dict) -> None:
-        self.backend_label.setText(stats["backend"] or "")
+        backend = stats["backend"] or ""
+        self.backend_label.setText(backend.split(" — ")[0])
+        self.backend_label.setToolTip(
+            "The array library and device the engine computes with"
+            + (f"\n{backend}" if backend else "")
+        )
         rate = stats["steps_per_second"]
-        if stats["busy"] and rate:
-            self.rate_label.setText(
-                f"training {stats['computed']}/{stats['total']} · {rate:,.0f} steps/s"
+        text = f"{rate:,.0f} steps/s × {stats['runs']} runs" if rate else ""
+        if stats["busy"]:
+            text = f"training {stats['computed']:,}/{stats['total']:,}" + (
+                f" · {text}" if text else ""
             )
-        else:
-            self.rate_label.setText("")
+        self.rate_label.setText(text)
         self.fps_label.setText(f"{stats['frames_per_second']:.0f} frames/s")
 
     def _on_engine_error(self, message: str) -> None:

@@ -149,9 +149,10 @@ class ParameterSlider(QWidget):
             u = self._u_min
         else:
             u = min(max(self._to_u(value), self._u_min), self._u_max)
-        self.slider.blockSignals(True)
-        self.slider.setValue(u)
-        self.slider.blockSignals(False)
+        if not self.slider.isSliderDown():  # never fight the mouse that drags it
+            self.slider.blockSignals(True)
+            self.slider.setValue(u)
+            self.slider.blockSignals(False)
         if not self.edit.hasFocus() or self.edit.text() != self._text(value):
             self.edit.setText(self._text(value))
         self.clear_error()
