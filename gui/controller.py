@@ -193,6 +193,7 @@ class Controller(QObject):
         the original; its data files are still found beside it."""
         path = Path(path).resolve()
         experiment = load_experiment(path)
+        _check_data(experiment, path)
         self.set_experiment(experiment, None if as_copy else path, saved=True, base_dir=path.parent)
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -538,6 +539,17 @@ class Controller(QObject):
     @property
     def thread(self):
         return self._engine.thread
+
+
+def _check_data(experiment: Experiment, path: Path) -> None:
+    """A data file that is missing or unreadable is a broken file too: say so when it is
+    opened (an ``ExperimentError`` naming problem.data), not later in a banner."""
+    if getattr(experiment.problem, "data", None) is None:
+        return
+    from engine.backend import select_backend
+    from engine.experiment import build_problem
+
+    build_problem(experiment, select_backend("numpy"), path.parent, source=str(path))
 
 
 _ALL_HYPERPARAMETERS = sorted({k for d in DEFAULTS.values() for k in d} - {"lr"})

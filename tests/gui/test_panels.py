@@ -179,6 +179,19 @@ def test_a_relative_data_file_stays_reachable_after_save_as(window, tmp_path):
     assert c.experiment.problem.data == "../course/points.csv"
 
 
+def test_a_missing_data_file_is_a_broken_file(window, tmp_path):
+    c = window.controller
+    before = c.experiment
+    path = tmp_path / "nodata.toml"
+    path.write_text(
+        '[problem]\nkind = "linear_regression"\ndata = "missing.csv"\n[[runs]]\nlr = 0.1\n',
+        encoding="utf-8",
+    )
+    assert not window.open_path(path)
+    assert "problem.data" in window.last_warning
+    assert c.experiment is before
+
+
 def test_theme_and_layout_are_remembered(qtbot, tmp_path):
     from gui.main_window import MainWindow
     from gui.settings import Settings
