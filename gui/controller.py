@@ -36,6 +36,7 @@ STATS_INTERVAL_MS = 250  # text read-outs
 RESIMULATE_DELAY_MS = 12  # coalesces the changes of one slider drag into few jobs
 SPEEDS = (5.0, 15.0, 30.0, 60.0, 120.0, 250.0, 500.0, 1000.0, 5000.0, math.inf)
 COSMETIC_RUN_KEYS = ("label", "color", "visible")
+MAX_RECORDED_ROWS = 200_000  # per run; longer experiments record every k-th step
 
 
 def default_experiment_data() -> dict:
@@ -110,6 +111,7 @@ class Controller(QObject):
         self.experiment: Experiment = parse_experiment(default_experiment_data())
         self.path: Path | None = None
         self._base_dir: Path | None = None
+        self._raised_record_every = False
         self._saved_toml = self.experiment.to_toml()
         self.selected_run = 0
         self.snapshot: Snapshot | None = None
@@ -174,6 +176,7 @@ class Controller(QObject):
         self.experiment = experiment
         self.path = Path(path) if path else None
         self._base_dir = Path(base_dir) if base_dir else None
+        self._raised_record_every = False
         if saved:
             self._saved_toml = experiment.to_toml()
         self.selected_run = 0
@@ -246,6 +249,20 @@ class Controller(QObject):
     def update_experiment(self, **changes) -> str | None:
         data = self._data()
         data.update(changes)
+        if "steps" in changes and "record_every" not in changes:
+            # a history the size of memory helps nobody: record every k-th step instead
+            # (and back to every step when the app raised it and it is no longer needed)
+            steps = int(changes["steps"])
+            every = max(1, math.ceil(steps / MAX_RECORDED_ROWS))
+            current = data.get("record_every", 1)
+            if every > current or (self._raised_record_every and every < current):
+                data["record_every"] = every
+                self._raised_record_every = every > 1
+                if every > 1:
+                    self.sig_message.emit(
+                        f"{steps:,} steps: every {every}th step is recorded and drawn "
+                        "(record_every), to keep the history in memory"
+                    )
         return self._apply(data)
 
     def update_problem(self, **changes) -> str | None:

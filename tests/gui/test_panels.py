@@ -219,3 +219,14 @@ def test_runs_panel_recolour_and_rename_reach_the_legend(window):
     assert any("renamed" in text for text in labels)
     pen = window.surface_view.paths[0].opts["pen"]
     assert pen.color().name() == "#00aa00"
+
+
+def test_long_experiments_record_every_kth_step(window):
+    c = window.controller
+    messages = []
+    c.sig_message.connect(messages.append)
+    c.update_experiment(steps=1_000_000)
+    assert c.experiment.record_every == 5
+    assert any("record_every" in m for m in messages)
+    c.update_experiment(steps=400)
+    assert c.experiment.record_every == 1
