@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -144,7 +144,15 @@ class RunsPanel(QWidget):
         self.tree.currentItemChanged.connect(self._on_current_changed)
         controller.sig_experiment_changed.connect(lambda _s: self.refresh())
         controller.sig_selection_changed.connect(self._on_selection)
-        controller.sig_frame.connect(self.update_status)
+        # text at 4 Hz (the plots take every frame); a new result at once
+        self._status_frame = None
+        self._status_timer = QTimer(self)
+        self._status_timer.setSingleShot(True)
+        self._status_timer.setInterval(250)
+        self._status_timer.timeout.connect(
+            lambda: self._status_frame is not None and self.update_status(self._status_frame)
+        )
+        controller.sig_frame.connect(self._on_frame)
         self.refresh()
 
     # ---- the rows ----------------------------------------------------------------------------
@@ -194,6 +202,14 @@ class RunsPanel(QWidget):
     def status_text(self, run: int) -> str:
         item = self.tree.topLevelItem(run)
         return item.text(COL_STATUS) if item is not None else ""
+
+    def _on_frame(self, frame) -> None:
+        self._status_frame = frame
+        if frame.new_data:
+            self._status_timer.stop()
+            self.update_status(frame)
+        elif not self._status_timer.isActive():
+            self._status_timer.start()
 
     def update_status(self, frame) -> None:
         self._update_warnings(frame)
