@@ -181,6 +181,7 @@ class Controller(QObject):
             self._saved_toml = experiment.to_toml()
         self.selected_run = 0
         self.head = 0.0
+        self._submitted_key = None  # a file opened again may have new data beside it
         self._resimulate_now()
         self.sig_experiment_changed.emit(True)
         self.sig_selection_changed.emit(0)
