@@ -35,6 +35,19 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+def _close_on_ctrl_c(window) -> None:
+    """Ctrl+C in the terminal closes the window (asking about unsaved changes) instead of
+    being ignored until the next Python code runs."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)  # lets Python see the signal now and then
+    timer.start(250)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
@@ -54,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     apply_theme(app, theme_named(settings.theme))
     window = MainWindow(settings)
     window.show()
+    _close_on_ctrl_c(window)
     if argv:
         path = Path(argv[0])
         if not window.open_path(path, ask=False):

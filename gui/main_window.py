@@ -52,6 +52,9 @@ class MainWindow(QMainWindow):
         self.theme: Theme = theme_named(self.settings.theme)
         self.controller = Controller(self)
         c = self.controller
+        app = QApplication.instance()
+        if app is not None:  # however the app ends, the engine thread ends first
+            app.aboutToQuit.connect(c.shutdown)
         c.set_speed(self.settings.speed)
 
         self.surface_view = SurfaceView(c, self.theme)
