@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)
         return 0
+    # --startup-probe: quit as soon as the first window has been drawn (packaging/build.py
+    # times a frozen start-up with it)
+    probe = "--startup-probe" in argv
+    argv = [a for a in argv if a != "--startup-probe"]
     unknown = [a for a in argv if a.startswith("-")]
     if unknown or len(argv) > 1:
         print(f"unknown arguments: {' '.join(unknown or argv[1:])}\n{USAGE}", file=sys.stderr)
@@ -74,4 +78,12 @@ def main(argv: list[str] | None = None) -> int:
             window.open_default()
     else:
         window.open_default()
+    if probe:
+        from PySide6.QtCore import QTimer
+
+        def drawn_then_quit():
+            window.repaint()
+            app.quit()
+
+        QTimer.singleShot(0, drawn_then_quit)
     return app.exec()
