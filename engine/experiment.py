@@ -315,21 +315,10 @@ def run_specs(experiment: Experiment) -> list[RunSpec]:
     return specs
 
 
-def build(
-    experiment: Experiment,
-    base_dir: str | os.PathLike = ".",
-    backend: Backend | None = None,
-    source: str = "<experiment>",
-    diagnostics: bool = True,
-) -> Built:
-    """The backend, problem and trainer of an experiment, or an ``ExperimentError``.
-
-    ``diagnostics=False`` records only what the CSV holds (see ``Trainer``)."""
-    if backend is None:
-        try:
-            backend = select_backend(experiment.backend, experiment.dtype)
-        except RuntimeError as exc:
-            raise ExperimentError(f"{source}: backend: {exc}") from None
+def _problem_and_runs(
+    experiment: Experiment, backend: Backend, base_dir, source: str
+) -> tuple[Problem, list[RunSpec]]:
+    """The problem and run specifications, after every check that needs the data."""
     problem = build_problem(experiment, backend, base_dir, source)
     specs = run_specs(experiment)
     n = problem.n_examples
@@ -347,14 +336,40 @@ def build(
                 f"{source}: runs[{i}].batch_size: must be at most the {n} training examples "
                 f"(got {run.batch_size})"
             )
-    noise = experiment.problem.gradient_noise
+    return problem, specs
+
+
+def validate(
+    experiment: Experiment, base_dir: str | os.PathLike = ".", source: str = "<experiment>"
+) -> None:
+    """Every check ``build`` makes (data file, batch sizes against the data), without
+    training anything: what the app runs when a file is opened."""
+    _problem_and_runs(experiment, select_backend("numpy", experiment.dtype), base_dir, source)
+
+
+def build(
+    experiment: Experiment,
+    base_dir: str | os.PathLike = ".",
+    backend: Backend | None = None,
+    source: str = "<experiment>",
+    diagnostics: bool = True,
+) -> Built:
+    """The backend, problem and trainer of an experiment, or an ``ExperimentError``.
+
+    ``diagnostics=False`` records only what the CSV holds (see ``Trainer``)."""
+    if backend is None:
+        try:
+            backend = select_backend(experiment.backend, experiment.dtype)
+        except RuntimeError as exc:
+            raise ExperimentError(f"{source}: backend: {exc}") from None
+    problem, specs = _problem_and_runs(experiment, backend, base_dir, source)
     try:
         trainer = Trainer(
             problem,
             specs,
             experiment.steps,
             seed=experiment.seed,
-            gradient_noise=noise,
+            gradient_noise=experiment.problem.gradient_noise,
             record_every=experiment.record_every,
             diagnostics=diagnostics,
         )

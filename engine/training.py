@@ -71,6 +71,7 @@ class History:
     grad_norm: np.ndarray  # (rows, R) norm of the full-data gradient
     coords: np.ndarray  # (rows, R, 2) the parameters (or plane coordinates)
     # What the GUI draws besides (None when the trainer was made with diagnostics=False):
+    grad: np.ndarray | None  # (rows, R, 2) the full-data gradient (NaN for a network)
     update: np.ndarray | None  # (rows, R, 2) the last update's displacement
     velocity: np.ndarray | None  # (rows, R, 2) momentum in parameter units (NaN: none)
     step_size: np.ndarray | None  # (rows, R, 2) per-parameter η/σ of the last update (NaN row 0)
@@ -95,6 +96,7 @@ class History:
             loss=nan(rows, r),
             grad_norm=nan(rows, r),
             coords=nan(rows, r, 2),
+            grad=maybe(rows, r, 2),
             update=maybe(rows, r, 2),
             velocity=maybe(rows, r, 2),
             step_size=maybe(rows, r, 2),
@@ -382,6 +384,8 @@ class Trainer:
                     h.lr[rows, cols] = lr
                     h.epoch[rows, cols] = np.asarray(epochs, float)[:, None]
                     if self.diagnostics:
+                        if p == 2:
+                            h.grad[rows, cols] = to_host(grad).reshape(t, r_u, 2)
                         self._flush_diagnostics(unit, rows, olds, states, new, coords, lr)
                     unit.records.clear()
         h.count = first + n_new

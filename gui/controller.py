@@ -27,6 +27,7 @@ from engine.experiment import (
     load_experiment,
     parse_experiment,
     save_experiment,
+    validate,
 )
 from engine.optim import DEFAULTS
 from gui.worker import Job, Snapshot, WorkerThread
@@ -560,14 +561,9 @@ class Controller(QObject):
 
 
 def _check_data(experiment: Experiment, path: Path) -> None:
-    """A data file that is missing or unreadable is a broken file too: say so when it is
-    opened (an ``ExperimentError`` naming problem.data), not later in a banner."""
-    if getattr(experiment.problem, "data", None) is None:
-        return
-    from engine.backend import select_backend
-    from engine.experiment import build_problem
-
-    build_problem(experiment, select_backend("numpy"), path.parent, source=str(path))
+    """A missing data file or a batch larger than the data is a broken file too: say so
+    when it is opened (an ``ExperimentError`` naming the key), not later in a banner."""
+    validate(experiment, path.parent, source=str(path))
 
 
 _ALL_HYPERPARAMETERS = sorted({k for d in DEFAULTS.values() for k in d} - {"lr"})

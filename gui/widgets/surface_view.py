@@ -377,18 +377,15 @@ class SurfaceView(QWidget):
         if not self.show_arrows or not current:
             self.gradient_arrows.setData([], [])
             return
-        s = frame.snapshot
-        backend, problem, h = s.built.backend, s.built.problem, s.history
-        points = np.array([p for _, _, p in current])
-        with np.errstate(all="ignore"):
-            _, grad = problem.loss_and_grad(backend.asarray(points))
-            grad = np.asarray(backend.to_host(grad), float)
+        h = frame.snapshot.history
+        grad = np.array([h.grad[row, i] for i, row, _ in current])
         px, py = self.viewbox.viewPixelSize()
         if not (px > 0 and py > 0):
             return
         grad_segments = []
         for k, (i, row, point) in enumerate(current):
-            grad_segments.extend(_arrow(point, -grad[k], px, py, ARROW_PIXELS))
+            if np.isfinite(grad[k]).all():
+                grad_segments.extend(_arrow(point, -grad[k], px, py, ARROW_PIXELS))
             motion = None
             if h.velocity is not None and np.isfinite(h.velocity[row, i]).all():
                 motion = h.velocity[row, i]

@@ -15,6 +15,7 @@ from engine.experiment import (
     load_experiment,
     parse_experiment,
     save_experiment,
+    validate,
 )
 
 CONTRACT_EXAMPLE = """
@@ -195,3 +196,32 @@ def test_unreadable_and_malformed_files_are_experiment_errors(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(ExperimentError, match="UTF-8"):
         load_experiment(binary)
+
+
+def test_validate_makes_builds_checks_without_training(tmp_path):
+    experiment = parse_experiment(
+        {"problem": {"kind": "linear_regression", "samples": 10}, "runs": [{"batch_size": 11}]}
+    )
+    with pytest.raises(ExperimentError, match=r"runs\[0\]\.batch_size"):
+        validate(experiment, tmp_path, source="x.toml")
+    missing = parse_experiment({"problem": {"kind": "linear_regression", "data": "gone.csv"}})
+    with pytest.raises(ExperimentError, match=r"problem\.data"):
+        validate(missing, tmp_path)
+    validate(parse_experiment({}))  # a sound experiment passes
+
+
+def test_recorded_gradient_is_the_full_data_gradient_at_each_row():
+    experiment = parse_experiment(
+        {
+            "steps": 30,
+            "problem": {"kind": "linear_regression", "samples": 50},
+            "runs": [{"optimizer": "adam", "lr": 0.1, "batch_size": 8}],
+        }
+    )
+    built = build(experiment, backend=select_backend("numpy"))
+    history = built.trainer.run()
+    x, y = built.problem.x, built.problem.y
+    w = history.coords[:, 0]  # (rows, 2)
+    direct = 2 * ((w @ x.T - y)[:, :, None] * x[None]).mean(axis=1)  # ∇ mean (w·x − y)²
+    np.testing.assert_allclose(history.grad[:, 0], direct, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(history.grad_norm[:, 0], np.linalg.norm(direct, axis=1))
