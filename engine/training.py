@@ -373,7 +373,7 @@ class Trainer:
                     new = xp.stack(news)  # (T, R_u, P)
                     t, r_u, p = new.shape
                     loss, grad = self.problem.loss_and_grad(new.reshape(t * r_u, p))
-                    grad_norm = xp.sqrt((grad * grad).sum(axis=1)).reshape(t, r_u)
+                    grad_norm = xp.sqrt(xp.einsum("ij,ij->i", grad, grad)).reshape(t, r_u)
                     k = h.step[rows]
                     lr = unit.lr_host[np.maximum(k - 1, 0)]  # row 0: the first update's
                     cols = unit.cols
