@@ -24,6 +24,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from contextlib import contextmanager
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -157,15 +158,12 @@ def _add_title(
     """A title (and a smaller line under it) above the plots; the next free layout row."""
     if not title and not subtitle:
         return 0
-    html = f"<span style='font-size:15pt; font-weight:600'>{_escape(title or '')}</span>"
+    title, subtitle = escape(title or "", quote=False), escape(subtitle or "", quote=False)
+    html = f"<span style='font-size:15pt; font-weight:600'>{title}</span>"
     if subtitle:
-        html += f"<br><span style='font-size:10.5pt; color:#555555'>{_escape(subtitle)}</span>"
+        html += f"<br><span style='font-size:10.5pt; color:#555555'>{subtitle}</span>"
     widget.addLabel(html, row=0, col=0, colspan=colspan, color=FOREGROUND, justify="center")
     return 1
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # ---- what gets drawn -----------------------------------------------------------------------

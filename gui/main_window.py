@@ -5,6 +5,7 @@ curves on the right, the playback bar below; menus, shortcuts and the status bar
 from __future__ import annotations
 
 import time
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QSignalBlocker, Qt
@@ -411,9 +412,9 @@ class MainWindow(QMainWindow):
             "at the top of its file."
         )
         paragraphs = "".join(
-            f"<p>{_escape(p.replace(chr(10), ' '))}</p>" for p in text.split("\n\n")
+            f"<p>{escape(p.replace(chr(10), ' '), quote=False)}</p>" for p in text.split("\n\n")
         )
-        html = f"<h3>{_escape(experiment.title)}</h3>{paragraphs}"
+        html = f"<h3>{escape(experiment.title, quote=False)}</h3>{paragraphs}"
         if html != getattr(self, "_notes_html", None):
             self._notes_html = html
             self.notes.setHtml(html)
@@ -682,10 +683,6 @@ class MainWindow(QMainWindow):
 
     def wait_for_engine(self, timeout: float = 30.0) -> bool:
         return self.controller.wait_until_computed(timeout)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _scrolled(widget: QWidget) -> QScrollArea:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from html import escape
 
 import numpy as np
 import pyqtgraph as pg
@@ -399,9 +400,8 @@ class CurvesView(QWidget):
             text = format_value(float(value)) if math.isfinite(value) else "—"
             if plot == "step" and h.step_size is not None and rows:
                 text += f" / {format_value(float(h.step_size[row, i, 1]))}"
-            parts.append(
-                f"<span style='color:{color}'>●</span> {_escape(run.display_label)} {text}"
-            )
+            name = escape(run.display_label, quote=False)
+            parts.append(f"<span style='color:{color}'>●</span> {name} {text}")
         where_text = f"epoch {x:.3g}" if self.x_mode == "epoch" else f"step {round(x)}"
         return f"<b>{label}</b> at {where_text}: " + " &nbsp; ".join(parts)
 
@@ -480,7 +480,3 @@ def _pen(item, color: str, width: float, style=Qt.PenStyle.SolidLine) -> None:
     if getattr(item, "_pen", None) != key:
         item._pen = key
         item.setPen(pg.mkPen(color, width=width, style=style))
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

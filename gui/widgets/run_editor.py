@@ -8,6 +8,8 @@ control and the run keeps its previous value.
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -392,7 +394,7 @@ class RunEditor(QWidget):
             color = run_color(self._index, run.color)
             self.header.setText(
                 f"<span style='color:{color}; font-size:16px'>●</span> "
-                f"<b>{_escape(run.display_label)}</b>"
+                f"<b>{escape(run.display_label, quote=False)}</b>"
                 f" &nbsp;<span style='color:gray'>run {self._index + 1} of {len(runs)}</span>"
             )
             _set_combo(self.optimizer, run.optimizer)
@@ -517,7 +519,3 @@ def _set_combo(combo: QComboBox, data) -> None:
     index = combo.findData(data)
     if index >= 0 and index != combo.currentIndex():
         combo.setCurrentIndex(index)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -8,6 +8,7 @@ when a run has diverged ("diverged at step 37: lower the learning rate").
 from __future__ import annotations
 
 import math
+from html import escape
 
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QPixmap
@@ -239,7 +240,8 @@ class RunsPanel(QWidget):
         lines = []
         for i, at in enumerate(s.diverged_at if s.history is not None else ()):
             if at >= 0 and i < len(runs):
-                lines.append(f"⚠ {_escape(runs[i].display_label)} {divergence_text(int(at))}")
+                label = escape(runs[i].display_label, quote=False)
+                lines.append(f"⚠ {label} {divergence_text(int(at))}")
         text = "<br>".join(lines)
         if text != self.warnings.text():
             self.warnings.setText(text)
@@ -317,7 +319,3 @@ class RunsPanel(QWidget):
 
     def set_color(self, index: int, color: str) -> None:
         self.controller.update_run(index, color=color)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
