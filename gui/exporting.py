@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +100,7 @@ def export_figure(frame: Frame, which: str, path: str | os.PathLike, scale: int 
             return figures.export_svg(widget, path)
         return figures.export_png(widget, path, scale=scale)
     finally:
-        widget.close()
-        widget.deleteLater()
+        figures.dispose(widget)
 
 
 def export_csv(frame: Frame, path: str | os.PathLike) -> Path:
@@ -169,9 +167,7 @@ def export_animation(
     frame = dataclasses.replace(frame, selected_run=-1)  # no run drawn thicker in a figure
     images = animation_frames(frame, count, view=view)
     images += [images[-1]] * 12  # rest on the result before looping
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with figures.atomic_target(path) as tmp:
         if path.suffix.lower() == ".mp4":
             iio.imwrite(tmp, np.stack(images), fps=1000 / GIF_FRAME_MS, macro_block_size=8)
         else:
@@ -184,11 +180,6 @@ def export_animation(
                 LIGHT.plot_foreground,
             ]
             _write_gif(images, tmp, [*colors, *figures.RUN_COLORS, *markers])
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

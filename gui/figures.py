@@ -720,10 +720,20 @@ def _settle(widget: pg.GraphicsLayoutWidget) -> None:
     QApplication.processEvents()
 
 
-def _atomic_target(path: Path) -> str:
+@contextmanager
+def atomic_target(path: Path):
+    """A temporary file beside ``path`` to write to: it replaces ``path`` (readable by all)
+    when the block ends, and is removed if the block fails, so a crash or a full disk never
+    leaves a half-written file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
-    return tmp
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _scaled_pen(pen, factor: float) -> QPen:
@@ -796,15 +806,9 @@ def export_png(widget: pg.GraphicsLayoutWidget, path: str | os.PathLike, scale: 
     if scale not in (1, 2, 3):
         raise ValueError(f"scale must be 1, 2 or 3, got {scale!r}")
     image = render_image(widget, scale)
-    tmp = _atomic_target(path)
-    try:
+    with atomic_target(path) as tmp:
         if not image.save(tmp, "PNG"):
             raise OSError(f"cannot write {path} (disk full or not writable?)")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -836,21 +840,15 @@ def export_svg(widget: pg.GraphicsLayoutWidget, path: str | os.PathLike) -> Path
     buffer.close()
     if not data:
         raise OSError(f"cannot draw {path} as SVG")
-    tmp = _atomic_target(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     return path
 
 
-def _dispose(widget: pg.GraphicsLayoutWidget) -> None:
+def dispose(widget: pg.GraphicsLayoutWidget) -> None:
+    """Close a figure built for a file and let Qt free it."""
     widget.close()
     widget.deleteLater()
 
@@ -860,32 +858,17 @@ def render_run_figures(built, history, out_dir: str | os.PathLike, scale: int = 
     out_dir = Path(out_dir)
     experiment = built.experiment
     labels, colors, visible = run_styles_of(experiment)
+    styles = {"labels": labels, "colors": colors, "visible": visible, "title": experiment.title}
     view = getattr(experiment.problem, "view", None)
     written = []
-    surface = surface_figure(
-        built.problem,
-        history,
-        labels=labels,
-        colors=colors,
-        visible=visible,
-        view=view,
-        title=experiment.title,
-    )
-    try:
-        written.append(export_png(surface, out_dir / "surface.png", scale=scale))
-    finally:
-        _dispose(surface)
-    curves = curves_figure(
-        history,
-        built.problem,
-        labels=labels,
-        colors=colors,
-        visible=visible,
-        title=experiment.title,
-    )
-    try:
-        written.append(export_png(curves, out_dir / "curves.png", scale=scale))
-    finally:
-        _dispose(curves)
+    for name, build in (
+        ("surface", lambda: surface_figure(built.problem, history, view=view, **styles)),
+        ("curves", lambda: curves_figure(history, built.problem, **styles)),
+    ):
+        widget = build()
+        try:
+            written.append(export_png(widget, out_dir / f"{name}.png", scale=scale))
+        finally:
+            dispose(widget)
     QApplication.processEvents()
     return written
