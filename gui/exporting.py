@@ -27,32 +27,28 @@ GIF_FRAMES = 72
 GIF_FRAME_MS = 60
 
 
-def history_at(frame: Frame) -> History | None:
-    """The history as shown: rows up to the playhead, divergence only where it is shown,
-    and the runs' current names (a rename doesn't re-simulate)."""
-    s = frame.snapshot
-    h = s.history
-    if h is None:
-        return None
-    n = h.n_runs
-    labels = [r.display_label for r in frame.experiment.runs[:n]]
-    labels += h.labels[len(labels) :]
-    at = np.asarray(s.diverged_at).copy()
-    at[at > frame.head] = -1
-    return dataclasses.replace(h, labels=labels, count=max(frame.rows, 1), diverged_at=at)
-
-
-def history_computed(frame: Frame) -> History | None:
-    """Everything computed so far (for the CSV), with the runs' current names."""
-    s = frame.snapshot
-    h = s.history
+def _history(frame: Frame, count: int, diverged_at: np.ndarray) -> History | None:
+    """The snapshot's history cut to ``count`` rows, with the runs' current names (a rename
+    doesn't re-simulate)."""
+    h = frame.snapshot.history
     if h is None:
         return None
     labels = [r.display_label for r in frame.experiment.runs[: h.n_runs]]
     labels += h.labels[len(labels) :]
-    return dataclasses.replace(
-        h, labels=labels, count=s.count, diverged_at=np.asarray(s.diverged_at).copy()
-    )
+    return dataclasses.replace(h, labels=labels, count=count, diverged_at=diverged_at)
+
+
+def history_at(frame: Frame) -> History | None:
+    """The history as shown: rows up to the playhead, divergence only where it is shown."""
+    at = np.asarray(frame.snapshot.diverged_at).copy()
+    at[at > frame.head] = -1
+    return _history(frame, max(frame.rows, 1), at)
+
+
+def history_computed(frame: Frame) -> History | None:
+    """Everything computed so far (for the CSV)."""
+    s = frame.snapshot
+    return _history(frame, s.count, np.asarray(s.diverged_at).copy())
 
 
 def _styles(frame: Frame, n: int):
@@ -63,7 +59,7 @@ def _styles(frame: Frame, n: int):
 def surface_figure(frame: Frame, view=None):
     h = history_at(frame)
     labels, colors, visible = _styles(frame, h.n_runs)
-    if view is None and frame.experiment.problem.view is not None:
+    if view is None:
         view = frame.experiment.problem.view
     return figures.surface_figure(
         frame.snapshot.built.problem,
