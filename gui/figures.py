@@ -81,10 +81,8 @@ def run_color(index: int, explicit: str | None = None) -> str:
     return RUN_COLORS[index % len(RUN_COLORS)]
 
 
-def surface_colormap() -> pg.ColorMap:
-    positions = [p for p, _ in SURFACE_STOPS]
-    colors = [pg.mkColor(c) for _, c in SURFACE_STOPS]
-    return pg.ColorMap(positions, colors)
+def surface_colormap(stops: Sequence[tuple[float, str]] = SURFACE_STOPS) -> pg.ColorMap:
+    return pg.ColorMap([p for p, _ in stops], [pg.mkColor(c) for _, c in stops])
 
 
 def _font(points: float, bold: bool = False) -> QFont:

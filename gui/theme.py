@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QGraphicsItem
 
-from gui.figures import RUN_COLORS, run_color, surface_colormap
+from gui.figures import CONTOUR_COLOR, RUN_COLORS, SURFACE_STOPS, run_color, surface_colormap
 
 __all__ = ["DARK", "LIGHT", "RUN_COLORS", "THEMES", "Theme", "apply_theme", "run_color"]
 
@@ -36,11 +36,7 @@ class Theme:
     dark: bool
 
     def surface_colormap(self) -> pg.ColorMap:
-        if not self.dark:
-            return surface_colormap()  # the exported figures' map, so both look alike
-        return pg.ColorMap(
-            [p for p, _ in self.surface_stops], [pg.mkColor(c) for _, c in self.surface_stops]
-        )
+        return surface_colormap(self.surface_stops)
 
 
 LIGHT = Theme(
@@ -53,9 +49,9 @@ LIGHT = Theme(
     plot_background="#ffffff",
     plot_foreground="#30363d",
     grid_alpha=0.18,
-    contour=(70, 84, 102, 110),
+    contour=CONTOUR_COLOR,  # light: the exported figures' look, so both look alike
     marker_edge="#ffffff",
-    surface_stops=(),  # gui.figures.SURFACE_STOPS
+    surface_stops=SURFACE_STOPS,
     error="#c92a2a",
     dark=False,
 )
