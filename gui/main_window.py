@@ -232,34 +232,32 @@ class MainWindow(QMainWindow):
             "Ctrl+E",
             "The surface with the paths as PNG (2×) or SVG, on a light background",
         )
-        for scale in (1, 2, 3):
+        for which, png_tip, svg_tip in (
+            (
+                "surface",
+                "The surface figure at {}× its size (light background)",
+                "The surface figure as SVG (vector paths and text)",
+            ),
+            (
+                "curves",
+                "Loss and learning rate against step at {}× (light background)",
+                "Loss and learning rate against step as SVG",
+            ),
+        ):
+            for scale in (1, 2, 3):
+                self._action(
+                    export,
+                    f"{which.capitalize()} as PNG {scale}×…",
+                    lambda _=False, w=which, s=scale: self.export_figure_dialog(w, s, "png"),
+                    tip=png_tip.format(scale),
+                )
             self._action(
                 export,
-                f"Surface as PNG {scale}×…",
-                lambda _=False, s=scale: self.export_figure_dialog("surface", s, "png"),
-                tip=f"The surface figure at {scale}× its size (light background)",
+                f"{which.capitalize()} as SVG…",
+                lambda _=False, w=which: self.export_figure_dialog(w, 1, "svg"),
+                tip=svg_tip,
             )
-        self._action(
-            export,
-            "Surface as SVG…",
-            lambda: self.export_figure_dialog("surface", 1, "svg"),
-            tip="The surface figure as SVG (vector paths and text)",
-        )
-        export.addSeparator()
-        for scale in (1, 2, 3):
-            self._action(
-                export,
-                f"Curves as PNG {scale}×…",
-                lambda _=False, s=scale: self.export_figure_dialog("curves", s, "png"),
-                tip=f"Loss and learning rate against step at {scale}× (light background)",
-            )
-        self._action(
-            export,
-            "Curves as SVG…",
-            lambda: self.export_figure_dialog("curves", 1, "svg"),
-            tip="Loss and learning rate against step as SVG",
-        )
-        export.addSeparator()
+            export.addSeparator()
         self._action(
             export,
             "Trajectories as &CSV…",
