@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 import resources
 from engine.experiment import ExperimentError
+from engine.records import COLUMNS
 from gui import exporting
 from gui.controller import SPEEDS, Controller
 from gui.settings import Settings
@@ -262,7 +263,7 @@ class MainWindow(QMainWindow):
             export,
             "Trajectories as &CSV…",
             self.export_csv_dialog,
-            tip="run,label,step,epoch,lr,loss,grad_norm,w1,w2 for every recorded step",
+            tip=f"{','.join(COLUMNS)} for every recorded step",
         )
         self._action(
             export,

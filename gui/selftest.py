@@ -35,19 +35,11 @@ def _image_is_blank(path: Path) -> bool:
 
 
 def _check_csv(path: Path, runs: int) -> str | None:
+    from engine.records import COLUMNS
+
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    if not rows or rows[0][:9] != [
-        "run",
-        "label",
-        "step",
-        "epoch",
-        "lr",
-        "loss",
-        "grad_norm",
-        "w1",
-        "w2",
-    ]:
+    if not rows or tuple(rows[0][: len(COLUMNS)]) != COLUMNS:
         return f"{path.name}: unexpected header {rows[:1]}"
     seen = {r[0] for r in rows[1:]}
     if len(seen) != runs:
