@@ -167,35 +167,54 @@ def _add_title(
 # ---- what gets drawn -----------------------------------------------------------------------
 
 
-def _view_tuple(view) -> tuple[float, float, float, float]:
+def view_tuple(view) -> tuple[float, float, float, float]:
+    """``(w1_min, w1_max, w2_min, w2_max)`` of a ``View`` or of any four numbers."""
     if hasattr(view, "w1_min"):
-        return (view.w1_min, view.w1_max, view.w2_min, view.w2_max)
+        view = (view.w1_min, view.w1_max, view.w2_min, view.w2_max)
     x0, x1, y0, y1 = (float(v) for v in view)
     return (x0, x1, y0, y1)
 
 
+class Shading:
+    """Loss → colour value: ``log10(loss − min + ε)`` when the loss spans a wide range
+    (Rosenbrock's walls are thousands of times its valley: most of the view is in the bottom
+    tenth of the range), the loss itself otherwise; what is not finite takes the top colour.
+    Fixed once per surface, so that the app's view, re-evaluating the grid after a zoom,
+    keeps its colours."""
+
+    def __init__(self, z: np.ndarray):
+        z = np.asarray(z, float)
+        finite = z[np.isfinite(z)]
+        self.log = False
+        self.low = float(finite.min()) if finite.size else 0.0
+        high = float(finite.max()) if finite.size else 1.0
+        top = high - self.low
+        self.eps = 1.0
+        if finite.size and top > 0 and math.isfinite(top):
+            # linear colours hide everything that happens at the bottom of a deep valley
+            self.log = bool(np.mean(finite - self.low < 0.1 * top) >= LOG_SHADING_FRACTION)
+            # ε: the loss difference below which colours stop changing, the floor of the few
+            # lowest pixels (so that the colour range is spent on what the view shows)
+            self.eps = max(float(np.percentile(finite - self.low, 1.0)), top * 1e-8, 1e-300)
+        values = self(z)
+        lo, hi = float(values.min()), float(values.max())
+        self.levels = (lo, hi if hi > lo else lo + 1.0)
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, float)
+        finite = np.isfinite(z)
+        if not finite.all():  # overflowed far out: the top colour
+            z = np.where(finite, z, z[finite].max() if finite.any() else self.low)
+        if not self.log:
+            return z
+        return np.log10(np.maximum(z - self.low, 0.0) + self.eps)
+
+
 def shade_surface(z: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Finite values to colour a loss grid by, and whether they are logarithmic:
-    ``log10(loss − min + ε)`` when the loss spans a wide range (Rosenbrock's walls are
-    thousands of times its valley: most of the view is in the bottom tenth of the range),
-    the loss itself otherwise."""
-    z = np.asarray(z, float)
-    finite = np.isfinite(z)
-    if not finite.any():
-        return np.zeros_like(z), False
-    low, high = float(z[finite].min()), float(z[finite].max())
-    z = np.where(finite, z, high)
-    shifted = z - low
-    top = high - low
-    if top <= 0 or not math.isfinite(top):
-        return np.zeros_like(z), False
-    # Linear colours hide everything that happens at the bottom of a deep valley
-    if np.mean(shifted < 0.1 * top) < LOG_SHADING_FRACTION:
-        return z, False
-    # ε: the loss difference below which colours stop changing, the floor of the few lowest
-    # pixels (so that the colour range is spent on what the view shows, not on 10⁻⁹)
-    eps = max(float(np.percentile(shifted, 1.0)), top * 1e-8)
-    return np.log10(shifted + eps), True
+    """Finite values to colour a loss grid by (see ``Shading``), and whether they are
+    logarithmic."""
+    shading = Shading(z)
+    return shading(z), shading.log
 
 
 def _drawable_path(history, run: int) -> np.ndarray:
@@ -332,7 +351,7 @@ def _quiet_corner(paths, minima, view) -> tuple[int, int]:
     return min(corners, key=lambda offset: int(corners[offset].sum()))
 
 
-def _pull_in(points: np.ndarray, view) -> np.ndarray:
+def pull_in(points: np.ndarray, view) -> np.ndarray:
     """Points absurdly far outside the view (a run on its way to infinity) pulled in to a
     box ``FAR_FACTOR`` views wide, so that Qt never paints astronomically long lines."""
     x0, x1, y0, y1 = view
@@ -392,9 +411,9 @@ def surface_figure(
     if view is None:
         # diverged runs leave for infinity: they must not drag the view along
         settled = [p for r, p in enumerate(paths) if history.diverged_at[r] < 0]
-        view = _fit_view(_view_tuple(problem.default_view()), settled)
+        view = _fit_view(view_tuple(problem.default_view()), settled)
     else:
-        view = _view_tuple(view)
+        view = view_tuple(view)
     x0, x1, y0, y1 = view
 
     widget = _new_layout(size)
@@ -407,10 +426,9 @@ def surface_figure(
     # the surface, sampled at the centres of the image's pixels, which fill the view exactly
     w1 = x0 + (np.arange(resolution) + 0.5) * (x1 - x0) / resolution
     w2 = y0 + (np.arange(resolution) + 0.5) * (y1 - y0) / resolution
-    shade, logarithmic = shade_surface(problem.surface(w1, w2))
-    lo, hi = float(shade.min()), float(shade.max())
-    if hi <= lo:
-        hi = lo + 1.0
+    z = problem.surface(w1, w2)
+    shading = Shading(z)
+    shade, logarithmic, (lo, hi) = shading(z), shading.log, shading.levels
     cmap = surface_colormap()
     image = pg.ImageItem(shade, axisOrder="row-major")
     image.setLookupTable(cmap.getLookupTable(nPts=256))
@@ -443,7 +461,7 @@ def surface_figure(
         if not visible[run] or len(paths[run]) == 0:
             continue
         color = pg.mkColor(colors[run])
-        points = _pull_in(paths[run], view)
+        points = pull_in(paths[run], view)
         # clipped here rather than by the view box, so that an SVG (which keeps no clip)
         # never shows a path running off the plot
         x, y, connect = clip_polyline(points, view)

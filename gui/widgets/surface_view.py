@@ -30,13 +30,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.figures import MINIMUM_COLOR, problem_subtitle
+from gui.figures import (
+    CONTOUR_LEVELS,
+    FAR_FACTOR,
+    MINIMUM_COLOR,
+    Shading,
+    problem_subtitle,
+    pull_in,
+    view_tuple,
+)
 from gui.theme import LIGHT, Theme, run_color, style_plot
 from gui.widgets.parameter_slider import format_value
 
 RESOLUTION = 220  # grid points per axis of the shaded surface
-CONTOUR_LEVELS = 14
-FAR = 50.0  # points farther than this many views away are pulled in (never paint 1e300)
 MAX_PATH_POINTS = 6000  # longer paths are drawn from every k-th point (and the last)
 ARROW_PIXELS = 46
 
@@ -47,35 +53,6 @@ def surface_key(experiment, base_dir=None) -> str:
     problem = experiment.problem.model_dump(mode="json", exclude={"start", "gradient_noise"})
     extra = [] if problem["kind"] == "function" else [experiment.seed, str(base_dir)]
     return json.dumps([problem, *extra], sort_keys=True)
-
-
-class Shading:
-    """Loss → colour value: log10(L − L_low + ε) where the loss spans a wide range, else L.
-    Fixed once per surface so that zooming re-evaluates the grid without changing colours."""
-
-    def __init__(self, z: np.ndarray):
-        finite = z[np.isfinite(z)]
-        self.log = False
-        self.low = float(finite.min()) if finite.size else 0.0
-        high = float(finite.max()) if finite.size else 1.0
-        top = high - self.low
-        self.eps = 1.0
-        if finite.size and top > 0 and math.isfinite(top):
-            # linear colours hide everything at the bottom of a deep valley
-            self.log = bool(np.mean(finite - self.low < 0.1 * top) >= 0.35)
-            self.eps = max(float(np.percentile(finite - self.low, 1.0)), top * 1e-8, 1e-300)
-        values = self(z)
-        lo, hi = float(values.min()), float(values.max())
-        self.levels = (lo, hi if hi > lo else lo + 1.0)
-
-    def __call__(self, z: np.ndarray) -> np.ndarray:
-        z = np.asarray(z, float)
-        finite = np.isfinite(z)
-        if not finite.all():  # overflowed far out: the top colour
-            z = np.where(finite, z, z[finite].max() if finite.any() else self.low)
-        if not self.log:
-            return z
-        return np.log10(np.maximum(z - self.low, 0.0) + self.eps)
 
 
 class SurfaceView(QWidget):
@@ -224,9 +201,7 @@ class SurfaceView(QWidget):
         self._problem = problem
         spec = frame.snapshot.experiment.problem
         view = spec.view if spec.view is not None else problem.default_view()
-        if hasattr(view, "w1_min"):
-            view = (view.w1_min, view.w1_max, view.w2_min, view.w2_max)
-        self._default_rect = tuple(float(v) for v in view)
+        self._default_rect = view_tuple(view)
         x0, x1, y0, y1 = self._default_rect
         z = self._evaluate(x0, x1, y0, y1)
         self._shading = Shading(z)
@@ -286,7 +261,7 @@ class SurfaceView(QWidget):
         (x0, x1), (y0, y1) = self.viewbox.viewRange()
         dx0, dx1, _dy0, _dy1 = self._default_rect
         # no finer than 1/50 of the usual view, no wider than 50 of them
-        if not (x1 > x0 and y1 > y0) or (x1 - x0) > FAR * (dx1 - dx0):
+        if not (x1 > x0 and y1 > y0) or (x1 - x0) > FAR_FACTOR * (dx1 - dx0):
             return
         if self._grid_rect == (x0, x1, y0, y1):
             return
@@ -315,9 +290,6 @@ class SurfaceView(QWidget):
             self.plot.addItem(item)
             self.paths.append(item)
         heads, head_brushes, crosses, cross_brushes = [], [], [], []
-        x0, x1, y0, y1 = self._default_rect
-        lo = (x0 - FAR * (x1 - x0), y0 - FAR * (y1 - y0))
-        hi = (x1 + FAR * (x1 - x0), y1 + FAR * (y1 - y0))
         current = []
         for i, item in enumerate(self.paths):
             run = runs[i] if i < n else None
@@ -327,7 +299,7 @@ class SurfaceView(QWidget):
                 item.setVisible(False)
                 continue
             points = _thin(h.coords[:rows, i])
-            points = np.clip(points[np.isfinite(points).all(axis=1)], lo, hi)
+            points = pull_in(points[np.isfinite(points).all(axis=1)], self._default_rect)
             if len(points) == 0:
                 item.setData([], [])
                 item.setVisible(False)
@@ -357,7 +329,7 @@ class SurfaceView(QWidget):
         self._draw_legend(frame, n)
 
     def _draw_start(self, frame) -> None:
-        if self.start.moving if hasattr(self.start, "moving") else False:
+        if getattr(self.start, "moving", False):
             return
         start = frame.experiment.problem.start
         if start is None:
