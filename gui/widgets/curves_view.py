@@ -45,7 +45,10 @@ class CurvesView(QWidget):
         self.theme = theme
         self.x_mode = "step"
         self._frame = None
+        self._schedule_experiment = None
         self._schedule_key = None
+        self._lr_top = None
+        self._x_key = None
         self._schedules: list[np.ndarray] = []
         self._schedule_steps = np.zeros(0)
         self._offset = 0.0
@@ -171,6 +174,9 @@ class CurvesView(QWidget):
 
     def _update_schedules(self, experiment) -> None:
         """Every run's whole learning-rate schedule, known before training."""
+        if experiment is self._schedule_experiment:  # the controller replaces, never edits
+            return
+        self._schedule_experiment = experiment
         key = simulation_key(experiment)
         if key == self._schedule_key:
             return
@@ -326,7 +332,7 @@ class CurvesView(QWidget):
             y = item.getData()[1]
             if y is not None and len(y):
                 top = max(top, float(np.max(y)))
-        if top > 0 and top != getattr(self, "_lr_top", None):
+        if top > 0 and top != self._lr_top:
             self._lr_top = top
             plot.setYRange(0, top * 1.08, padding=0)
 
@@ -344,7 +350,7 @@ class CurvesView(QWidget):
         plot = self.plots["loss"]
         if self.x_mode == "step":
             key = ("step", frame.experiment.steps)
-            if key != getattr(self, "_x_key", None):
+            if key != self._x_key:
                 self._x_key = key
                 plot.setXRange(0, frame.experiment.steps, padding=0.01)
         else:
@@ -374,18 +380,17 @@ class CurvesView(QWidget):
         h = frame.history
         runs = frame.experiment.runs
         parts = []
-        label = dict((n, lbl) for n, lbl, _ in PLOTS)[plot]
+        label = next(lbl for name, lbl, _ in PLOTS if name == plot)
         for i, run in enumerate(runs[: h.n_runs]):
             if not run.visible:
                 continue
             rows = frame.finite_rows(i)
             if plot == "lr" and self.x_mode == "step" and i < len(self._schedules):
                 k = int(np.clip(round(x), 0, len(self._schedules[i]) - 1))
-                value, _where = self._schedules[i][k], k
+                value = self._schedules[i][k]
             elif rows:
                 xs = h.epoch[:rows, i] if self.x_mode == "epoch" else h.step[:rows]
                 row = int(np.clip(np.searchsorted(xs, x), 0, rows - 1))
-                int(h.step[row])
                 value = {
                     "loss": h.loss[row, i],
                     "lr": h.lr[row, i],
