@@ -53,6 +53,15 @@ def default_experiment_data() -> dict:
     }
 
 
+def speed_index(speed: float) -> int:
+    """The entry of ``SPEEDS`` nearest to ``speed``, by ratio ("instant" is infinite)."""
+
+    def log(value: float) -> float:
+        return math.log(value if math.isfinite(value) else 1e9)
+
+    return min(range(len(SPEEDS)), key=lambda i: abs(log(SPEEDS[i]) - log(speed)))
+
+
 def simulation_key(experiment: Experiment) -> str:
     """Everything that changes what the engine computes (not names, colours, visibility)."""
     data = experiment.model_dump(mode="json", exclude={"title", "description"})

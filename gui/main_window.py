@@ -28,7 +28,7 @@ import resources
 from engine.experiment import ExperimentError
 from engine.records import COLUMNS
 from gui import exporting
-from gui.controller import SPEEDS, Controller
+from gui.controller import SPEEDS, Controller, speed_index
 from gui.settings import Settings
 from gui.theme import Theme, apply_theme, theme_named
 from gui.widgets.curves_view import CurvesView
@@ -375,10 +375,9 @@ class MainWindow(QMainWindow):
             self.arrows_action.setChecked(on)
 
     def _change_speed(self, direction: int) -> None:
-        speeds = list(SPEEDS)
-        current = min(range(len(speeds)), key=lambda i: abs(speeds[i] - self.controller.speed))
-        index = max(0, min(len(speeds) - 1, current + direction))
-        self.controller.set_speed(speeds[index])
+        # by ratio: the nearest by difference to "instant" (infinite) was always the first
+        index = speed_index(self.controller.speed) + direction
+        self.controller.set_speed(SPEEDS[max(0, min(len(SPEEDS) - 1, index))])
 
     def _on_speed(self, speed: float) -> None:
         self.settings.speed = speed

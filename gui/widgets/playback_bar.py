@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.controller import SPEEDS
+from gui.controller import SPEEDS, speed_index
 
 
 def media_icon(kind: str, color: QColor, size: int = 20) -> QIcon:
@@ -141,15 +141,8 @@ class PlaybackBar(QWidget):
         self.play_button.setToolTip(("Pause" if playing else "Play") + " the animation (Space)")
 
     def _on_speed(self, speed: float) -> None:
-        index = min(
-            range(len(SPEEDS)),
-            key=lambda i: abs(
-                math.log(SPEEDS[i] if math.isfinite(SPEEDS[i]) else 1e9)
-                - math.log(speed if math.isfinite(speed) else 1e9)
-            ),
-        )
         with QSignalBlocker(self.speed):
-            self.speed.setCurrentIndex(index)
+            self.speed.setCurrentIndex(speed_index(speed))
 
     def _on_total(self) -> None:
         total = self.controller.total_steps
