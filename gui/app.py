@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication
+
+from gui.figures import offscreen_without_display
 
 USAGE = "usage: python main.py [EXPERIMENT.toml]"
 
@@ -17,12 +18,7 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     """The QApplication (made once), with the app's names, font and pyqtgraph options."""
     app = QApplication.instance()
     if app is None:
-        if (
-            sys.platform.startswith("linux")
-            and not os.environ.get("DISPLAY")
-            and not os.environ.get("WAYLAND_DISPLAY")
-        ):
-            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        offscreen_without_display()
         app = QApplication([sys.argv[0] if sys.argv else "descent-lab", *(argv or [])])
     app.setApplicationName("Descent Lab")
     app.setOrganizationName("DescentLab")
