@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QGraphicsItem
 
@@ -114,6 +115,15 @@ def apply_theme(app: QApplication, theme: Theme) -> None:
         palette.setColor(QPalette.ColorRole.Dark, QColor("#0d0f12"))
     app.setPalette(palette)
     pg.setConfigOptions(background=theme.plot_background, foreground=theme.plot_foreground)
+
+
+def set_pen(item, color: str, width: float, style=Qt.PenStyle.SolidLine) -> None:
+    """Give a plot item a pen only when it changes: a PlotDataItem's ``setPen`` pushes its
+    whole data through again, at every frame otherwise."""
+    key = (color, width, style)
+    if getattr(item, "_pen_key", None) != key:
+        item._pen_key = key
+        item.setPen(pg.mkPen(color, width=width, style=style))
 
 
 def style_plot(plot: pg.PlotItem, theme: Theme) -> None:

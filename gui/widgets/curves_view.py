@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, Q
 from engine.experiment import ExperimentError, run_specs
 from gui.controller import simulation_key
 from gui.figures import loss_offset
-from gui.theme import LIGHT, Theme, run_color, style_plot
+from gui.theme import LIGHT, Theme, run_color, set_pen, style_plot
 from gui.widgets.log_axis import LogAxis
 from gui.widgets.parameter_slider import format_value
 
@@ -253,8 +253,8 @@ class CurvesView(QWidget):
             color = run_color(i, run.color)
             width = 2.0 if i == frame.selected_run and len(runs) > 1 else 1.0
             for item in items[:4]:
-                _pen(item, color, width)
-            _pen(items[4], color, width, Qt.PenStyle.DashLine)
+                set_pen(item, color, width)
+            set_pen(items[4], color, width, Qt.PenStyle.DashLine)
             rows = frame.finite_rows(i) if (h is not None and i < n) else 0
             source = (s.job_id, i, epoch, self._offset, ceiling)
             if rows:
@@ -478,10 +478,3 @@ def _clear(item) -> None:
         item._drawn = None
         item._peaks = None
         item.setData([], [])
-
-
-def _pen(item, color: str, width: float, style=Qt.PenStyle.SolidLine) -> None:
-    key = (color, width, style)
-    if getattr(item, "_pen", None) != key:
-        item._pen = key
-        item.setPen(pg.mkPen(color, width=width, style=style))

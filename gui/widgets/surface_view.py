@@ -39,7 +39,7 @@ from gui.figures import (
     pull_in,
     view_tuple,
 )
-from gui.theme import LIGHT, Theme, run_color, style_plot
+from gui.theme import LIGHT, Theme, run_color, set_pen, style_plot
 from gui.widgets.parameter_slider import format_value
 
 RESOLUTION = 220  # grid points per axis of the shaded surface
@@ -306,7 +306,7 @@ class SurfaceView(QWidget):
                 continue
             color = run_color(i, run.color)
             width = 3.0 if i == frame.selected_run and n > 1 else 2.0
-            item.setPen(pg.mkPen(color, width=width))
+            set_pen(item, color, width)
             item.setData(points[:, 0], points[:, 1])
             item.setVisible(True)
             end = points[-1]
@@ -373,7 +373,7 @@ class SurfaceView(QWidget):
             u = np.array(_arrow(point, motion, px, py, ARROW_PIXELS * 1.3)).reshape(-1, 2)
             run = frame.experiment.runs[i]
             item = self.update_arrows[i]
-            item.setPen(pg.mkPen(run_color(i, run.color), width=2.6))
+            set_pen(item, run_color(i, run.color), 2.6)
             item.setData(u[:, 0], u[:, 1])
             item.setVisible(True)
         g = np.array(grad_segments).reshape(-1, 2)
