@@ -207,7 +207,9 @@ class Controller(QObject):
         the original; its data files are still found beside it."""
         path = Path(path).resolve()
         experiment = load_experiment(path)
-        _check_data(experiment, path)
+        # a missing data file or a batch larger than the data is a broken file too: say so
+        # now (an ExperimentError naming the key), not later in a banner
+        validate(experiment, path.parent, source=str(path))
         self.set_experiment(experiment, None if as_copy else path, saved=True, base_dir=path.parent)
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -567,12 +569,6 @@ class Controller(QObject):
     @property
     def thread(self):
         return self._engine.thread
-
-
-def _check_data(experiment: Experiment, path: Path) -> None:
-    """A missing data file or a batch larger than the data is a broken file too: say so
-    when it is opened (an ``ExperimentError`` naming the key), not later in a banner."""
-    validate(experiment, path.parent, source=str(path))
 
 
 _ALL_HYPERPARAMETERS = sorted({k for d in DEFAULTS.values() for k in d} - {"lr"})

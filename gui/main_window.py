@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
         # ``last_warning`` and questions about unsaved changes answer "discard"
         self.interactive = interactive
         self.last_warning = ""
+        self._notes_html = ""
         self.settings = settings or Settings()
         self.theme: Theme = theme_named(self.settings.theme)
         self.controller = Controller(self)
@@ -413,7 +414,7 @@ class MainWindow(QMainWindow):
             f"<p>{escape(p.replace(chr(10), ' '), quote=False)}</p>" for p in text.split("\n\n")
         )
         html = f"<h3>{escape(experiment.title, quote=False)}</h3>{paragraphs}"
-        if html != getattr(self, "_notes_html", None):
+        if html != self._notes_html:
             self._notes_html = html
             self.notes.setHtml(html)
 

@@ -56,10 +56,6 @@ class Snapshot:
     steps_per_second: float = 0.0
     backend: str = ""
 
-    @property
-    def total_steps(self) -> int:
-        return self.experiment.steps
-
 
 class TrainingWorker(QObject):
     """Runs jobs; thread-safe ``submit``/``set_demand``/``stop``/``take_latest``."""

@@ -192,10 +192,15 @@ class ProblemPanel(QWidget):
             function = p.kind == "function"
             for widget in (self.surface, self.condition):
                 self.form.setRowVisible(widget, function)
-            for widget in (self._data_row, self.samples, self.scale1, self.scale2):
+            for widget in (
+                self._data_row,
+                self.samples,
+                self.scale1,
+                self.scale2,
+                self.data_noise,
+                self.normalize,
+            ):
                 self.form.setRowVisible(widget, not function)
-            self.form.setRowVisible(self.data_noise, not function)
-            self.form.setRowVisible(self.normalize, not function)
             if function:
                 self.surface.setCurrentIndex(self.surface.findData(p.name))
                 self.form.setRowVisible(self.condition, p.name == "elongated_quadratic")

@@ -474,8 +474,6 @@ class RunEditor(QWidget):
         return error
 
     def _on_hyper(self, key: str, value) -> None:
-        if self._updating:
-            return
         error = self._change(**{key: value})
         if error and key in self.sliders:
             self.sliders[key].show_error(error)
@@ -497,8 +495,6 @@ class RunEditor(QWidget):
         self._change(batch_size=None if full else max(1, min(32, n)))
 
     def _schedule(self, **changes) -> None:
-        if self._updating:
-            return
         self._change(schedule=changes)
 
 

@@ -144,7 +144,7 @@ class RunsPanel(QWidget):
         self.tree.itemDoubleClicked.connect(self._on_double_click)
         self.tree.currentItemChanged.connect(self._on_current_changed)
         controller.sig_experiment_changed.connect(lambda _s: self.refresh())
-        controller.sig_selection_changed.connect(self._on_selection)
+        controller.sig_selection_changed.connect(self._select_row)
         # text at 4 Hz (the plots take every frame); a new result at once
         self._status_frame = None
         self._status_timer = QTimer(self)
@@ -185,8 +185,9 @@ class RunsPanel(QWidget):
                 item.setToolTip(
                     COL_NAME, "Tick: show this run. Double-click the name to rename it."
                 )
-                item.setText(COL_RULE, run_summary(run))
-                item.setToolTip(COL_RULE, run_summary(run))
+                summary = run_summary(run)
+                item.setText(COL_RULE, summary)
+                item.setToolTip(COL_RULE, summary)
             self._statuses = [None] * len(runs)  # the next frame writes every status
             self._select_row(self.controller.selected_run)
         self.remove_button.setEnabled(len(runs) > 1)
@@ -196,9 +197,6 @@ class RunsPanel(QWidget):
         if item is not None and self.tree.currentItem() is not item:
             with QSignalBlocker(self.tree):
                 self.tree.setCurrentItem(item)
-
-    def _on_selection(self, index: int) -> None:
-        self._select_row(index)
 
     def status_text(self, run: int) -> str:
         item = self.tree.topLevelItem(run)
