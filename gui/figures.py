@@ -252,6 +252,13 @@ def _fit_view(view, paths: Sequence[np.ndarray], grow: float = 1.0) -> tuple[flo
     )
 
 
+def _in_box(points: np.ndarray, box) -> np.ndarray:
+    """Which of the points, shape (n, 2), lie in ``box = (x0, x1, y0, y1)`` (edges included)."""
+    x0, x1, y0, y1 = box
+    x, y = points[:, 0], points[:, 1]
+    return (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+
+
 def _inside(point, view, slack: float = 1e-9) -> bool:
     x0, x1, y0, y1 = view
     sx, sy = slack * (x1 - x0), slack * (y1 - y0)
@@ -266,12 +273,7 @@ def clip_polyline(points: np.ndarray, box) -> tuple[np.ndarray, np.ndarray, np.n
     ys: list[float] = []
     joins: list[bool] = []
     points = np.asarray(points, float)
-    if len(points) and (
-        (points[:, 0] >= x0).all()
-        & (points[:, 0] <= x1).all()
-        & (points[:, 1] >= y0).all()
-        & (points[:, 1] <= y1).all()
-    ):
+    if len(points) and _in_box(points, box).all():
         connect = np.ones(len(points), bool)
         connect[-1] = False
         return points[:, 0].copy(), points[:, 1].copy(), connect
@@ -321,9 +323,7 @@ def _exit_point(points: np.ndarray, view) -> np.ndarray:
     """Where a diverging path is last seen: its last point if that is in the view, else
     where it crosses the edge of the view for good."""
     x0, x1, y0, y1 = view
-    inside = (
-        (points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0) & (points[:, 1] <= y1)
-    )
+    inside = _in_box(points, view)
     if inside[-1] or not inside.any():
         return points[-1]
     i = int(np.flatnonzero(inside)[-1])
@@ -500,13 +500,7 @@ def surface_figure(
             plot.addItem(end)
 
     minima = np.asarray(problem.minima(), float).reshape(-1, 2)
-    inside = (
-        np.isfinite(minima).all(axis=1)
-        & (minima[:, 0] >= x0)
-        & (minima[:, 0] <= x1)
-        & (minima[:, 1] >= y0)
-        & (minima[:, 1] <= y1)
-    )
+    inside = np.isfinite(minima).all(axis=1) & _in_box(minima, view)
     if inside.any():
         stars = pg.ScatterPlotItem(
             minima[inside, 0],
