@@ -353,10 +353,13 @@ def build(
     backend: Backend | None = None,
     source: str = "<experiment>",
     diagnostics: bool = True,
+    reuse: Built | None = None,
 ) -> Built:
     """The backend, problem and trainer of an experiment, or an ``ExperimentError``.
 
-    ``diagnostics=False`` records only what the CSV holds (see ``Trainer``)."""
+    ``diagnostics=False`` records only what the CSV holds (see ``Trainer``). ``reuse``: an
+    earlier build whose finished runs are copied where they would be computed again (the
+    same problem, shared settings and run; see ``Trainer``)."""
     if backend is None:
         try:
             backend = select_backend(experiment.backend, experiment.dtype)
@@ -372,6 +375,7 @@ def build(
             gradient_noise=experiment.problem.gradient_noise,
             record_every=experiment.record_every,
             diagnostics=diagnostics,
+            reuse=None if reuse is None else reuse.trainer,
         )
     except ValueError as exc:
         raise ExperimentError(f"{source}: {exc}") from None

@@ -49,11 +49,30 @@ class RunSpec:
     def rates(self, steps: int) -> np.ndarray:
         return self.schedule.rates(self.lr, steps)
 
+    def path_key(self) -> tuple:
+        """Everything that decides the run's path (not its label), hashable."""
+        start = None if self.start is None else tuple(self.start)
+        hyper = tuple(sorted(self.hyper.items()))
+        return (self.optimizer, self.convention, self.lr, hyper, self.batch, self.schedule, start)
+
 
 def record_steps(steps: int, record_every: int) -> np.ndarray:
     """Steps that get a row: 0, every ``record_every``-th, and the last."""
     rows = np.arange(0, steps + 1, record_every)
     return rows if rows[-1] == steps else np.append(rows, steps)
+
+
+_PER_RUN_FIELDS = (
+    "epoch",
+    "lr",
+    "loss",
+    "grad_norm",
+    "coords",
+    "grad",
+    "update",
+    "velocity",
+    "step_size",
+)
 
 
 @dataclass
@@ -106,6 +125,14 @@ class History:
     @property
     def n_runs(self) -> int:
         return len(self.labels)
+
+    def copy_run(self, run: int, other: History, other_run: int) -> None:
+        """Take every row of ``other``'s run ``other_run`` as this history's run ``run``."""
+        for name in _PER_RUN_FIELDS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine is not None:
+                mine[:, run] = theirs[:, other_run]
+        self.diverged_at[run] = other.diverged_at[other_run]
 
     def rows_of(self, run: int) -> int:
         """How many rows run ``run`` has: all recorded ones, or up to its divergence."""
@@ -217,9 +244,17 @@ class Trainer:
         gradient_noise: float = 0.0,
         record_every: int = 1,
         diagnostics: bool = True,
+        reuse: Trainer | None = None,
     ):
         """``diagnostics=False`` records only what the CSV holds (no update, velocity or
-        step size): less memory and time for sweeps of thousands of runs."""
+        step size): less memory and time for sweeps of thousands of runs.
+
+        ``reuse``: a finished trainer, perhaps of the same problem (``Problem.same_as``).
+        Runs never interact — a run's path depends only on the problem, the shared settings
+        and its own spec — so every run whose spec (label aside) and shared settings match
+        one of its runs is copied from it instead of trained again. That is what makes a
+        slider that changes one run of eight answer in the time of one.
+        """
         if not runs:
             raise ValueError("an experiment needs at least one run")
         if steps < 1:
@@ -240,7 +275,11 @@ class Trainer:
         self.history = History.empty(
             [r.label for r in runs], record_steps(steps, record_every), diagnostics
         )
-        self._lanes = self._build_lanes()
+        self.reused = self._copy_known_runs(reuse)  # run index -> the reused trainer's run
+        self._lanes = self._build_lanes([i for i in range(len(runs)) if i not in self.reused])
+        if not self._lanes:
+            self.step = steps  # every run was known
+            self.history.count = len(self.history.step)
         self._noise_block = (-1, None)
         for lane in self._lanes:
             for unit in lane.units:
@@ -248,11 +287,29 @@ class Trainer:
         self._flush()
 
     # ---- setup ---------------------------------------------------------------------------
-    def _build_lanes(self) -> list[_Lane]:
+    def _copy_known_runs(self, other: Trainer | None) -> dict[int, int]:
+        if other is None or not other.done:
+            return {}
+        shared = ("steps", "seed", "gradient_noise", "record_every", "diagnostics")
+        if any(getattr(self, k) != getattr(other, k) for k in shared):
+            return {}
+        if other.backend.dtype != self.backend.dtype or not self.problem.same_as(other.problem):
+            return {}
+        known = {spec.path_key(): j for j, spec in enumerate(other.runs)}
+        reused = {}
+        for i, spec in enumerate(self.runs):
+            j = known.get(spec.path_key())
+            if j is not None:
+                self.history.copy_run(i, other.history, j)
+                reused[i] = j
+        return reused
+
+    def _build_lanes(self, members: list[int]) -> list[_Lane]:
         xp, b = self.backend.xp, self.backend
         n = self.problem.n_examples
         lanes: dict[Any, list[int]] = {}
-        for i, run in enumerate(self.runs):
+        for i in members:
+            run = self.runs[i]
             config = run.batch
             if n == 0:
                 if config is not None:

@@ -74,6 +74,11 @@ class Problem(ABC):
         """Known global minima, shape ``(K, 2)`` (may be empty)."""
         return np.zeros((0, 2))
 
+    def same_as(self, other: Problem) -> bool:
+        """Whether ``other`` is the very same loss with the same start (so that a run's
+        path would be the same on both)."""
+        return False
+
     def coords(self, params) -> object:
         """The two drawn coordinates of parameter sets ``(M, P)``: the parameters themselves."""
         return params

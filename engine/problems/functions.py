@@ -198,6 +198,14 @@ class FunctionProblem(Problem):
         self.surface_fn = surface
         self.start = np.asarray(surface.default_start if start is None else start, float)
 
+    def same_as(self, other) -> bool:
+        return (
+            isinstance(other, FunctionProblem)
+            and type(other.surface_fn) is type(self.surface_fn)
+            and vars(other.surface_fn) == vars(self.surface_fn)  # e.g. the condition number
+            and np.array_equal(other.start, self.start)
+        )
+
     def batch_grad(self, params, prepared):
         gx, gy = self.surface_fn.grad(self.xp, params[:, 0], params[:, 1])
         return self.xp.stack([gx, gy], axis=1)

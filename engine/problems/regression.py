@@ -131,6 +131,14 @@ class LinearRegressionProblem(Problem):
         a2 = self.backend.asarray(sums.take(_A_ENTRIES, axis=1).reshape(-1, 2, 2))
         return list(zip(a2, self.backend.asarray(sums[:, 3:]), strict=True))
 
+    def same_as(self, other) -> bool:
+        return (
+            isinstance(other, LinearRegressionProblem)
+            and np.array_equal(other.x, self.x)
+            and np.array_equal(other.y, self.y)
+            and np.array_equal(other.start, self.start)
+        )
+
     def batch_grad(self, params, prepared):
         a2, b2 = prepared
         return params @ a2 - b2  # A is symmetric: (A w)ᵀ = wᵀ A

@@ -381,3 +381,46 @@ def test_bad_trainer_arguments_are_rejected(regression):
         Trainer(regression, [RunSpec("s", start=(1.0, 2.0, 3.0))], 5)
     with pytest.raises(ValueError, match="batch"):
         Trainer(rosenbrock(), [RunSpec("f", batch=BatchConfig(batch_size=1))], 5)
+
+
+def test_a_finished_trainer_is_reused_for_unchanged_runs_only():
+    backend = select_backend("numpy")
+    x, y = generate_data(3, 60, (1.0, 5.0))
+    problem = LinearRegressionProblem(backend, x, y)
+    runs = [
+        RunSpec("a", "adam", lr=0.05, batch=BatchConfig(8)),
+        RunSpec("b", "momentum", lr=0.01, batch=BatchConfig(16)),
+        RunSpec("c", "rmsprop", convention="lecture", lr=0.01),
+    ]
+    first = Trainer(problem, runs, 80)
+    first.run()
+    changed = [runs[0], RunSpec("b", "momentum", lr=0.02, batch=BatchConfig(16)), runs[2]]
+    renamed = RunSpec("renamed", "rmsprop", convention="lecture", lr=0.01)
+    again = Trainer(
+        LinearRegressionProblem(backend, x, y), [*changed[:2], renamed], 80, reuse=first
+    )
+    assert again.reused == {0: 0, 2: 2}  # the renamed run's path is the same path
+    again.run()
+    fresh = Trainer(problem, [*changed[:2], renamed], 80).run()
+    for name in ("coords", "loss", "grad_norm", "lr", "epoch", "velocity", "step_size"):
+        np.testing.assert_array_equal(getattr(again.history, name), getattr(fresh, name))
+    # another problem, or other shared settings: nothing is reused
+    other = LinearRegressionProblem(backend, x * 2, y)
+    assert Trainer(other, runs, 80, reuse=first).reused == {}
+    assert Trainer(problem, runs, 81, reuse=first).reused == {}
+    assert Trainer(problem, runs, 80, seed=1, reuse=first).reused == {}
+    # an unfinished trainer is not reused
+    partial = Trainer(problem, runs, 80)
+    partial.advance(10)
+    assert Trainer(problem, runs, 80, reuse=partial).reused == {}
+
+
+def test_when_every_run_is_known_nothing_is_trained():
+    problem = FunctionProblem(select_backend("numpy"), make_surface("himmelblau"))
+    runs = [RunSpec("a", "adam", lr=0.05), RunSpec("b", "sgd", lr=0.01)]
+    first = Trainer(problem, runs, 40)
+    first.run()
+    again = Trainer(problem, runs[::-1], 40, reuse=first)
+    assert again.done
+    assert again.history.count == 41
+    np.testing.assert_array_equal(again.history.coords[:, 0], first.history.coords[:, 1])
