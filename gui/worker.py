@@ -135,6 +135,7 @@ class TrainingWorker(QObject):
         rate = 0.0
         chunk = 64
         job_started = 0.0
+        previous: Built | None = None  # the job before: its finished runs are reused
         while True:
             with self._cond:
                 while (
@@ -149,10 +150,11 @@ class TrainingWorker(QObject):
                 self._busy = True
                 if self._pending is not None:
                     job, self._pending = self._pending, None
-                    built = None
+                    previous, built = built, None
                 demand = self._demand
             if built is None:
-                built = self._start(job)
+                built = self._start(job, previous)
+                previous = None
                 job_started = time.perf_counter()
                 chunk = max(16, chunk // 4)  # a new job: answer its first frame quickly
                 if built is not None:
@@ -193,9 +195,9 @@ class TrainingWorker(QObject):
         if trainer.step >= wanted or time.perf_counter() - job_started > FIRST_FRAME_WAIT:
             self._publish(job, built, rate=rate)
 
-    def _start(self, job: Job) -> Built | None:
+    def _start(self, job: Job, previous: Built | None = None) -> Built | None:
         try:
-            built = build(job.experiment, job.base_dir, source=job.source)
+            built = build(job.experiment, job.base_dir, source=job.source, reuse=previous)
         except ExperimentError as exc:
             self._publish(job, None, error=str(exc))
             return None
