@@ -306,9 +306,9 @@ class LatencyProbe:
             self.submitted, self.job = time.perf_counter(), job.id
             return submit(job)
 
-        def timed_start(job):  # the worker thread picks the job up and builds it
+        def timed_start(job, *args):  # the worker thread picks the job up and builds it
             self.t["picked"].append((job.id, time.perf_counter()))
-            return start(job)
+            return start(job, *args)
 
         def timed_publish(job, built, error=None, rate=0.0):
             result = publish(job, built, error=error, rate=rate)
