@@ -86,12 +86,13 @@ class Frame:
     def history(self):
         return self.snapshot.history
 
-    def finite_rows(self, run: int) -> int:
-        """Rows of ``run`` to draw: revealed, and before its divergence."""
+    def finite_rows(self, run: int, rows: int | None = None) -> int:
+        """Rows of ``run`` to draw: revealed (or the first ``rows``), and before its
+        divergence."""
         h = self.snapshot.history
         if h is None or run >= h.n_runs:
             return 0
-        rows = self.rows
+        rows = self.rows if rows is None else rows
         at = self.snapshot.diverged_at[run] if run < len(self.snapshot.diverged_at) else -1
         if at >= 0:
             rows = min(rows, int(np.searchsorted(h.step[: self.snapshot.count], at)))

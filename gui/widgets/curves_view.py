@@ -36,6 +36,7 @@ PLOTS = (
     ("grad", "gradient norm ‖∇L‖", True),
     ("step", "step size η/σ  (─ w1, ┄ w2)", True),
 )
+Y_FROM_HISTORY = ("loss", "grad", "step")  # vertical ranges set from the computed history
 
 
 class CurvesView(QWidget):
@@ -54,6 +55,10 @@ class CurvesView(QWidget):
         self._offset = 0.0
         self._offset_job = None
         self._lr_log = False
+        self._extents: dict[str, _Extent] = {}
+        self._extents_key = None
+        self._y_ranges: dict[str, tuple[float, float]] = {}
+        self._y_by_user: set[str] = set()
 
         self.layout_widget = pg.GraphicsLayoutWidget()
         self.plots: dict[str, pg.PlotItem] = {}
@@ -85,6 +90,11 @@ class CurvesView(QWidget):
             plot.addItem(hover, ignoreBounds=True)
             self.hover_lines[name] = hover
             self.plots[name] = plot
+            if name in Y_FROM_HISTORY:
+                plot.enableAutoRange(y=False)
+                plot.vb.sigRangeChangedManually.connect(
+                    lambda mask, name=name: mask[1] and self._y_by_user.add(name)
+                )
         self.plots["step"].setLabel("bottom", "step (updates)")
         self._step_shown = True
         self._next_draw = 0.0
@@ -292,6 +302,7 @@ class CurvesView(QWidget):
             else:
                 _clear(lr_items[i])
         self._show_step_plot(any_adaptive)
+        self._set_y_ranges(frame, n, ceiling)
         self._set_lr_range()
         self._draw_playhead(frame)
         self._set_x_range(frame)
@@ -320,6 +331,43 @@ class CurvesView(QWidget):
         x_label = "epoch" if self.x_mode == "epoch" else "step (updates)"
         (step if shown else grad).setLabel("bottom", x_label, color=self.theme.plot_foreground)
         (grad if shown else step).setLabel("bottom", "")
+
+    def _set_y_ranges(self, frame, n: int, ceiling: float) -> None:
+        """Loss, gradient norm and step size: vertical axes that span every computed row,
+        not only those revealed so far, so that moving the playhead changes the curves
+        and the playhead line but not the axes (autoranging over the revealed rows laid
+        out the log ticks, repainted axes and grids and ranged over every curve again at
+        every frame: more than the curves cost). A plot the user zoomed or panned keeps
+        the range chosen."""
+        s = frame.snapshot
+        h = s.history
+        if h is None or not s.count:
+            return
+        runs = frame.experiment.runs
+        shown = tuple(i for i in range(n) if runs[i].visible)
+        adaptive = ()
+        if h.step_size is not None:
+            adaptive = tuple(i for i in shown if runs[i].optimizer in ADAPTIVE)
+        source = (s.job_id, self._offset, ceiling, shown, adaptive)
+        if (source, s.count) == self._extents_key:
+            return
+        if self._extents_key is None or self._extents_key[0] != source:
+            self._extents = {name: _Extent() for name in Y_FROM_HISTORY}
+        self._extents_key = (source, s.count)
+        loss, grad, step = (self._extents[name] for name in Y_FROM_HISTORY)
+        for i in shown:
+            rows = frame.finite_rows(i, s.count)
+            loss.add(i, h.loss[:, i], rows, ceiling, self._offset)
+            grad.add(i, h.grad_norm[:, i], rows, ceiling)
+            if i in adaptive:
+                step.add((i, 0), h.step_size[:, i, 0], rows, math.inf)
+                step.add((i, 1), h.step_size[:, i, 1], rows, math.inf)
+        for name, extent in self._extents.items():
+            span = extent.span()
+            if span is None or name in self._y_by_user or span == self._y_ranges.get(name):
+                continue
+            self._y_ranges[name] = span
+            self.plots[name].setYRange(*span)
 
     def _set_lr_range(self) -> None:
         """A linear rate axis from 0 (constant rates would otherwise fill it with noise)."""
@@ -452,6 +500,30 @@ def _set(item, source, rows: int, x, y, log: bool, ceiling: float, offset: float
         state.x, state.y = [np.concatenate(state.x)], [np.concatenate(state.y)]
     item._drawn = True
     item.setData(np.concatenate([*state.x, tail_x[keep]]), np.concatenate([*state.y, tail_y[keep]]))
+
+
+class _Extent:
+    """The lowest and highest log10 of the drawable values of some columns (as ``_set``
+    draws them on a log axis), extended by the rows new since the last call."""
+
+    def __init__(self):
+        self.done: dict = {}  # rows seen, by column
+        self.lo = math.inf
+        self.hi = -math.inf
+
+    def add(self, column_key, column, rows: int, ceiling: float, offset: float = 0.0) -> None:
+        start = self.done.get(column_key, 0)
+        if rows <= start:
+            return
+        self.done[column_key] = rows
+        y = _clean(np.asarray(column[start:rows], float) - offset, True, ceiling)
+        lo, hi = float(np.fmin.reduce(y)), float(np.fmax.reduce(y))
+        if not math.isnan(lo):
+            self.lo = min(self.lo, math.log10(lo))
+            self.hi = max(self.hi, math.log10(hi))
+
+    def span(self) -> tuple[float, float] | None:
+        return (self.lo, self.hi) if self.lo <= self.hi else None
 
 
 class _Peaks:
