@@ -22,6 +22,7 @@ from engine.experiment import ExperimentError, run_specs
 from gui.controller import simulation_key
 from gui.figures import loss_offset
 from gui.theme import LIGHT, Theme, run_color, set_pen, style_plot
+from gui.widgets.curve_item import Curve
 from gui.widgets.log_axis import LogAxis
 from gui.widgets.parameter_slider import format_value
 
@@ -72,8 +73,6 @@ class CurvesView(QWidget):
             plot.setMenuEnabled(False)
             plot.setLabel("left", label)
             plot.setLogMode(x=False, y=log)
-            plot.setDownsampling(auto=True, mode="peak")
-            plot.setClipToView(True)
             plot.getAxis("left").setWidth(62)
             plot.getAxis("left").enableAutoSIPrefix(False)
             plot.hideButtons()
@@ -174,10 +173,10 @@ class CurvesView(QWidget):
     def _items(self, kind: str, n: int, plot: str) -> list:
         pool = self.items[kind]
         while len(pool) < n:
-            item = pg.PlotDataItem(antialias=False)
+            # a bare curve: _set hands it finite, reduced and (on a log axis) log10 data,
+            # which a PlotDataItem would check, map and downsample again at every frame
+            item = Curve(antialias=False)
             item._drawn = ()  # not None: the first _clear clears
-            item.setDownsampling(auto=True, method="peak")
-            item.setClipToView(True)
             self.plots[plot].addItem(item)
             pool.append(item)
         return pool
@@ -462,8 +461,8 @@ class CurvesView(QWidget):
 def _set(item, source, rows: int, x, y, log: bool, ceiling: float, offset: float = 0.0):
     """Draw rows ``[:rows]`` of the columns ``x``, ``y`` (less ``offset``) on ``item``.
 
-    Only finite (and, on a log axis, positive) points reach pyqtgraph, values above
-    ``ceiling`` are drawn at it, and a long curve is drawn from the lowest and highest
+    Only finite (and, on a log axis, positive, as their log10) points reach pyqtgraph,
+    values above ``ceiling`` are drawn at it, and a long curve is drawn from the lowest and highest
     point of each of about 2000 buckets of rows (what pyqtgraph's 'peak' downsampling
     would draw). The buckets are kept between frames and only the rows new since the last
     frame are reduced: a frame costs the same for a history of millions of rows as for
@@ -519,8 +518,7 @@ class _Extent:
         y = _clean(np.asarray(column[start:rows], float) - offset, True, ceiling)
         lo, hi = float(np.fmin.reduce(y)), float(np.fmax.reduce(y))
         if not math.isnan(lo):
-            self.lo = min(self.lo, math.log10(lo))
-            self.hi = max(self.hi, math.log10(hi))
+            self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
 
     def span(self) -> tuple[float, float] | None:
         return (self.lo, self.hi) if self.lo <= self.hi else None
@@ -539,10 +537,13 @@ class _Peaks:
 
 
 def _clean(y: np.ndarray, log: bool, ceiling: float) -> np.ndarray:
-    """NaN where a value can't be drawn; capped at ``ceiling``."""
+    """NaN where a value can't be drawn; capped at ``ceiling``; on a log axis, log10 (a
+    plot in log mode maps a PlotDataItem's data, not a bare curve's)."""
     valid = ((y > 0) & (y < math.inf)) if log else np.isfinite(y)
     y = np.where(valid, y, np.nan)
-    return np.minimum(y, ceiling) if math.isfinite(ceiling) else y
+    if math.isfinite(ceiling):
+        y = np.minimum(y, ceiling)
+    return np.log10(y) if log else y
 
 
 def _clear(item) -> None:
