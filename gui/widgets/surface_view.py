@@ -40,6 +40,7 @@ from gui.figures import (
     view_tuple,
 )
 from gui.theme import LIGHT, Theme, run_color, set_pen, style_plot
+from gui.widgets.curve_item import Curve
 from gui.widgets.parameter_slider import format_value
 
 RESOLUTION = 220  # grid points per axis of the shaded surface
@@ -70,6 +71,7 @@ class SurfaceView(QWidget):
         self._default_rect = (-1.0, 1.0, -1.0, 1.0)
         self._grid_rect = None
         self._legend_key = None
+        self._brushes: dict = {}
 
         self.plot_widget = pg.PlotWidget()
         self.plot_widget.setToolTip("")
@@ -98,7 +100,7 @@ class SurfaceView(QWidget):
         self.minima = pg.ScatterPlotItem(symbol="star", size=17)
         self.minima.setZValue(5)
         plot.addItem(self.minima)
-        self.paths: list[pg.PlotDataItem] = []
+        self.paths: list[Curve] = []
         self.heads = pg.ScatterPlotItem(symbol="o", size=11)
         self.heads.setZValue(20)
         plot.addItem(self.heads)
@@ -185,8 +187,17 @@ class SurfaceView(QWidget):
         self.legend.setPen(pg.mkPen(theme.muted_text))
         self.legend.setLabelTextColor(fg)
         self._legend_key = None
+        # the markers' pens and brushes are kept: a scatter renders a symbol again for
+        # every pen or brush object it has not seen
+        self._edges = (pg.mkPen(theme.marker_edge, width=1.5), pg.mkPen(theme.marker_edge, width=1))
         if self._frame is not None:
             self.draw(self._frame)
+
+    def _brush(self, color: str):
+        brush = self._brushes.get(color)
+        if brush is None:
+            brush = self._brushes[color] = pg.mkBrush(color)
+        return brush
 
     def set_show_arrows(self, on: bool) -> None:
         self.show_arrows = bool(on)
@@ -285,7 +296,7 @@ class SurfaceView(QWidget):
         h = s.history
         n = min(len(runs), h.n_runs)
         while len(self.paths) < n:
-            item = pg.PlotDataItem(antialias=True)
+            item = Curve(antialias=True)
             item.setZValue(10)
             self.plot.addItem(item)
             self.paths.append(item)
@@ -312,17 +323,16 @@ class SurfaceView(QWidget):
             end = points[-1]
             if frame.diverged_shown(i):
                 crosses.append(end)
-                cross_brushes.append(pg.mkBrush(color))
+                cross_brushes.append(self._brush(color))
             else:
                 heads.append(end)
-                head_brushes.append(pg.mkBrush(color))
+                head_brushes.append(self._brush(color))
                 current.append((i, rows - 1, end))
-        edge = pg.mkPen(self.theme.marker_edge, width=1.5)
-        self.heads.setData(pos=np.array(heads).reshape(-1, 2), brush=head_brushes, pen=edge)
+        self.heads.setData(
+            pos=np.array(heads).reshape(-1, 2), brush=head_brushes, pen=self._edges[0]
+        )
         self.crosses.setData(
-            pos=np.array(crosses).reshape(-1, 2),
-            brush=cross_brushes,
-            pen=pg.mkPen(self.theme.marker_edge, width=1),
+            pos=np.array(crosses).reshape(-1, 2), brush=cross_brushes, pen=self._edges[1]
         )
         self._draw_start(frame)
         self._draw_arrows(frame, current)
