@@ -4,7 +4,8 @@ Views never edit the experiment themselves: they call the controller, which vali
 change with the engine's own rules (``parse_experiment``), keeps the new experiment, and —
 when the change matters to the simulation, not for a colour or a name — hands it to the
 worker after a short coalescing delay. A frame timer (60 Hz) takes the newest snapshot,
-moves the playhead and emits one ``Frame`` that every view draws; a slower timer emits the
+moves the playhead and emits one ``Frame`` that every view draws; the worker's first and
+last snapshot of a job are drawn as soon as they are published. A slower timer emits the
 numbers shown as text (steps/s, frames/s).
 """
 
@@ -136,6 +137,7 @@ class Controller(QObject):
         self._last_tick = time.perf_counter()
         self._last_frame_key = None
         self._next_frame_at = 0.0
+        self._in_tick = False
         self._frames = 0
         self._fps = 0.0
         self._fps_since = time.perf_counter()
@@ -145,6 +147,7 @@ class Controller(QObject):
         self._resimulate_timer.setSingleShot(True)
         self._resimulate_timer.setInterval(RESIMULATE_DELAY_MS)
         self._resimulate_timer.timeout.connect(self._submit)
+        self.worker.sig_published.connect(self._on_published)  # queued: another thread
         self._frame_timer = QTimer(self)
         self._frame_timer.setInterval(FRAME_INTERVAL_MS)
         self._frame_timer.timeout.connect(self.tick)
@@ -459,8 +462,20 @@ class Controller(QObject):
         self.worker.set_demand(math.inf if self.playing else math.ceil(self.head))
 
     # ---- the frame timer ---------------------------------------------------------------------
+    def _on_published(self) -> None:
+        """A new job's first snapshot, or a job's last: drawn now, not at the next tick."""
+        if not self._in_tick and not self._closed:
+            self.tick()
+
     def tick(self) -> Frame | None:
         """Take the newest snapshot, move the playhead, emit a frame if anything changed."""
+        self._in_tick = True  # a frame sends posted events: no frame inside a frame
+        try:
+            return self._tick()
+        finally:
+            self._in_tick = False
+
+    def _tick(self) -> Frame | None:
         now = time.perf_counter()
         dt, self._last_tick = now - self._last_tick, now
         fresh = self.worker.take_latest()

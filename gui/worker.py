@@ -3,7 +3,9 @@
 The GUI hands it *jobs* (an experiment to simulate) and reads back *snapshots* (the history
 so far). Both directions keep only the latest: a job submitted while another is computing
 replaces it (a slider dragged across twenty values computes the last one, not twenty), and
-the GUI's frame timer takes whatever snapshot is newest, never a queue of them.
+the GUI's frame timer takes whatever snapshot is newest, never a queue of them. A job's
+first and last snapshot are also announced (``sig_published``), so that the GUI draws a
+new path as soon as it exists rather than at its next timer tick.
 
 The worker computes in chunks sized to last about ``chunk_seconds``, so that a new job, a
 pause or a stop is answered within one chunk (well under 100 ms). It computes up to the
@@ -61,6 +63,7 @@ class TrainingWorker(QObject):
     """Runs jobs; thread-safe ``submit``/``set_demand``/``stop``/``take_latest``."""
 
     sig_stopped = Signal()
+    sig_published = Signal()  # a job's first snapshot, or its last
 
     def __init__(self, chunk_seconds: float = 0.005, parent=None):
         super().__init__(parent)
@@ -69,6 +72,7 @@ class TrainingWorker(QObject):
         self._demand = math.inf
         self._stopping = False
         self._latest: Snapshot | None = None
+        self._latest_job = -1
         self._fresh = False
         self._busy = False
         self._held_until = 0.0
@@ -227,8 +231,11 @@ class TrainingWorker(QObject):
             # a job replaced meanwhile: its results are of no interest any more
             if self._pending is not None and not self._stopping and error is None:
                 return
-            self._latest = snapshot
+            first = job.id != self._latest_job
+            self._latest, self._latest_job = snapshot, job.id
             self._fresh = True
+        if first or snapshot.done:
+            self.sig_published.emit()
 
 
 def _engine_failure(exc: Exception) -> str:
