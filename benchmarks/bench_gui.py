@@ -16,9 +16,10 @@ momentum) on Rosenbrock, 500 steps, the shaded surface on a 256×256 grid
 2. Slider latency. The momentum slider of one run set as if dragged, to 20 distinct values,
    each at a random moment relative to the frame timer: the time until the surface's path
    item holds the new path (checked against the engine's own result), and until it has been
-   painted, split into the UI's handling of the change, the coalescing delay, the worker
-   waking up, the engine (build and compute), the pick-up by the frame timer, the views'
-   frame handlers and the paint. The GUI thread waits in Qt's event loop, as in the app (a
+   painted, split into the UI's handling of the change, the time until the job reaches the
+   worker (the UI handling goes on beside the engine once it has), the worker waking up, the
+   engine (build and compute), the pick-up of the result by the GUI thread, the views' frame
+   handlers and the paint. The GUI thread waits in Qt's event loop, as in the app (a
    Python loop polling ``processEvents`` would hold the interpreter lock the worker needs);
    the times come from hooks that record ``perf_counter`` and change nothing that is drawn.
 
@@ -302,7 +303,7 @@ class LatencyProbe:
         submit, start = worker.submit, worker._start
         publish, take = worker._publish, worker.take_latest
 
-        def timed_submit(job):  # the controller hands the job over (after its delay)
+        def timed_submit(job):  # the controller hands the job over
             self.submitted, self.job = time.perf_counter(), job.id
             return submit(job)
 
@@ -387,7 +388,7 @@ class LatencyProbe:
             "to_data": ms(t0, self.data),
             "to_paint": ms(t0, self.painted),
             "ui": ms(t0, t_ui),
-            "coalescing": ms(t_ui, self.submitted),
+            "handover": ms(t0, self.submitted),
             "wake": ms(self.submitted, picked),
             "engine": ms(picked, published),
             "pickup": ms(published, taken),
@@ -513,10 +514,10 @@ def report(app, window, default_resolution, engine, repeats, playback, cost, lat
         row(name, median_max(latencies, key), goal, f"{med / LATENCY_GOAL_MS:.2f}×")
     for key, name in (
         ("ui", "UI handling of the change"),
-        ("coalescing", "coalescing delay (RESIMULATE_DELAY_MS)"),
+        ("handover", "until the job reaches the worker"),
         ("wake", "worker picks the job up"),
         ("engine", f"engine: build + {STEPS} steps, in the worker"),
-        ("pickup", "until the frame timer takes the result"),
+        ("pickup", "until the GUI thread takes the result"),
         ("handlers", "frame handlers, all views"),
         ("paint", "paint of the surface"),
     ):

@@ -3,10 +3,11 @@
 Views never edit the experiment themselves: they call the controller, which validates the
 change with the engine's own rules (``parse_experiment``), keeps the new experiment, and —
 when the change matters to the simulation, not for a colour or a name — hands it to the
-worker after a short coalescing delay. A frame timer (60 Hz) takes the newest snapshot,
-moves the playhead and emits one ``Frame`` that every view draws; the worker's first and
-last snapshot of a job are drawn as soon as they are published. A slower timer emits the
-numbers shown as text (steps/s, frames/s).
+worker at once (the worker keeps only the newest job: a slider dragged across twenty values
+is never twenty jobs in a queue). A frame timer (60 Hz) takes the newest snapshot, moves the
+playhead and emits one ``Frame`` that every view draws; the worker's first and last
+snapshot of a job are drawn as soon as they are published. A slower timer emits the numbers
+shown as text (steps/s, frames/s).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from gui.worker import Job, Snapshot, WorkerThread
 
 FRAME_INTERVAL_MS = 16  # ~60 frames/s at most; a frame is drawn only when something changed
 STATS_INTERVAL_MS = 250  # text read-outs
-RESIMULATE_DELAY_MS = 12  # coalesces the changes of one slider drag into few jobs
+STALE_FRAMES_S = 0.1  # longest wait for a new job's paths before the old ones are drawn
 SPEEDS = (5.0, 15.0, 30.0, 60.0, 120.0, 250.0, 500.0, 1000.0, 5000.0, math.inf)
 COSMETIC_RUN_KEYS = ("label", "color", "visible")
 MAX_RECORDED_ROWS = 200_000  # per run; longer experiments record every k-th step
@@ -136,6 +137,8 @@ class Controller(QObject):
         self.speed = 60.0
         self._last_tick = time.perf_counter()
         self._last_frame_key = None
+        self._last_frame_at = 0.0
+        self._waiting_since = 0.0  # for the paths of a job not yet published
         self._next_frame_at = 0.0
         self._in_tick = False
         self._frames = 0
@@ -143,10 +146,6 @@ class Controller(QObject):
         self._fps_since = time.perf_counter()
         self._closed = False
 
-        self._resimulate_timer = QTimer(self)
-        self._resimulate_timer.setSingleShot(True)
-        self._resimulate_timer.setInterval(RESIMULATE_DELAY_MS)
-        self._resimulate_timer.timeout.connect(self._submit)
         self.worker.sig_published.connect(self._on_published)  # queued: another thread
         self._frame_timer = QTimer(self)
         self._frame_timer.setInterval(FRAME_INTERVAL_MS)
@@ -196,7 +195,7 @@ class Controller(QObject):
         self.selected_run = 0
         self.head = 0.0
         self._submitted_key = None  # a file opened again may have new data beside it
-        self._resimulate_now()
+        self._submit()
         self.sig_experiment_changed.emit(True)
         self.sig_selection_changed.emit(0)
         self.sig_document_changed.emit()
@@ -252,7 +251,7 @@ class Controller(QObject):
         old_key = simulation_key(self.experiment)
         self.experiment = experiment
         if simulation_key(experiment) != old_key:
-            self._resimulate_timer.start()
+            self._submit()
         else:
             self._last_frame_key = None  # colours, names: redraw now
         self.sig_experiment_changed.emit(structural)
@@ -362,10 +361,6 @@ class Controller(QObject):
         return f"{base} {n}"
 
     # ---- simulation ----------------------------------------------------------------------------
-    def _resimulate_now(self) -> None:
-        self._resimulate_timer.stop()
-        self._submit()
-
     def _submit(self) -> None:
         if self._closed:
             return
@@ -373,6 +368,8 @@ class Controller(QObject):
         if key == self._submitted_key and self.snapshot is not None:
             return
         self._submitted_key = key
+        if self.snapshot is None or self.snapshot.job_id == self._job_id:
+            self._waiting_since = time.perf_counter()
         self._job_id += 1
         self.worker.submit(Job(self._job_id, self.experiment, self.base_dir, self.source))
         self._update_demand()
@@ -380,17 +377,12 @@ class Controller(QObject):
     def resimulate(self) -> None:
         """Compute again even if nothing changed (e.g. a data file changed on disk)."""
         self._submitted_key = None
-        self._resimulate_now()
+        self._submit()
 
     @property
     def busy(self) -> bool:
         """Jobs are waiting, or the newest snapshot is not of the newest job."""
-        return (
-            self._resimulate_timer.isActive()
-            or self.worker.busy
-            or self.snapshot is None
-            or self.snapshot.job_id != self._job_id
-        )
+        return self.worker.busy or self.snapshot is None or self.snapshot.job_id != self._job_id
 
     @property
     def error(self) -> str:
@@ -498,10 +490,20 @@ class Controller(QObject):
         key = (s.job_id, s.count, head, id(self.experiment), self.selected_run)
         if key == self._last_frame_key:
             return None
+        if (
+            s.job_id != self._job_id
+            and self._last_frame_key is not None
+            and now - max(self._waiting_since, self._last_frame_at) < STALE_FRAMES_S
+        ):
+            # a newer job is computing: its paths (and the learning-rate curves of the
+            # experiment it computes) come with its first snapshot in a few milliseconds;
+            # a frame of the old paths meanwhile would only take the worker's time
+            return None
         training = not s.done
         if training and now < self._next_frame_at and self._last_frame_key is not None:
             return None  # the worker's turn (see below)
         self._last_frame_key = key
+        self._last_frame_at = now
         rows = 0
         if s.history is not None and s.count:
             rows = int(np.searchsorted(s.history.step[: s.count], head, side="right"))
@@ -557,8 +559,6 @@ class Controller(QObject):
     def wait_until_computed(self, timeout: float = 30.0, *, to_end: bool = True) -> bool:
         """Process events until the newest job's snapshot is here (and, with ``to_end``,
         finished). Never call this from a slot that a frame timer drives."""
-        if self._resimulate_timer.isActive():
-            self._resimulate_now()
         if to_end:
             self.worker.set_demand(math.inf)
         deadline = time.perf_counter() + timeout
@@ -578,7 +578,7 @@ class Controller(QObject):
     def shutdown(self) -> bool:
         """Stop the timers and the worker thread; True when the thread has ended."""
         self._closed = True
-        for timer in (self._frame_timer, self._stats_timer, self._resimulate_timer):
+        for timer in (self._frame_timer, self._stats_timer):
             timer.stop()
         return self._engine.shutdown()
 
