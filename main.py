@@ -1,8 +1,8 @@
 """Descent Lab: start the desktop app, or run an experiment headless.
 
-    python main.py [EXPERIMENT.toml]                     the desktop app
-    python main.py run EXPERIMENT.toml --out DIR         headless: CSV and figures
-    python main.py --self-test                           open, run, export, check; exit 0/1
+python main.py [EXPERIMENT.toml]                     the desktop app
+python main.py run EXPERIMENT.toml --out DIR         headless: CSV and figures
+python main.py --self-test                           open, run, export, check; exit 0/1
 """
 
 from __future__ import annotations
