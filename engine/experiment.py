@@ -12,7 +12,6 @@ expected (``ExperimentError``).
 from __future__ import annotations
 
 import os
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.backend import Backend, select_backend
 from engine.batching import BatchConfig
+from engine.files import atomic_text
 from engine.optim import DEFAULTS, FLAGS, HyperparameterError, check_hyperparameters
 from engine.problems.base import Problem
 from engine.problems.functions import SURFACES, FunctionProblem, make_surface
@@ -237,18 +237,9 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
 def save_experiment(experiment: Experiment, path: str | os.PathLike) -> None:
     """Write atomically: a temporary file beside the target, then a rename, so a crash or a
     full disk never leaves a half-written experiment (the old file stays as it was)."""
-    path = Path(path)
     text = experiment.to_toml()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_text(path) as f:
+        f.write(text)
 
 
 # ---- building the engine objects -----------------------------------------------------------

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from engine.files import atomic_text
 from engine.training import History
 
 COLUMNS = ("run", "label", "step", "epoch", "lr", "loss", "grad_norm", "w1", "w2")
@@ -52,18 +52,8 @@ def trajectory_rows(history: History) -> Iterator[list[str]]:
 def write_trajectories_csv(history: History, path: str | os.PathLike) -> Path:
     """Write the recorded rows of every run to ``path`` atomically; return the path."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o644)  # mkstemp makes it private; a results table is not
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            writer.writerows(trajectory_rows(history))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_text(path, newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows(trajectory_rows(history))
     return path

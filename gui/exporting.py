@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication
 
+from engine.files import atomic_path
 from engine.records import write_trajectories_csv
 from engine.training import History
 from gui import figures
@@ -163,7 +164,7 @@ def export_animation(
     frame = dataclasses.replace(frame, selected_run=-1)  # no run drawn thicker in a figure
     images = animation_frames(frame, count, view=view)
     images += [images[-1]] * 12  # rest on the result before looping
-    with figures.atomic_target(path) as tmp:
+    with atomic_path(path) as tmp:
         if path.suffix.lower() == ".mp4":
             iio.imwrite(tmp, np.stack(images), fps=1000 / GIF_FRAME_MS, macro_block_size=8)
         else:

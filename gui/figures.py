@@ -21,7 +21,6 @@ import itertools
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from contextlib import contextmanager
 from html import escape
@@ -33,6 +32,8 @@ from PySide6.QtCore import QBuffer, QIODevice, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QFont, QImage, QPainter, QPen
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QApplication, QSizePolicy
+
+from engine.files import atomic_path
 
 # ---- looks ---------------------------------------------------------------------------------
 
@@ -735,22 +736,6 @@ def _settle(widget: pg.GraphicsLayoutWidget) -> None:
     QApplication.processEvents()
 
 
-@contextmanager
-def atomic_target(path: Path):
-    """A temporary file beside ``path`` to write to: it replaces ``path`` (readable by all)
-    when the block ends, and is removed if the block fails, so a crash or a full disk never
-    leaves a half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _scaled_pen(pen, factor: float) -> QPen:
     pen = QPen(pen)
     pen.setWidthF(max(pen.widthF(), 1.0) * factor)
@@ -821,7 +806,7 @@ def export_png(widget: pg.GraphicsLayoutWidget, path: str | os.PathLike, scale: 
     if scale not in (1, 2, 3):
         raise ValueError(f"scale must be 1, 2 or 3, got {scale!r}")
     image = render_image(widget, scale)
-    with atomic_target(path) as tmp:
+    with atomic_path(path) as tmp:
         if not image.save(tmp, "PNG"):
             raise OSError(f"cannot write {path} (disk full or not writable?)")
     return path
@@ -855,7 +840,7 @@ def export_svg(widget: pg.GraphicsLayoutWidget, path: str | os.PathLike) -> Path
     buffer.close()
     if not data:
         raise OSError(f"cannot draw {path} as SVG")
-    with atomic_target(path) as tmp, open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
