@@ -6,8 +6,8 @@ kept, with ``shuffle=False``). The order is cut into micro-batches of ``batch_si
 consecutive micro-batches make one update; the last update of an epoch may have fewer.
 
 The order of epoch e depends only on the seed and e (it is the e-th permutation drawn from
-the seed's shuffling stream), so runs that share a batch setting see
-the very same minibatches: comparing optimizers compares optimizers, not luck.
+the seed's shuffling stream), so runs that share a batch setting see the very same
+minibatches: comparing optimizers compares optimizers, not luck.
 """
 
 from __future__ import annotations
@@ -44,14 +44,10 @@ class BatchConfig:
         return -(-self.micro_batches_per_epoch(n_examples) // self.accumulation_steps)
 
 
-def shuffler(seed: int) -> np.random.Generator:
-    """The generator whose e-th permutation is the order of epoch e."""
-    return host_rng(seed, STREAM_SHUFFLE)
-
-
 def epoch_orders(n_examples: int, shuffle: bool, seed: int) -> Iterator[np.ndarray]:
-    """The order in which each epoch visits the examples, epoch after epoch."""
-    rng = shuffler(seed)
+    """The order in which each epoch visits the examples, epoch after epoch: the e-th
+    permutation drawn from the seed's shuffling stream (or data order, unshuffled)."""
+    rng = host_rng(seed, STREAM_SHUFFLE)
     while True:
         yield rng.permutation(n_examples) if shuffle else np.arange(n_examples)
 
