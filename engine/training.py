@@ -25,7 +25,7 @@ import numpy as np
 
 from engine.backend import STREAM_NOISE, Backend, host_rng
 from engine.batching import BatchConfig, epoch_orders, split_epoch
-from engine.optim import Optimizer, make_optimizer
+from engine.optim import FLAGS, Optimizer, make_optimizer
 from engine.problems.base import Problem
 from engine.schedules import Schedule
 
@@ -149,18 +149,22 @@ class History:
 class _Unit:
     """Runs of one lane that share an optimizer."""
 
-    def __init__(self, runs: list[int], optimizer: Optimizer, params, lr_table):
+    def __init__(
+        self, runs: list[int], optimizer: Optimizer, params, rates: np.ndarray, backend: Backend
+    ):
         self.runs = runs  # indices into the user's run list
         # the same as an index into the history's runs axis: a slice when contiguous
         contiguous = runs == list(range(runs[0], runs[0] + len(runs)))
         self.cols = slice(runs[0], runs[0] + len(runs)) if contiguous else np.array(runs)
+        # this unit's rows of its lane's gradient; None when it is the lane's only unit
+        self.lane_rows: slice | None = None
         self.optimizer = optimizer
         self.update = optimizer.update
         self.params = params
         self.state = optimizer.init(params)
-        self.lr_host = lr_table  # (steps, R_u) NumPy
-        self.lr_table = None  # the same on the device, (steps, R_u, 1)
-        self.records: list[tuple] = []  # (old params, new params, state, lr) per recorded step
+        self.lr_host = rates  # (steps, R_u) NumPy
+        self.lr_table = backend.asarray(rates[:, :, None])  # the same on the device
+        self.records: list[tuple] = []  # (old params, new params, state, epoch) per recorded step
 
 
 class _Lane:
@@ -169,6 +173,11 @@ class _Lane:
     def __init__(self, config: BatchConfig | None, units: list[_Unit]):
         self.config = config
         self.units = units
+        if len(units) > 1:
+            offset = 0
+            for unit in units:
+                unit.lane_rows = slice(offset, offset + len(unit.runs))
+                offset += len(unit.runs)
         self.epoch = 0  # epochs started
         self.updates: list[list[object]] = []  # this epoch's prepared micro-batches
         self.position = 0  # updates done in this epoch
@@ -218,10 +227,9 @@ class _Lane:
         if self._orders is None:
             self._orders = epoch_orders(problem.n_examples, self.config.shuffle, seed)
         per_epoch = self.config.micro_batches_per_epoch(problem.n_examples)
-        epochs = [
-            split_epoch(self.config, next(self._orders))
-            for _ in range(max(1, PREPARE_AHEAD // per_epoch))
-        ]
+        # unshuffled, every epoch is the first one again: one is all there is to prepare
+        ahead = max(1, PREPARE_AHEAD // per_epoch) if self.config.shuffle else 1
+        epochs = [split_epoch(self.config, next(self._orders)) for _ in range(ahead)]
         prepared = iter(problem.prepare([mb for ups in epochs for up in ups for mb in up]))
         for updates in epochs:
             self._ahead.append([[next(prepared) for _ in update] for update in updates])
@@ -305,7 +313,6 @@ class Trainer:
         return reused
 
     def _build_lanes(self, members: list[int]) -> list[_Lane]:
-        xp, b = self.backend.xp, self.backend
         n = self.problem.n_examples
         lanes: dict[Any, list[int]] = {}
         for i in members:
@@ -327,7 +334,7 @@ class Trainer:
             units: dict[Any, list[int]] = {}
             for i in members:
                 run = self.runs[i]
-                flags = tuple(bool(run.hyper.get(f, False)) for f in ("centered", "amsgrad"))
+                flags = tuple(bool(run.hyper.get(f, False)) for f in FLAGS)
                 units.setdefault((run.optimizer, run.convention, flags), []).append(i)
             built = []
             for (name, convention, _), idx in units.items():
@@ -336,16 +343,14 @@ class Trainer:
                         name,
                         [{"lr": self.runs[i].lr, **self.runs[i].hyper} for i in idx],
                         convention,
-                        xp=xp,
-                        dtype=b.dtype,
+                        xp=self.backend.xp,
+                        dtype=self.backend.dtype,
                     )
                 except ValueError as exc:
                     raise ValueError(f"run {self.runs[idx[0]].label!r}: {exc}") from None
                 starts = np.array([self._start_of(self.runs[i]) for i in idx])
                 rates = np.stack([self.runs[i].rates(self.steps) for i in idx], axis=1)
-                unit = _Unit(idx, opt, b.asarray(starts), rates)
-                unit.lr_table = b.asarray(rates[:, :, None])
-                built.append(unit)
+                built.append(_Unit(idx, opt, self.backend.asarray(starts), rates, self.backend))
             result.append(_Lane(config, built))
         return result
 
@@ -384,12 +389,8 @@ class Trainer:
                     grads = lane.gradient(problem, seed)
                     if noise is not None:
                         grads = grads + noise(k)
-                    offset = 0
                     for unit in lane.units:
-                        g = grads
-                        if len(lane.units) > 1:
-                            g = grads[offset : offset + len(unit.runs)]
-                            offset += len(unit.runs)
+                        g = grads if unit.lane_rows is None else grads[unit.lane_rows]
                         old = unit.params
                         unit.params, unit.state = unit.update(g, unit.state, old, unit.lr_table[k])
                         if record:
