@@ -102,12 +102,17 @@ class HyperparameterError(ValueError):
         self.detail = message
 
 
+def _defaults(name: str) -> dict[str, float | bool]:
+    """The hyperparameters optimizer ``name`` takes, with their defaults."""
+    if name not in DEFAULTS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    return DEFAULTS[name]
+
+
 def check_hyperparameters(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """The full hyperparameter set of one run (or of many: values may be arrays), defaults
     filled in, or a ``HyperparameterError`` naming the hyperparameter and what it must be."""
-    if name not in DEFAULTS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
-    allowed = DEFAULTS[name]
+    allowed = _defaults(name)
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise HyperparameterError(
@@ -167,7 +172,8 @@ def _at_least_one(t):
 
 
 class Optimizer:
-    """Hyperparameters (each ``(R, 1)``, read as attributes) and the two pure functions.
+    """Hyperparameters (each ``(R, 1)``, or a float all runs share; read as attributes) and
+    the two pure functions.
 
     The object never changes after construction; the state lives outside it.
     """
@@ -176,7 +182,6 @@ class Optimizer:
 
     def __init__(self, convention: str, hyper: dict[str, Any]):
         self.convention = convention
-        self.hyper = dict(hyper)
         for key, value in hyper.items():
             setattr(self, key, value)
         # Decided once on the host, so the step loop never asks the device a question.
@@ -260,7 +265,7 @@ class Adagrad(Optimizer):
     """Adagrad.
 
     PyTorch:  η_t = η / (1 + (t − 1)·lr_decay);  s ← s + g²;  θ ← θ − η_t g / (√s + ε)
-    Lecture:  σ_t = √(mean of g₀² … g_t²);        θ ← θ − η g / (σ_t + ε)
+    Lecture:  σ_t = √(mean of g₀² … g_t²);        θ ← θ − η g / (σ_t + ε)   (no lr_decay)
     """
 
     name = "adagrad"
@@ -341,7 +346,7 @@ class Adam(Optimizer):
         zeros = params * 0
         return AdamState(zeros, zeros, zeros if self.amsgrad else None, 0)
 
-    def _moments(self, grads, state, params):
+    def _moments(self, grads, state):
         b1, b2 = self.beta1, self.beta2
         m = b1 * state.m + (1 - b1) * grads
         v = b2 * state.v + (1 - b2) * (grads * grads)
@@ -349,7 +354,7 @@ class Adam(Optimizer):
         return AdamState(m, v, v_max, state.t + 1)
 
     def update(self, grads, state, params, lr):
-        new = self._moments(self._decayed(grads, params), state, params)
+        new = self._moments(self._decayed(grads, params), state)
         return params - self.step_size(new, lr) * new.m, new
 
     def step_size(self, state, lr):
@@ -370,7 +375,7 @@ class AdamW(Adam):
 
     def update(self, grads, state, params, lr):
         params = params * (1 - lr * self.weight_decay)
-        new = self._moments(grads, state, params)
+        new = self._moments(grads, state)
         return params - self.step_size(new, lr) * new.m, new
 
 
@@ -399,12 +404,11 @@ def make_optimizer(
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be 'pytorch' or 'lecture', not {convention!r}")
     runs = [hyperparameters] if isinstance(hyperparameters, Mapping) else list(hyperparameters)
-    if name not in DEFAULTS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    defaults = _defaults(name)
     # Every run's values side by side, checked once as arrays (a sweep has thousands).
     columns: dict[str, Any] = {}
     for key in set().union(*runs):
-        values = [run.get(key, DEFAULTS[name].get(key)) for run in runs]
+        values = [run.get(key, defaults.get(key)) for run in runs]
         if key in FLAGS:
             if len(set(values)) > 1:
                 raise ValueError(f"runs of one {name} group must agree on {key}")
