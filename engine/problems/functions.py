@@ -211,9 +211,8 @@ class FunctionProblem(Problem):
         return self.xp.stack([gx, gy], axis=1)
 
     def loss_and_grad(self, params):
-        x, y = params[:, 0], params[:, 1]
-        gx, gy = self.surface_fn.grad(self.xp, x, y)
-        return self.surface_fn.value(self.xp, x, y), self.xp.stack([gx, gy], axis=1)
+        value = self.surface_fn.value(self.xp, params[:, 0], params[:, 1])
+        return value, self.batch_grad(params, None)
 
     def surface(self, w1, w2):
         x, y = np.meshgrid(np.asarray(w1, float), np.asarray(w2, float))

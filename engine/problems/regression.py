@@ -116,7 +116,6 @@ class LinearRegressionProblem(Problem):
         self.a, self.b, self.c = a, b, float(c)
         self._a = backend.asarray(a)
         self._b = backend.asarray(b)
-        self._c = float(c)
 
     # ---- training ------------------------------------------------------------------------
     def prepare(self, micro_batches):
@@ -145,7 +144,7 @@ class LinearRegressionProblem(Problem):
 
     def loss_and_grad(self, params):
         aw = params @ self._a
-        loss = (aw * params).sum(axis=1) - 2 * (params @ self._b) + self._c
+        loss = (aw * params).sum(axis=1) - 2 * (params @ self._b) + self.c
         return loss, 2 * (aw - self._b)
 
     # ---- drawing -------------------------------------------------------------------------
