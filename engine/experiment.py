@@ -11,6 +11,7 @@ expected (``ExperimentError``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass
@@ -20,10 +21,17 @@ from typing import Annotated, Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine.backend import Backend, select_backend
+from engine.backend import Backend, BackendName, DTypeName, select_backend
 from engine.batching import BatchConfig
 from engine.files import atomic_text
-from engine.optim import DEFAULTS, FLAGS, HyperparameterError, check_hyperparameters
+from engine.optim import (
+    CONVENTIONS,
+    DEFAULTS,
+    FLAGS,
+    OPTIMIZERS,
+    HyperparameterError,
+    check_hyperparameters,
+)
 from engine.problems.base import Problem
 from engine.problems.functions import SURFACES, FunctionProblem, make_surface
 from engine.problems.regression import (
@@ -33,10 +41,14 @@ from engine.problems.regression import (
     normalize,
     read_data_csv,
 )
-from engine.schedules import Schedule
+from engine.schedules import KINDS, Schedule
 from engine.training import RunSpec, Trainer
 
-OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+# The engine's own lists, so that a new optimizer, convention, schedule or surface is one
+# edit; pydantic reports a wrong value with every allowed one.
+OptimizerName = Literal[OPTIMIZERS]  # type: ignore[valid-type]
+ConventionName = Literal[CONVENTIONS]  # type: ignore[valid-type]
+ScheduleKind = Literal[KINDS]  # type: ignore[valid-type]
 SurfaceName = Literal[tuple(SURFACES)]  # type: ignore[valid-type]
 HYPERPARAMETERS = sorted({k for d in DEFAULTS.values() for k in d} - {"lr"})
 
@@ -52,7 +64,7 @@ class _Strict(BaseModel):
 
 
 class ScheduleModel(_Strict):
-    kind: Literal["constant", "step", "exponential", "cosine", "inverse_sqrt"] = "constant"
+    kind: ScheduleKind = "constant"
     step_size: int = Field(100, ge=1, description="step: updates between decays")
     gamma: float = Field(0.1, gt=0, description="step, exponential: decay factor")
     total_steps: int | None = Field(
@@ -64,15 +76,7 @@ class ScheduleModel(_Strict):
 
     def to_schedule(self, steps: int) -> Schedule:
         total = self.total_steps or max(steps - self.warmup_steps, 1)
-        return Schedule(
-            kind=self.kind,
-            step_size=self.step_size,
-            gamma=self.gamma,
-            total_steps=total,
-            min_lr=self.min_lr,
-            warmup_steps=self.warmup_steps,
-            warmup_start_factor=self.warmup_start_factor,
-        )
+        return Schedule(**{**self.model_dump(), "total_steps": total})
 
 
 class RunModel(_Strict):
@@ -80,7 +84,7 @@ class RunModel(_Strict):
     color: str | None = Field(None, pattern=r"^#[0-9a-fA-F]{6}$")
     visible: bool = True
     optimizer: OptimizerName = "sgd"
-    convention: Literal["pytorch", "lecture"] = "pytorch"
+    convention: ConventionName = "pytorch"
     lr: float | None = Field(None, ge=0, allow_inf_nan=False)
     # Optimizer hyperparameters; which ones apply depends on the optimizer (checked below).
     momentum: float | None = None
@@ -155,8 +159,8 @@ class Experiment(_Strict):
     description: str = ""
     seed: int = Field(0, ge=0)
     steps: int = Field(300, ge=1, le=10_000_000)
-    backend: Literal["auto", "numpy", "cupy"] = "auto"
-    dtype: Literal["float32", "float64"] = "float64"
+    backend: BackendName = "auto"
+    dtype: DTypeName = "float64"
     record_every: int = Field(1, ge=1)
     problem: ProblemModel = Field(default_factory=FunctionProblemModel)
     runs: list[RunModel] = Field(default_factory=lambda: [RunModel()], min_length=1)
@@ -213,8 +217,6 @@ def parse_experiment(data: dict, source: str = "<experiment>") -> Experiment:
             run.full_hyperparameters()
         except HyperparameterError as exc:
             raise ExperimentError(f"{source}: runs[{i}].{exc.key}: {exc.detail}") from None
-        if run.optimizer == "nesterov" and (run.dampening or 0) != 0:
-            raise ExperimentError(f"{source}: runs[{i}].dampening: nesterov needs dampening 0")
     return experiment
 
 
@@ -321,7 +323,8 @@ def _problem_and_runs(
                 "function (use problem.gradient_noise to mimic minibatch noise)"
             )
         if spec.batch is not None and spec.batch.batch_size == -1:
-            specs[i] = RunSpec(**{**spec.__dict__, "batch": _whole(spec.batch, n)})
+            whole = dataclasses.replace(spec.batch, batch_size=n)
+            specs[i] = dataclasses.replace(spec, batch=whole)
         elif run.batch_size is not None and run.batch_size > n:
             raise ExperimentError(
                 f"{source}: runs[{i}].batch_size: must be at most the {n} training examples "
@@ -371,7 +374,3 @@ def build(
     except ValueError as exc:
         raise ExperimentError(f"{source}: {exc}") from None
     return Built(experiment, backend, problem, trainer)
-
-
-def _whole(config: BatchConfig, n: int) -> BatchConfig:
-    return BatchConfig(n, config.shuffle, config.drop_last, config.accumulation_steps)
