@@ -1,8 +1,9 @@
 """Learning-rate schedules as closed-form functions of the update index k = 0, 1, 2, …
 
-A schedule returns the factor that multiplies the base rate at update k, for a whole array of
-k at once, so the complete curve is known (and plotted) before training starts. Each equals
-the ``torch.optim.lr_scheduler`` named beside it, stepped once after every optimizer update:
+A schedule gives the rate of every update at once (``Schedule.rates``), so the complete curve
+is known (and plotted) before training starts. Below, each as the factor that multiplies the
+base rate η (m = min_lr / η, T = total_steps, s = warmup_start_factor, W = warmup_steps),
+equal to the ``torch.optim.lr_scheduler`` named beside it, stepped once after every update:
 
     constant      1
     step          γ^⌊k / step_size⌋                          StepLR
