@@ -1,17 +1,18 @@
 """Minibatch training of R runs in lockstep, recorded for drawing and for the CSV.
 
-The runs are arranged in two nested groupings, each a contiguous block of the runs axis:
+The runs are arranged in two nested groupings (a run keeps its index in the history):
 
 - a *lane* is the set of runs that share a batch setting (size, shuffling, drop_last,
   accumulation): they see the same minibatches, so one gradient call serves them all;
 - a *unit* is the set of runs in a lane that share an optimizer (and convention and flags):
-  one vectorized ``update`` moves them all.
+  one vectorized ``update`` moves them all, on its block of the lane's gradient.
 
-The step loop only computes minibatch gradients and updates; it keeps references to the
-(new, immutable) parameter and state arrays of recorded steps. Everything recorded — full
-data loss and gradient norm, effective step sizes, momentum — is then computed in bulk for a
-whole chunk of steps and brought to the host once. Divergence is found there too: a run whose
-loss or parameters stop being finite is marked at that row; the others go on.
+The step loop only computes minibatch gradients and updates; of a recorded step it keeps
+references to the (immutable) parameters before and after, and the new state. Everything
+recorded — full data loss and gradient norm, effective step sizes, momentum — is then
+computed in bulk for a whole chunk of steps and brought to the host once. Divergence is
+found there too: a run whose loss or parameters stop being finite is marked at that row; the
+others go on.
 """
 
 from __future__ import annotations
