@@ -164,7 +164,13 @@ class _Unit:
         self.params = params
         self.state = optimizer.init(params)
         self.lr_host = rates  # (steps, R_u) NumPy
-        self.lr_table = backend.asarray(rates[:, :, None])  # the same on the device
+        # the rate of each update as the optimizer takes it: (R_u, 1) on the device, or a
+        # plain float when every run of the unit has the same schedule (scalar arithmetic
+        # is what a single run needs, and it is cheaper than a 1-element array's)
+        if np.all(rates == rates[:, :1]):
+            self.lr_table = rates[:, 0].tolist()
+        else:
+            self.lr_table = backend.asarray(rates[:, :, None])
         self.records: list[tuple] = []  # (old params, new params, state, epoch) per recorded step
 
 
