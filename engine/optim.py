@@ -7,8 +7,8 @@ An optimizer is a frozen record of hyperparameters with two pure functions,
 
 where every array carries the runs axis first: ``params`` and ``grads`` are ``(R, P)``,
 hyperparameters are ``(R, 1)`` so that a sweep is just longer arrays (or plain floats when
-every run shares the value), and ``lr`` is the ``(R, 1)`` rate of this update (the schedule
-is applied outside). Nothing is mutated.
+every run shares the value), and ``lr`` is the ``(R, 1)`` rate of this update, or a float
+when all runs share it (the schedule is applied outside). Nothing is mutated.
 
 Two conventions where the lecture and PyTorch differ (``convention="lecture"`` or
 ``"pytorch"``); where nothing differs the two are the same code:
