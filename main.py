@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 def _render_figures(built, history, out_dir) -> list:
     """Figures for the headless runner: drawn by the GUI's plotting code, offscreen.
     (The engine draws nothing itself: it must never import Qt.)"""
-    from gui.figures import render_run_figures
+    from gui.figure_files import render_run_figures
 
     return render_run_figures(built, history, out_dir)
 

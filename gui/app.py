@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication
 
-from gui.figures import offscreen_without_display
+from gui.offscreen import offscreen_without_display
 
 USAGE = "usage: python main.py [EXPERIMENT.toml]"
 

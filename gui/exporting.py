@@ -1,7 +1,8 @@
 """What the Export menu writes: figures (PNG at 1×/2×/3×, SVG) on a light background
 whatever the theme, the trajectories as CSV, and the animation as GIF (or MP4 when ffmpeg is
-available). Figures are drawn by ``gui.figures``, the same code as the headless runner's;
-the animation re-uses the app's own surface view, offscreen, in the light theme.
+available). Figures are drawn by ``gui.figures`` and written by ``gui.figure_files``, the
+same code as the headless runner's; the animation films the app's own surface view,
+offscreen, in the light theme. All three draw the surface through ``gui.surface_layer``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from PySide6.QtWidgets import QApplication
 from engine.files import atomic_path
 from engine.records import write_trajectories_csv
 from engine.training import History
-from gui import figures
+from gui import figure_files, figures
 from gui.controller import Frame
+from gui.palette import MINIMUM_COLOR, MINIMUM_EDGE, RUN_COLORS
 from gui.theme import LIGHT
 
 GIF_SIZE = (760, 640)
@@ -94,10 +96,10 @@ def export_figure(frame: Frame, which: str, path: str | os.PathLike, scale: int 
     widget = surface_figure(frame, view) if which == "surface" else curves_figure(frame)
     try:
         if path.suffix.lower() == ".svg":
-            return figures.export_svg(widget, path)
-        return figures.export_png(widget, path, scale=scale)
+            return figure_files.export_svg(widget, path)
+        return figure_files.export_png(widget, path, scale=scale)
     finally:
-        figures.dispose(widget)
+        figure_files.dispose(widget)
 
 
 def export_csv(frame: Frame, path: str | os.PathLike) -> Path:
@@ -170,13 +172,13 @@ def export_animation(
         else:
             _labels, colors, _ = figures.run_styles_of(frame.experiment)
             markers = [
-                figures.MINIMUM_COLOR,
-                "#3d3d3d",
+                MINIMUM_COLOR,
+                MINIMUM_EDGE,
                 "#ffffff",
                 "#000000",
                 LIGHT.plot_foreground,
             ]
-            _write_gif(images, tmp, [*colors, *figures.RUN_COLORS, *markers])
+            _write_gif(images, tmp, [*colors, *RUN_COLORS, *markers])
     return path
 
 

@@ -2,7 +2,7 @@
 
 Views never hard-code a colour: they ask the current ``Theme`` (``apply_theme`` to each view)
 so that switching theme recolours every plot. Exported figures are always drawn on a light
-background whatever the theme (``gui/figures.py``).
+background whatever the theme (``gui/figures.py``), from ``gui/palette.py``'s colours.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QGraphicsItem
 
-from gui.figures import CONTOUR_COLOR, RUN_COLORS, SURFACE_STOPS, run_color, surface_colormap
+from gui.palette import CONTOUR_COLOR, RUN_COLORS, SURFACE_STOPS, run_color, surface_colormap
 
 __all__ = ["DARK", "LIGHT", "RUN_COLORS", "THEMES", "Theme", "apply_theme", "run_color"]
 

@@ -69,3 +69,14 @@ def test_the_scanner_sees_nested_imports(tmp_path):
         encoding="utf-8",
     )
     assert imported_modules(sample) == {"os", "PySide6", "pyqtgraph", "cupy", "superqt"}
+
+
+GEOMETRY = ENGINE.parent / "gui" / "geometry.py"
+STANDARD_LIBRARY = {"__future__", "collections", "itertools", "math", "typing", "dataclasses"}
+
+
+def test_the_drawing_math_is_numpy_only():
+    """What the views and figures draw is computed without Qt (and without the engine), so
+    that it can be unit-tested and reused by any front end."""
+    extra = imported_modules(GEOMETRY) - STANDARD_LIBRARY - {"numpy"}
+    assert not extra, f"gui/geometry.py imports {', '.join(sorted(extra))}"

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, Q
 from engine.experiment import ExperimentError, run_specs
 from gui.controller import simulation_key
 from gui.figures import loss_offset
+from gui.geometry import block_extremes
 from gui.theme import LIGHT, Theme, run_color, set_pen, style_plot
 from gui.widgets.curve_item import Curve
 from gui.widgets.log_axis import LogAxis
@@ -483,11 +484,8 @@ def _set(item, source, rows: int, x, y, log: bool, ceiling: float, offset: float
         xs = np.asarray(x[a:b], float)
         ys = _clean(np.asarray(y[a:b], float) - offset, log, ceiling)
         if k > 1:
-            blocks = ys.reshape(-1, k)
-            lo, hi = np.fmin.reduce(blocks, axis=1), np.fmax.reduce(blocks, axis=1)
             xs = np.repeat(xs[::k], 2)
-            ys = np.empty(2 * len(lo))
-            ys[0::2], ys[1::2] = lo, hi
+            ys = block_extremes(ys, k)
         keep = ~np.isnan(ys)
         state.x.append(xs[keep])
         state.y.append(ys[keep])

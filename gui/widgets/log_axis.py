@@ -7,7 +7,7 @@ import math
 
 import pyqtgraph as pg
 
-from gui.figures import log_ticks
+from gui.geometry import log_ticks
 
 
 class LogAxis(pg.AxisItem):

@@ -19,10 +19,9 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QToolButton,
@@ -30,15 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.figures import (
-    CONTOUR_LEVELS,
-    FAR_FACTOR,
-    MINIMUM_COLOR,
-    Shading,
-    problem_subtitle,
-    pull_in,
-    view_tuple,
-)
+from gui.figures import problem_subtitle
+from gui.geometry import FAR_FACTOR, Shading, arrow_segments, pixel_centres, pull_in, view_tuple
+from gui.palette import MINIMUM_COLOR, MINIMUM_EDGE
+from gui.surface_layer import SurfaceLayer
 from gui.theme import LIGHT, Theme, run_color, set_pen, style_plot
 from gui.widgets.curve_item import Curve
 from gui.widgets.parameter_slider import format_value
@@ -88,15 +82,8 @@ class SurfaceView(QWidget):
         self.viewbox = plot.getViewBox()
         self.viewbox.disableAutoRange()
 
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setZValue(-100)
-        plot.addItem(self.image)
-        self.contours = pg.PlotCurveItem(connect="pairs", antialias=True)
-        self.contours.setZValue(-50)
-        plot.addItem(self.contours)
-        # the surface changes rarely, the paths at every frame: keep the surface as pixels
-        for item in (self.image, self.contours):
-            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.layer = SurfaceLayer(plot, cache=True)  # the figures' renderer too
+        self.image, self.contours = self.layer.image, self.layer.contours
         self.minima = pg.ScatterPlotItem(symbol="star", size=17)
         self.minima.setZValue(5)
         plot.addItem(self.minima)
@@ -172,9 +159,8 @@ class SurfaceView(QWidget):
             self.plot.getAxis(name).setLabel(
                 self.plot.getAxis(name).labelText, color=theme.plot_foreground
             )
-        self.image.setLookupTable(theme.surface_colormap().getLookupTable(nPts=256))
-        self.contours.setPen(pg.mkPen(theme.contour, width=1))
-        self.minima.setPen(pg.mkPen("#3d3d3d", width=1.2))
+        self.layer.set_look(theme.surface_colormap(), theme.contour)
+        self.minima.setPen(pg.mkPen(MINIMUM_EDGE, width=1.2))
         self.minima.setBrush(pg.mkBrush(MINIMUM_COLOR))
         fg = theme.plot_foreground
         self.start.setPen(pg.mkPen(fg, width=2))
@@ -232,36 +218,13 @@ class SurfaceView(QWidget):
 
     def _evaluate(self, x0, x1, y0, y1) -> np.ndarray:
         """The loss at the pixel centres of a RESOLUTION² image over the rectangle."""
-        n = RESOLUTION
-        w1 = x0 + (np.arange(n) + 0.5) * (x1 - x0) / n
-        w2 = y0 + (np.arange(n) + 0.5) * (y1 - y0) / n
         with np.errstate(all="ignore"):
+            w1, w2 = pixel_centres((x0, x1, y0, y1), RESOLUTION)
             return np.asarray(self._problem.surface(w1, w2), float)
 
     def _show_grid(self, z: np.ndarray, rect) -> None:
-        x0, x1, y0, y1 = rect
-        with np.errstate(all="ignore"):
-            shade = self._shading(z)
-        self.image.setImage(shade, levels=self._shading.levels, autoLevels=False)
-        self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self.layer.show(z, rect, self._shading)
         self._grid_rect = rect
-        # contour lines as one item: segments in pairs, in data coordinates
-        lo, hi = self._shading.levels
-        segments = []
-        sx, sy = (x1 - x0) / shade.shape[1], (y1 - y0) / shade.shape[0]
-        for level in np.linspace(lo, hi, CONTOUR_LEVELS + 2)[1:-1]:
-            for line in pg.functions.isocurve(shade, float(level), connected=True):
-                pts = np.asarray(line, float)
-                if len(pts) < 2:
-                    continue
-                pairs = np.empty((2 * (len(pts) - 1), 2))
-                pairs[0::2], pairs[1::2] = pts[:-1], pts[1:]
-                segments.append(pairs)
-        if segments:
-            pts = np.concatenate(segments)
-            self.contours.setData(x0 + pts[:, 1] * sx, y0 + pts[:, 0] * sy)
-        else:
-            self.contours.setData([], [])
 
     def _regrid(self) -> None:
         """Re-evaluate the surface over what is visible after a zoom or pan (same colours)."""
@@ -367,7 +330,7 @@ class SurfaceView(QWidget):
         grad_segments = []
         for k, (i, row, point) in enumerate(current):
             if np.isfinite(grad[k]).all():
-                grad_segments.extend(_arrow(point, -grad[k], px, py, ARROW_PIXELS))
+                grad_segments.extend(arrow_segments(point, -grad[k], px, py, ARROW_PIXELS))
             motion = None
             if h.velocity is not None and np.isfinite(h.velocity[row, i]).all():
                 motion = h.velocity[row, i]
@@ -380,7 +343,7 @@ class SurfaceView(QWidget):
                 item.setZValue(16)
                 self.plot.addItem(item)
                 self.update_arrows.append(item)
-            u = np.array(_arrow(point, motion, px, py, ARROW_PIXELS * 1.3)).reshape(-1, 2)
+            u = np.array(arrow_segments(point, motion, px, py, ARROW_PIXELS * 1.3)).reshape(-1, 2)
             run = frame.experiment.runs[i]
             item = self.update_arrows[i]
             set_pen(item, run_color(i, run.color), 2.6)
@@ -445,23 +408,3 @@ def _thin(points: np.ndarray) -> np.ndarray:
         return points
     stride = math.ceil(len(points) / MAX_PATH_POINTS)
     return np.concatenate([points[::stride], points[-1:]])
-
-
-def _arrow(origin, direction, px: float, py: float, length: float) -> list:
-    """Segments (in pairs of points) of an arrow ``length`` pixels long from ``origin`` in
-    ``direction`` (data units), drawn the same length whatever the axes' scales."""
-    d = np.asarray(direction, float)
-    screen = np.array([d[0] / px, d[1] / py])
-    norm = float(np.hypot(*screen))
-    if not math.isfinite(norm) or norm == 0:
-        return []
-    u = screen / norm
-    tip_px = u * length
-    o = np.asarray(origin, float)
-    tip = o + tip_px * (px, py)
-    segments = [o, tip]
-    for angle in (2.6, -2.6):  # the two strokes of the head, about 150° back from the tip
-        c, s = math.cos(angle), math.sin(angle)
-        back = np.array([c * u[0] - s * u[1], s * u[0] + c * u[1]]) * 10
-        segments.extend([tip, tip + back * (px, py)])
-    return segments

@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtGui import QColor, QImage
 
 from engine.experiment import build, parse_experiment
-from gui import figures
+from gui import figure_files, figures, geometry, palette
 
 TWO_RUNS = {
     "title": "Figures test",
@@ -89,7 +89,7 @@ def finite_only(monkeypatch):
     wrap(pg.PlotDataItem, "setData")
     wrap(pg.ScatterPlotItem, "setData")
     wrap(pg.ImageItem, "setImage")
-    wrap(pg.IsocurveItem, "setData")
+    wrap(pg.PlotCurveItem, "setData")
     return seen
 
 
@@ -126,14 +126,14 @@ def assert_not_blank(path: Path) -> np.ndarray:
 
 def test_render_run_figures_writes_two_non_blank_pngs(tmp_path, finite_only):
     built, history = train(TWO_RUNS)
-    written = figures.render_run_figures(built, history, tmp_path)
+    written = figure_files.render_run_figures(built, history, tmp_path)
     assert [p.name for p in written] == ["surface.png", "curves.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "surface.png"]
     surface = assert_not_blank(tmp_path / "surface.png")
     curves = assert_not_blank(tmp_path / "curves.png")
     # each run in its colour: the palette's first, and the run's own "#00aa00"
     for pixels in (surface, curves):
-        assert near(pixels, figures.RUN_COLORS[0]) > 5
+        assert near(pixels, palette.RUN_COLORS[0]) > 5
         assert near(pixels, "#00aa00") > 5
     # the slide background is light
     corner = QColor(load(tmp_path / "curves.png").pixel(2, 2))
@@ -143,7 +143,7 @@ def test_render_run_figures_writes_two_non_blank_pngs(tmp_path, finite_only):
 
 def test_headless_figures_are_twice_the_widget_size(tmp_path):
     built, history = train(TWO_RUNS)
-    figures.render_run_figures(built, history, tmp_path)
+    figure_files.render_run_figures(built, history, tmp_path)
     image = load(tmp_path / "surface.png")
     assert (image.width(), image.height()) == tuple(2 * s for s in figures.SURFACE_SIZE)
 
@@ -152,7 +152,7 @@ def test_a_diverged_run_is_drawn_up_to_its_last_finite_point(tmp_path, finite_on
     built, history = train(DIVERGING)
     assert history.diverged_at[1] > 0
     assert history.diverged_at[0] < 0
-    figures.render_run_figures(built, history, tmp_path)
+    figure_files.render_run_figures(built, history, tmp_path)
     assert_not_blank(tmp_path / "surface.png")
     assert_not_blank(tmp_path / "curves.png")
 
@@ -162,7 +162,7 @@ def test_losses_below_zero_and_hidden_runs(tmp_path, finite_only):
         built, history = train(data)
         out = tmp_path / data["problem"]["kind"]
         out.mkdir()
-        figures.render_run_figures(built, history, out)
+        figure_files.render_run_figures(built, history, out)
         assert_not_blank(out / "surface.png")
         assert_not_blank(out / "curves.png")
 
@@ -182,61 +182,61 @@ def test_a_view_from_the_experiment_is_used(tmp_path):
 def test_export_png_scales_and_export_svg_writes_vector(tmp_path):
     built, history = train(TWO_RUNS)
     widget = figures.curves_figure(history, built.problem, title="curves")
-    one = figures.export_png(widget, tmp_path / "one.png", scale=1)
-    three = figures.export_png(widget, tmp_path / "three.png", scale=3)
+    one = figure_files.export_png(widget, tmp_path / "one.png", scale=1)
+    three = figure_files.export_png(widget, tmp_path / "three.png", scale=3)
     a, b = load(one), load(three)
     assert (b.width(), b.height()) == (3 * a.width(), 3 * a.height())
-    svg = figures.export_svg(widget, tmp_path / "curves.svg")
+    svg = figure_files.export_svg(widget, tmp_path / "curves.svg")
     text = svg.read_text(encoding="utf-8")
     assert "<svg" in text
     assert "</svg>" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.svg", "one.png", "three.png"]
     with pytest.raises(ValueError, match="scale"):
-        figures.export_png(widget, tmp_path / "x.png", scale=5)
+        figure_files.export_png(widget, tmp_path / "x.png", scale=5)
 
 
 def test_export_to_a_missing_folder_raises_oserror(tmp_path):
     built, history = train(TWO_RUNS)
     widget = figures.surface_figure(built.problem, history)
     with pytest.raises(OSError):  # noqa: PT011 - which OSError depends on the platform
-        figures.export_png(widget, tmp_path / "missing" / "s.png")
+        figure_files.export_png(widget, tmp_path / "missing" / "s.png")
 
 
 def test_surface_figure_without_runs(tmp_path):
     built, _ = train(TWO_RUNS)
     widget = figures.surface_figure(built.problem, None, title="just the surface")
-    assert_not_blank(figures.export_png(widget, tmp_path / "s.png"))
+    assert_not_blank(figure_files.export_png(widget, tmp_path / "s.png"))
 
 
 def test_run_colors():
-    assert len(set(figures.RUN_COLORS)) == len(figures.RUN_COLORS) >= 10
-    assert figures.run_color(0) == figures.RUN_COLORS[0]
-    assert figures.run_color(len(figures.RUN_COLORS) + 2) == figures.RUN_COLORS[2]
-    assert figures.run_color(3, "#123456") == "#123456"
-    assert all(QColor(c).isValid() for c in figures.RUN_COLORS)
+    assert len(set(palette.RUN_COLORS)) == len(palette.RUN_COLORS) >= 10
+    assert palette.run_color(0) == palette.RUN_COLORS[0]
+    assert palette.run_color(len(palette.RUN_COLORS) + 2) == palette.RUN_COLORS[2]
+    assert palette.run_color(3, "#123456") == "#123456"
+    assert all(QColor(c).isValid() for c in palette.RUN_COLORS)
 
 
 def test_shading_is_finite_and_logarithmic_for_deep_valleys():
     w = np.linspace(-2, 2, 50)
     x, y = np.meshgrid(w, w)
     rosen = (1 - x) ** 2 + 100 * (y - x * x) ** 2
-    shade, log = figures.shade_surface(rosen)
+    shade, log = geometry.shade_surface(rosen)
     assert log
     assert np.isfinite(shade).all()
-    shade, log = figures.shade_surface(0.5 * (x * x + 4 * y * y))
+    shade, log = geometry.shade_surface(0.5 * (x * x + 4 * y * y))
     assert not log
     bad = rosen.copy()
     bad[0, 0], bad[1, 1], bad[2, 2] = np.nan, np.inf, -np.inf
-    shade, _ = figures.shade_surface(bad)
+    shade, _ = geometry.shade_surface(bad)
     assert np.isfinite(shade).all()
-    flat, _ = figures.shade_surface(np.ones((4, 4)))
+    flat, _ = geometry.shade_surface(np.ones((4, 4)))
     assert np.isfinite(flat).all()
 
 
 def test_log_ticks_label_decades():
-    major, _ = figures.log_ticks(-3.2, 1.5)
+    major, _ = geometry.log_ticks(-3.2, 1.5)
     assert [text for _, text in major] == ["0.001", "0.01", "0.1", "1", "10"]
-    major, _ = figures.log_ticks(-20, 2)
+    major, _ = geometry.log_ticks(-20, 2)
     assert "10⁻¹⁵" in [text for _, text in major]
-    major, _ = figures.log_ticks(-2.1, -0.9)
+    major, _ = geometry.log_ticks(-2.1, -0.9)
     assert "0.02" in [text for _, text in major]

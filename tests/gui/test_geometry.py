@@ -1,0 +1,142 @@
+"""The Qt-free drawing math (``gui.geometry``) against hand computations and brute force."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gui import geometry
+
+BOX = (0.0, 10.0, 0.0, 10.0)
+
+
+# ---- clipping and exit points --------------------------------------------------------------
+
+
+def test_a_path_inside_the_box_comes_back_whole():
+    points = np.array([[1.0, 1.0], [2.0, 5.0], [9.0, 9.0]])
+    x, y, connect = geometry.clip_polyline(points, BOX)
+    assert np.array_equal(np.column_stack([x, y]), points)
+    assert connect.tolist() == [True, True, False]
+
+
+def test_a_path_that_leaves_is_one_polyline_ending_on_the_edge():
+    # (2, 2) → (6, 4) → (8, 8) → (14, 11): leaves through x = 10 at t = 1/3 of the last leg,
+    # i.e. at (10, 9); a later point far out adds nothing
+    points = np.array([[2.0, 2.0], [6.0, 4.0], [8.0, 8.0], [14.0, 11.0], [30.0, 40.0]])
+    x, y, connect = geometry.clip_polyline(points, BOX)
+    drawn = np.column_stack([x, y])
+    assert drawn == pytest.approx(np.array([[2, 2], [6, 4], [8, 8], [10, 9]]))
+    assert connect.tolist() == [True, True, True, False]  # one unbroken line
+
+
+def test_a_path_that_comes_back_is_one_line_per_visit():
+    # in, out through y = 10 at (5, 10), back in through y = 10 at (7, 10), then inside
+    points = np.array([[5.0, 6.0], [5.0, 14.0], [7.0, 14.0], [7.0, 6.0], [8.0, 5.0]])
+    x, y, connect = geometry.clip_polyline(points, BOX)
+    drawn = np.column_stack([x, y])
+    assert drawn == pytest.approx(np.array([[5, 6], [5, 10], [7, 10], [7, 6], [8, 5]]))
+    assert connect.tolist() == [True, False, True, True, False]
+
+
+def test_the_exit_point_is_where_the_path_crosses_the_edge_for_good():
+    points = np.array([[5.0, 5.0], [9.0, 7.0], [13.0, 9.0], [500.0, 900.0]])
+    # the last inside point (9, 7) to (13, 9) crosses x = 10 at t = 1/4: (10, 7.5)
+    assert geometry.exit_point(points, BOX) == pytest.approx([10.0, 7.5])
+    # a path whose last point is inside ends there; one never inside ends at its last point
+    assert geometry.exit_point(points[:2], BOX) == pytest.approx([9.0, 7.0])
+    far = np.array([[20.0, 20.0], [30.0, 30.0]])
+    assert geometry.exit_point(far, BOX) == pytest.approx([30.0, 30.0])
+
+
+def test_far_points_are_pulled_in_to_fifty_views():
+    points = np.array([[1e300, -1e300], [5.0, 5.0]])
+    pulled = geometry.pull_in(points, BOX)
+    assert pulled[0] == pytest.approx([10 + 50 * 10, 0 - 50 * 10])
+    assert pulled[1] == pytest.approx([5, 5])
+
+
+# ---- the surface ---------------------------------------------------------------------------
+
+
+def test_contours_of_a_plane_are_straight_lines_at_the_level():
+    rows, cols = np.mgrid[0:6, 0:9]
+    z = 2.0 * cols + 0.0 * rows  # the level 4.5 is at column 2.25 on every row
+    seg = geometry.contour_segments(z, 4.5)
+    assert seg.shape == (5, 2, 2)  # one segment per row of cells
+    assert seg[:, :, 0] == pytest.approx(np.full((5, 2), 2.25))
+    assert sorted(seg[:, :, 1].ravel()) == pytest.approx(sorted([0, 1, 1, 2, 2, 3, 3, 4, 4, 5]))
+
+
+def test_contours_of_a_bowl_lie_on_the_circle():
+    n = 81
+    c = np.arange(n) - 40.0
+    z = c[None, :] ** 2 + c[:, None] ** 2
+    # r = 30.5 passes through no sample (a sample on the level gives zero-length pieces)
+    seg = geometry.contour_segments(z, 30.5**2).reshape(-1, 2) - 40.0
+    radius = np.hypot(seg[:, 0], seg[:, 1])
+    # linear interpolation of r² along an edge: within a fraction of a sample of r = 30.5
+    assert radius == pytest.approx(np.full_like(radius, 30.5), abs=0.02)
+    assert len(seg) > 2 * 180  # all the way round
+    # the circle is closed: every end point is shared by exactly two segments
+    _, counts = np.unique(np.round(seg, 9), axis=0, return_counts=True)
+    assert set(counts.tolist()) == {2}
+    assert geometry.contour_segments(z, -1.0).shape == (0, 2, 2)
+
+
+def test_a_saddle_cell_is_split_by_its_centre():
+    z = np.array([[1.0, 0.0], [0.0, 1.0]])  # high corners bottom-left and top-right
+    high_centre = geometry.contour_segments(z, 0.4)  # centre 0.5 ≥ 0.4: high corners joined
+    low_centre = geometry.contour_segments(z, 0.6)
+    assert len(high_centre) == len(low_centre) == 2
+
+    def cut_corners(segments):
+        return sorted(tuple(np.round(s.mean(axis=0))) for s in segments)
+
+    # each segment cuts off one corner: the low ones (1, 0), (0, 1) when the centre is high
+    assert cut_corners(high_centre) == [(0.0, 1.0), (1.0, 0.0)]
+    assert cut_corners(low_centre) == [(0.0, 0.0), (1.0, 1.0)]
+
+
+def test_contour_pairs_are_in_data_coordinates_at_pixel_centres():
+    box = (-1.0, 1.0, 10.0, 14.0)
+    w1, w2 = geometry.pixel_centres(box, 8)
+    assert w1[0] == pytest.approx(-1 + 0.125)
+    assert w2[-1] == pytest.approx(14 - 0.25)
+    z = np.broadcast_to(w1[None, :], (8, 8))  # z = w1: the contour z = 0.3 is w1 = 0.3
+    pairs = geometry.contour_pairs(z, [0.3], box)
+    assert pairs[:, 0] == pytest.approx(np.full(len(pairs), 0.3))
+    assert pairs[:, 1].min() == pytest.approx(w2[0])
+    assert pairs[:, 1].max() == pytest.approx(w2[-1])
+
+
+def test_grid_value_interpolates_a_plane_exactly():
+    box = (-2.0, 2.0, 0.0, 1.0)
+    w1, w2 = geometry.pixel_centres(box, 16)
+    z = 3.0 + 2.0 * w1[None, :] - 5.0 * w2[:, None]
+    for x, y in ((0.1, 0.3), (-1.0, 0.77), (1.5, 0.5)):
+        assert geometry.grid_value(z, box, x, y) == pytest.approx(3 + 2 * x - 5 * y)
+    assert math.isnan(geometry.grid_value(z, box, 3.0, 0.5))
+
+
+def test_shading_levels_hold_the_contours():
+    z = np.linspace(0, 1, 100).reshape(10, 10)
+    shading = geometry.Shading(z)
+    levels = shading.contour_levels(4)
+    assert levels == pytest.approx([0.2, 0.4, 0.6, 0.8])
+
+
+# ---- curves --------------------------------------------------------------------------------
+
+
+def test_block_extremes_keep_each_blocks_lowest_and_highest():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=64)
+    y[5] = np.nan
+    out = geometry.block_extremes(y, 8)
+    for b in range(8):
+        block = y[8 * b : 8 * b + 8]
+        assert out[2 * b] == np.nanmin(block)
+        assert out[2 * b + 1] == np.nanmax(block)
