@@ -19,18 +19,25 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from engine import parameters
 from engine.backend import Backend, BackendName, DTypeName, select_backend
 from engine.batching import BatchConfig
 from engine.files import atomic_text
 from engine.optim import (
     CONVENTIONS,
-    DEFAULTS,
     FLAGS,
     OPTIMIZERS,
     HyperparameterError,
     check_hyperparameters,
+)
+from engine.parameters import (
+    BATCH_PARAMETERS,
+    OPTIMIZER_PARAMETERS,
+    SCHEDULE_PARAMETERS,
+    Parameter,
+    prune,
 )
 from engine.problems.base import Problem
 from engine.problems.functions import SURFACES, FunctionProblem, make_surface
@@ -50,7 +57,6 @@ OptimizerName = Literal[OPTIMIZERS]  # type: ignore[valid-type]
 ConventionName = Literal[CONVENTIONS]  # type: ignore[valid-type]
 ScheduleKind = Literal[KINDS]  # type: ignore[valid-type]
 SurfaceName = Literal[tuple(SURFACES)]  # type: ignore[valid-type]
-HYPERPARAMETERS = sorted({k for d in DEFAULTS.values() for k in d} - {"lr"})
 
 Pair = tuple[float, float]
 
@@ -63,63 +69,76 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class ScheduleModel(_Strict):
-    kind: ScheduleKind = "constant"
-    step_size: int = Field(100, ge=1, description="step: updates between decays")
-    gamma: float = Field(0.1, gt=0, description="step, exponential: decay factor")
-    total_steps: int | None = Field(
-        None, ge=1, description="cosine: updates to reach min_lr (default: steps − warmup)"
+def registry_field(p: Parameter) -> tuple[Any, Any]:
+    """A pydantic field (annotation, ``Field``) with the registry's default and constraint."""
+    annotation = p.type | None if p.nullable else p.type
+    extra: dict[str, Any] = {"allow_inf_nan": False} if p.type is float else {}
+    return annotation, Field(
+        p.default_for(), description=p.description or p.label, **p.bounds_for().pydantic(), **extra
     )
-    min_lr: float = Field(0.0, ge=0, description="cosine: the lowest rate")
-    warmup_steps: int = Field(0, ge=0, description="linear warmup length (any kind)")
-    warmup_start_factor: float = Field(0.1, gt=0, le=1, description="warmup starts at this × lr")
+
+
+def hyperparameter_field(p: Parameter) -> tuple[Any, Any]:
+    """A run's optimizer setting: optional, since its default and range depend on the
+    optimizer; ``check_hyperparameters`` validates it and names what the optimizer takes."""
+    return p.type | None, Field(None, description=p.label)
+
+
+class _Schedule(_Strict):
+    kind: ScheduleKind = "constant"
 
     def to_schedule(self, steps: int) -> Schedule:
         total = self.total_steps or max(steps - self.warmup_steps, 1)
         return Schedule(**{**self.model_dump(), "total_steps": total})
 
 
-class RunModel(_Strict):
+# The fields come from the registry (``engine.parameters``): one entry is one key.
+ScheduleModel = create_model(
+    "ScheduleModel",
+    __base__=_Schedule,
+    **{p.key: registry_field(p) for p in SCHEDULE_PARAMETERS},
+)
+
+
+class _Run(_Strict):
     label: str | None = None
     color: str | None = Field(None, pattern=r"^#[0-9a-fA-F]{6}$")
     visible: bool = True
     optimizer: OptimizerName = "sgd"
     convention: ConventionName = "pytorch"
-    lr: float | None = Field(None, ge=0, allow_inf_nan=False)
-    # Optimizer hyperparameters; which ones apply depends on the optimizer (checked below).
-    momentum: float | None = None
-    dampening: float | None = None
-    alpha: float | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    eps: float | None = None
-    weight_decay: float | None = None
-    lr_decay: float | None = None
-    initial_accumulator_value: float | None = None
-    centered: bool | None = None
-    amsgrad: bool | None = None
-    # Minibatches (problems with data only)
-    batch_size: int | None = Field(None, ge=1)
-    shuffle: bool = True
-    drop_last: bool = False
-    accumulation_steps: int = Field(1, ge=1)
-    schedule: ScheduleModel = Field(default_factory=ScheduleModel)
+    # Optimizer hyperparameters and minibatch settings come from the registry (below)
+    schedule: ScheduleModel = Field(default_factory=ScheduleModel)  # type: ignore[valid-type]
     start: Pair | None = None
 
     def hyperparameters(self) -> dict[str, Any]:
         """The optimizer settings given in the file (defaults are the optimizer's)."""
-        return {k: getattr(self, k) for k in HYPERPARAMETERS if getattr(self, k) is not None}
+        given = ((p.key, getattr(self, p.key, None)) for p in parameters.OPTIMIZER_PARAMETERS)
+        return {k: v for k, v in given if v is not None}
 
     def full_hyperparameters(self) -> dict[str, Any]:
-        """Every setting of the optimizer, defaults filled in (``lr`` included)."""
-        given = self.hyperparameters()
-        if self.lr is not None:
-            given["lr"] = self.lr
-        return check_hyperparameters(self.optimizer, given)
+        """Every setting of the optimizer, defaults filled in (``lr`` included); a setting
+        the optimizer does not take, in this convention, is a ``HyperparameterError``."""
+        return check_hyperparameters(self.optimizer, self.hyperparameters(), self.convention)
 
     @property
     def display_label(self) -> str:
         return self.label or self.optimizer
+
+
+def make_run_model(
+    optimizer_parameters: tuple[Parameter, ...] = OPTIMIZER_PARAMETERS,
+    batch_parameters: tuple[Parameter, ...] = BATCH_PARAMETERS,
+) -> type[_Run]:
+    """The ``[[runs]]`` schema: one optional key per registry entry."""
+    return create_model(
+        "RunModel",
+        __base__=_Run,
+        **{p.key: hyperparameter_field(p) for p in optimizer_parameters},
+        **{p.key: registry_field(p) for p in batch_parameters},
+    )
+
+
+RunModel = make_run_model()
 
 
 class FunctionProblemModel(_Strict):
@@ -166,7 +185,9 @@ class Experiment(_Strict):
     runs: list[RunModel] = Field(default_factory=lambda: [RunModel()], min_length=1)
 
     def to_toml(self) -> str:
-        data = self.model_dump(mode="json", exclude_none=True)
+        # only what applies (no condition on Himmelblau, no schedule fields of other kinds):
+        # a saved file reads like a hand-written one and loads as the same experiment
+        data = prune(self.model_dump(mode="json", exclude_none=True))
         if not data["description"]:
             del data["description"]
         return tomli_w.dumps(data)

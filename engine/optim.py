@@ -31,66 +31,24 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-CONVENTIONS = ("pytorch", "lecture")
+from engine import parameters
+from engine.parameters import (
+    CONVENTIONS,
+    OPTIMIZERS,
+    OPTIMIZERS_INFO,
+    optimizer_defaults,
+    optimizer_parameters,
+)
 
-# Each optimizer's hyperparameters and their defaults: PyTorch's, except that `momentum`
-# and `nesterov` default to momentum 0.9 (the names promise some momentum).
-DEFAULTS: dict[str, dict[str, float | bool]] = {
-    "sgd": {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0},
-    "momentum": {"lr": 1e-3, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0},
-    "nesterov": {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0},
-    "adagrad": {
-        "lr": 1e-2,
-        "lr_decay": 0.0,
-        "weight_decay": 0.0,
-        "initial_accumulator_value": 0.0,
-        "eps": 1e-10,
-    },
-    "rmsprop": {
-        "lr": 1e-2,
-        "alpha": 0.99,
-        "eps": 1e-8,
-        "weight_decay": 0.0,
-        "momentum": 0.0,
-        "centered": False,
-    },
-    "adam": {
-        "lr": 1e-3,
-        "beta1": 0.9,
-        "beta2": 0.999,
-        "eps": 1e-8,
-        "weight_decay": 0.0,
-        "amsgrad": False,
-    },
-    "adamw": {
-        "lr": 1e-3,
-        "beta1": 0.9,
-        "beta2": 0.999,
-        "eps": 1e-8,
-        "weight_decay": 1e-2,
-        "amsgrad": False,
-    },
-}
+# Each optimizer's hyperparameters and their defaults (under either convention), from the
+# registry (``engine.parameters``): PyTorch's, except that `momentum` and `nesterov` default
+# to momentum 0.9 (the names promise some momentum).
+DEFAULTS: dict[str, dict[str, float | bool]] = {n: optimizer_defaults(n) for n in OPTIMIZERS}
 
 # The lecture's forms only exist for these; elsewhere "lecture" is PyTorch's formula.
-LECTURE_FORMS = ("momentum", "nesterov", "adagrad", "rmsprop")
+LECTURE_FORMS = tuple(name for name, info in OPTIMIZERS_INFO.items() if info.lecture_form)
 
-# What each hyperparameter must be: (test, words for the message).
-_RULES = {
-    "lr": (lambda v: v >= 0, "≥ 0"),
-    "momentum": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
-    "dampening": (lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
-    "weight_decay": (lambda v: v >= 0, "≥ 0"),
-    "lr_decay": (lambda v: v >= 0, "≥ 0"),
-    "initial_accumulator_value": (lambda v: v >= 0, "≥ 0"),
-    "eps": (lambda v: v >= 0, "≥ 0"),
-    "alpha": (lambda v: (v >= 0) & (v < 1), "in [0, 1)"),
-    "beta1": (lambda v: (v >= 0) & (v < 1), "in [0, 1)"),
-    "beta2": (lambda v: (v >= 0) & (v < 1), "in [0, 1)"),
-}
-
-FLAGS = ("centered", "amsgrad")
+FLAGS = tuple(p.key for p in parameters.OPTIMIZER_PARAMETERS if p.type is bool)
 
 
 class HyperparameterError(ValueError):
@@ -102,37 +60,46 @@ class HyperparameterError(ValueError):
         self.detail = message
 
 
-def _defaults(name: str) -> dict[str, float | bool]:
-    """The hyperparameters optimizer ``name`` takes, with their defaults."""
+def _defaults(name: str, convention: str | None = None) -> dict[str, float | bool]:
+    """The hyperparameters optimizer ``name`` takes (under ``convention``, when given),
+    with their defaults: read from the registry on every call, so that an entry added to
+    it is taken at once."""
     if name not in DEFAULTS:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
-    return DEFAULTS[name]
+    return optimizer_defaults(name, convention)
 
 
-def check_hyperparameters(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+def check_hyperparameters(
+    name: str, values: Mapping[str, Any], convention: str | None = None
+) -> dict[str, Any]:
     """The full hyperparameter set of one run (or of many: values may be arrays), defaults
-    filled in, or a ``HyperparameterError`` naming the hyperparameter and what it must be."""
-    allowed = _defaults(name)
+    filled in, or a ``HyperparameterError`` naming the hyperparameter and what it must be.
+    With a ``convention``, a hyperparameter its formula lacks (the lecture's Adagrad has no
+    ``lr_decay``) is refused too."""
+    allowed = _defaults(name, convention)
     unknown = sorted(set(values) - set(allowed))
     if unknown:
-        raise HyperparameterError(
-            unknown[0], f"does not apply to optimizer {name!r}; it takes {', '.join(allowed)}"
-        )
+        key = unknown[0]
+        where = f"optimizer {name!r}"
+        if key in _defaults(name):  # the optimizer has it, but not in this convention
+            where += f" with convention {convention!r}"
+        raise HyperparameterError(key, f"does not apply to {where}; it takes {', '.join(allowed)}")
     merged = {**allowed, **values}
-    for key, value in merged.items():
-        if key in FLAGS:
+    for p in optimizer_parameters(name, convention):
+        value = merged[p.key]
+        if p.type is bool:
             if not isinstance(value, bool | np.bool_):
-                raise HyperparameterError(key, f"must be true or false, got {value!r}")
+                raise HyperparameterError(p.key, f"must be true or false, got {value!r}")
             continue
         arr = np.asarray(value, dtype=float)
         if not np.all(np.isfinite(arr)):
-            raise HyperparameterError(key, f"must be a finite number, got {value!r}")
-        ok, words = _RULES[key]
-        if not np.all(ok(arr)):
-            bad = arr[~ok(arr)].ravel()[0] if arr.ndim else float(arr)
-            raise HyperparameterError(key, f"must be {words}, got {bad:g}")
-    if name == "nesterov" and np.any(np.asarray(merged["momentum"]) <= 0):
-        raise HyperparameterError("momentum", "must be > 0 for nesterov")
+            raise HyperparameterError(p.key, f"must be a finite number, got {value!r}")
+        bounds = p.bounds_for(name)
+        ok = bounds.holds(arr)
+        if not np.all(ok):
+            bad = arr[~ok].ravel()[0] if arr.ndim else float(arr)
+            suffix = f" for {name}" if bounds != p.bounds_for() else ""
+            raise HyperparameterError(p.key, f"must be {bounds.words}{suffix}, got {bad:g}")
     return merged
 
 
@@ -416,7 +383,7 @@ def make_optimizer(
             columns[key] = values[0]
         else:
             columns[key] = values
-    checked = check_hyperparameters(name, columns)
+    checked = check_hyperparameters(name, columns, convention)
     hyper: dict[str, Any] = {}
     for key, value in checked.items():
         if key in FLAGS:

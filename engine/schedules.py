@@ -23,38 +23,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KINDS = ("constant", "step", "exponential", "cosine", "inverse_sqrt")
+from engine.parameters import REGISTRY, SCHEDULE_KINDS, SCHEDULE_PARAMETERS
+
+KINDS = tuple(SCHEDULE_KINDS)
+
+
+def _default(key: str):
+    return REGISTRY[key].default_for()
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """A learning-rate schedule; ``min_lr`` is absolute, like torch's ``eta_min``."""
+    """A learning-rate schedule; ``min_lr`` is absolute, like torch's ``eta_min``. The fields,
+    their defaults and constraints are the registry's (``engine.parameters``)."""
 
     kind: str = "constant"
-    step_size: int = 100
-    gamma: float = 0.1
-    total_steps: int = 1000
-    min_lr: float = 0.0
-    warmup_steps: int = 0
-    warmup_start_factor: float = 0.1
+    step_size: int = _default("step_size")
+    gamma: float = _default("gamma")
+    total_steps: int = 1000  # the file's "auto" (None) is resolved by ScheduleModel
+    min_lr: float = _default("min_lr")
+    warmup_steps: int = _default("warmup_steps")
+    warmup_start_factor: float = _default("warmup_start_factor")
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"schedule kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
-        if self.step_size < 1:
-            raise ValueError(f"step_size must be a whole number ≥ 1, got {self.step_size}")
-        if not self.gamma > 0:
-            raise ValueError(f"gamma must be > 0, got {self.gamma}")
-        if self.total_steps < 1:
-            raise ValueError(f"total_steps must be ≥ 1, got {self.total_steps}")
-        if self.min_lr < 0:
-            raise ValueError(f"min_lr must be ≥ 0, got {self.min_lr}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be ≥ 0, got {self.warmup_steps}")
-        if not 0 < self.warmup_start_factor <= 1:
-            raise ValueError(
-                f"warmup_start_factor must be > 0 and ≤ 1, got {self.warmup_start_factor}"
-            )
+        for p in SCHEDULE_PARAMETERS:
+            value = getattr(self, p.key)
+            problem = "must be given" if value is None else p.check(value)
+            if problem:
+                raise ValueError(f"{p.key} {problem}")
 
     def decay(self, k: np.ndarray, base_lr: float) -> np.ndarray:
         """The rate at update k of the decay alone (no warmup)."""
