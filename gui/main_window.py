@@ -5,10 +5,10 @@ curves on the right, the playback bar below; menus, shortcuts and the status bar
 from __future__ import annotations
 
 import time
-from html import escape
+import tomllib
 from pathlib import Path
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QEvent, QSignalBlocker, QSize, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QScrollArea,
     QTabWidget,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +31,7 @@ from gui.controller import SPEEDS, Controller, speed_index
 from gui.settings import Settings
 from gui.theme import Theme, apply_theme, theme_named
 from gui.widgets.curves_view import CurvesView
+from gui.widgets.notes_panel import NotesPanel
 from gui.widgets.playback_bar import PlaybackBar
 from gui.widgets.problem_panel import ProblemPanel
 from gui.widgets.run_editor import RunEditor
@@ -40,7 +40,7 @@ from gui.widgets.surface_view import SurfaceView
 
 APP_NAME = "Descent Lab"
 EXPERIMENT_FILTER = "Experiments (*.toml);;All files (*)"
-LAYOUT_VERSION = 2  # bump when the docks change: an older saved layout is then ignored
+LAYOUT_VERSION = 3  # bump when the docks change: an older saved layout is then ignored
 
 
 class MainWindow(QMainWindow):
@@ -50,7 +50,6 @@ class MainWindow(QMainWindow):
         # ``last_warning`` and questions about unsaved changes answer "discard"
         self.interactive = interactive
         self.last_warning = ""
-        self._notes_html = ""
         self.settings = settings or Settings()
         self.theme: Theme = theme_named(self.settings.theme)
         self.controller = Controller(self)
@@ -72,29 +71,27 @@ class MainWindow(QMainWindow):
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
         self.banner.setToolTip("Why the experiment can't be simulated as it stands")
+        # the notes say what to look at: above the plots, open on every experiment opened
+        self.notes_panel = NotesPanel()
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.banner)
+        layout.addWidget(self.notes_panel)
         layout.addWidget(self.surface_view, 1)
         layout.addWidget(self.playback_bar)
         self.setCentralWidget(central)
 
         self.docks: dict[str, QDockWidget] = {}
         # left: the runs above, and below them the selected run's settings, with the problem
-        # and the experiment's notes on further tabs (the settings change most)
+        # on a further tab (the settings change most)
         left = Qt.DockWidgetArea.LeftDockWidgetArea
         self._add_dock("runs", "Runs", self.runs_panel, left)
         self._add_dock("run", "Run settings", _scrolled(self.run_editor), left)
         self._add_dock("problem", "Problem", _scrolled(self.problem_panel), left)
-        self.notes = QTextBrowser()
-        self.notes.setOpenExternalLinks(True)
-        self.notes.setToolTip("What this experiment shows and what to try (its description)")
-        self._add_dock("notes", "Notes", self.notes, left)
         self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
         self.tabifyDockWidget(self.docks["run"], self.docks["problem"])
-        self.tabifyDockWidget(self.docks["problem"], self.docks["notes"])
         self.docks["run"].raise_()
         self._add_dock("curves", "Curves", self.curves_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -113,13 +110,14 @@ class MainWindow(QMainWindow):
         c.sig_speed_changed.connect(self._on_speed)
 
         self._default_geometry()
-        self._default_sizes()
         self._default_state = self.saveState(LAYOUT_VERSION)
         geometry, state = self.settings.geometry(), self.settings.window_state()
         if geometry is not None:
             self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state, LAYOUT_VERSION)
+        # the docks' default widths are set once the window is shown: before that, the dock
+        # layout has no size and resizeDocks is forgotten (the docks then opened at their
+        # minimum, the run settings cut off at the right)
+        self._size_docks_on_show = state is None or not self.restoreState(state, LAYOUT_VERSION)
         self._update_title()
 
     # ---- layout ------------------------------------------------------------------------------
@@ -143,18 +141,42 @@ class MainWindow(QMainWindow):
             self.resize(1500, 940)
             return
         area = screen.availableGeometry()
-        width = min(max(int(area.width() * 0.94), 1100), area.width())
-        height = min(max(int(area.height() * 0.92), 720), area.height())
-        self.resize(width, height)
-        self.move(area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2)
+        rect, maximized = default_window_rect(area.x(), area.y(), area.width(), area.height())
+        self.resize(rect[2], rect[3])
+        self.move(rect[0], rect[1])
+        if maximized:
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._size_docks_on_show:
+            self._size_docks_on_show = False
+            self._default_sizes()
 
     def _default_sizes(self) -> None:
+        """The side docks as wide as their controls need (the run settings' fields must not
+        be cut off), a little wider on a large screen; the surface takes the rest."""
+        width, height = self.width(), self.height()
+        runs_height = max(150, min(240, height // 3))
         self.resizeDocks(
-            [self.docks["runs"], self.docks["run"]], [200, 600], Qt.Orientation.Vertical
+            [self.docks["runs"], self.docks["run"]],
+            [runs_height, max(200, height - runs_height)],
+            Qt.Orientation.Vertical,
         )
-        side = max(360, min(430, self.width() // 4))
-        self.resizeDocks([self.docks["runs"]], [side], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["curves"]], [side + 20], Qt.Orientation.Horizontal)
+        left, right = default_dock_widths(width, self._left_dock_needs())
+        self.resizeDocks([self.docks["runs"]], [left], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["curves"]], [right], Qt.Orientation.Horizontal)
+
+    def _left_dock_needs(self) -> int:
+        """The width at which the run settings and the problem show every field uncut: their
+        widest minimum, a vertical scroll bar and the dock's frame."""
+        scroll_bar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        widest = max(
+            self.run_editor.minimumSizeHint().width(),
+            self.problem_panel.minimumSizeHint().width(),
+            self.runs_panel.minimumSizeHint().width(),
+        )
+        return widest + scroll_bar + 12
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -199,8 +221,8 @@ class MainWindow(QMainWindow):
         )
         self.examples_menu = file.addMenu("Open &example")
         self.examples_menu.setToolTipsVisible(True)
-        for path in resources.example_paths():
-            action = QAction(path.stem.replace("_", " "), self)
+        for title, path in example_titles():
+            action = QAction(title, self)
             action.setToolTip(f"Open the example {path.name}")
             action.triggered.connect(lambda _=False, p=path: self.open_example(p))
             self.examples_menu.addAction(action)
@@ -333,6 +355,14 @@ class MainWindow(QMainWindow):
         self._action(
             view, "&Fit surface", self.surface_view.fit, "F", "Show the problem's usual view"
         )
+        self.notes_action = QAction("Experiment &notes", self, checkable=True)
+        self.notes_action.setToolTip("Show or hide the notes above the plots")
+        self.notes_action.setShortcut(QKeySequence("N"))
+        self.notes_action.setChecked(not self.notes_panel.is_collapsed())
+        self.notes_action.toggled.connect(lambda on: self.notes_panel.set_collapsed(not on))
+        self.notes_panel.sig_collapsed.connect(self._on_notes_collapsed)
+        view.addAction(self.notes_action)
+        self.addAction(self.notes_action)
         view.addSeparator()
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
@@ -383,6 +413,10 @@ class MainWindow(QMainWindow):
     def _on_speed(self, speed: float) -> None:
         self.settings.speed = speed
 
+    def _on_notes_collapsed(self, collapsed: bool) -> None:
+        with QSignalBlocker(self.notes_action):
+            self.notes_action.setChecked(not collapsed)
+
     # ---- status ------------------------------------------------------------------------------
     def _on_stats(self, stats: dict) -> None:
         backend = stats["backend"] or ""
@@ -406,17 +440,7 @@ class MainWindow(QMainWindow):
 
     def _update_notes(self) -> None:
         experiment = self.controller.experiment
-        text = experiment.description.strip() or (
-            'This experiment has no description. Add one as description = """…""" '
-            "at the top of its file."
-        )
-        paragraphs = "".join(
-            f"<p>{escape(p.replace(chr(10), ' '), quote=False)}</p>" for p in text.split("\n\n")
-        )
-        html = f"<h3>{escape(experiment.title, quote=False)}</h3>{paragraphs}"
-        if html != self._notes_html:
-            self._notes_html = html
-            self.notes.setHtml(html)
+        self.notes_panel.set_notes(experiment.title, experiment.description)
 
     def _update_title(self) -> None:
         self._update_notes()
@@ -656,7 +680,8 @@ class MainWindow(QMainWindow):
             "Shortcuts",
             "Space  play / pause\n→  one more update\nR  back to step 0\n"
             "Ctrl+↑ / Ctrl+↓  faster / slower\nA  gradient and update arrows\n"
-            "F  fit the surface\nCtrl+S  save\nCtrl+E  export the figure\n\n"
+            "F  fit the surface\nN  the experiment's notes\n"
+            "Ctrl+S  save\nCtrl+E  export the figure\n\n"
             "Drag the ✛ on the surface to move the start.",
         )
 
@@ -684,13 +709,66 @@ class MainWindow(QMainWindow):
         return self.controller.wait_until_computed(timeout)
 
 
+def default_window_rect(x: int, y: int, width: int, height: int):
+    """((x, y, width, height), maximized) of a first start on a screen area: on a screen up to
+    1600 × 900 (1280 × 720, 1366 × 768...) all of it, maximized, and also sized to it where
+    nothing maximizes (Xvfb without a window manager); on a larger one 94 % × 92 %, centred."""
+    if width <= 1600 or height <= 900:
+        return (x, y, width, height), True
+    w, h = int(width * 0.94), int(height * 0.92)
+    return (x + (width - w) // 2, y + (height - h) // 2, w, h), False
+
+
+def default_dock_widths(window_width: int, left_needs: int) -> tuple[int, int]:
+    """(left, right) dock widths: the left at least what its controls need, both about a
+    quarter of the window, and the surface between them at least 40 % of it."""
+    left = max(left_needs, min(440, int(window_width * 0.26)))
+    right = max(300, min(480, int(window_width * 0.24)))
+    spare = int(window_width * 0.6) - left  # what the two docks may take together
+    return left, max(240, min(right, spare))
+
+
+def example_titles() -> list[tuple[str, Path]]:
+    """(title, path) of each shipped example, by title: a menu of what they are about rather
+    than of file names. Only the ``title`` is read here; a file that cannot be read is listed
+    by its name and reports its error when opened."""
+    titled = []
+    for path in resources.example_paths():
+        try:
+            title = str(tomllib.loads(path.read_text(encoding="utf-8")).get("title", ""))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            title = ""
+        titled.append((title.strip() or path.stem.replace("_", " "), path))
+    return sorted(titled, key=lambda item: item[0].lower())
+
+
+class FittedScrollArea(QScrollArea):
+    """Scrolls vertically only, and is never narrower than its panel's widest row: a dock
+    that holds it cannot be dragged or squeezed so narrow that fields are cut off at the
+    right, and it widens when the panel grows (a run with minibatch settings)."""
+
+    def __init__(self, widget: QWidget):
+        super().__init__()
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        widget.installEventFilter(self)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        bar = self.verticalScrollBar().sizeHint().width()
+        width = self.widget().minimumSizeHint().width() + bar + 2
+        return QSize(max(hint.width(), width), hint.height())
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # the panel's minimum may have changed: tell the dock
+        return super().eventFilter(watched, event)
+
+
 def _scrolled(widget: QWidget) -> QScrollArea:
-    area = QScrollArea()
-    area.setWidget(widget)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QScrollArea.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    return area
+    return FittedScrollArea(widget)
 
 
 def _file_name(title: str, suffix: str = ".toml") -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QGraphicsItem
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QApplication, QGraphicsItem, QProxyStyle, QStyle, QStyleFactory
 
 from gui.palette import CONTOUR_COLOR, RUN_COLORS, SURFACE_STOPS, run_color, surface_colormap
 
@@ -35,6 +35,9 @@ class Theme:
     surface_stops: tuple[tuple[float, str], ...]  # the loss surface's colours, low to high
     error: str
     dark: bool
+    # the ring of radio buttons and the box of check boxes; "" leaves Fusion's own, the
+    # window colour made darker: on a dark window all but invisible
+    indicator_edge: str = ""
 
     def surface_colormap(self) -> pg.ColorMap:
         return surface_colormap(self.surface_stops)
@@ -55,6 +58,7 @@ LIGHT = Theme(
     surface_stops=SURFACE_STOPS,
     error="#c92a2a",
     dark=False,
+    indicator_edge="#7d8590",  # 3.4:1 on the window; Fusion's own ring reached 1.7:1
 )
 
 DARK = Theme(
@@ -78,6 +82,7 @@ DARK = Theme(
     ),
     error="#ff6b6b",
     dark=True,
+    indicator_edge="#9aa3ad",  # 6.3:1 on the window (WCAG asks 3:1 of a control); Fusion: 1.2:1
 )
 
 THEMES = {"light": LIGHT, "dark": DARK}
@@ -87,9 +92,46 @@ def theme_named(name: str | None) -> Theme:
     return THEMES.get(name or "light", LIGHT)
 
 
+class ThemedStyle(QProxyStyle):
+    """Fusion with the radio and check indicators outlined in ``theme.indicator_edge`` and a
+    checked radio's dot in the highlight colour. Fusion derives the outline from the window
+    colour made darker, which a dark theme cannot change through the palette."""
+
+    def __init__(self, theme: Theme):
+        super().__init__(QStyleFactory.create("Fusion"))
+        self._edge = QColor(theme.indicator_edge) if theme.indicator_edge else None
+        self._dot = QColor(theme.highlight)
+
+    def drawPrimitive(self, element, option, painter, widget=None) -> None:
+        super().drawPrimitive(element, option, painter, widget)
+        if self._edge is None:
+            return
+        if element == QStyle.PrimitiveElement.PE_IndicatorRadioButton:
+            self._outline(painter, option, round_=True)
+        elif element == QStyle.PrimitiveElement.PE_IndicatorCheckBox:
+            self._outline(painter, option, round_=False)
+
+    def _outline(self, painter: QPainter, option, *, round_: bool) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = QRectF(option.rect).adjusted(1.5, 1.5, -1.5, -1.5)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(self._edge, 1.2))
+        if round_:
+            painter.drawEllipse(rect)
+            if option.state & QStyle.StateFlag.State_On:
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(self._dot)
+                inset = rect.width() * 0.25
+                painter.drawEllipse(rect.adjusted(inset, inset, -inset, -inset))
+        else:
+            painter.drawRoundedRect(rect, 1.5, 1.5)
+        painter.restore()
+
+
 def apply_theme(app: QApplication, theme: Theme) -> None:
     """The Qt palette (Fusion style, so that the palette is honoured on every platform)."""
-    app.setStyle("Fusion")
+    app.setStyle(ThemedStyle(theme))
     palette = QPalette()
     window, base, text = QColor(theme.window), QColor(theme.base), QColor(theme.text)
     muted = QColor(theme.muted_text)

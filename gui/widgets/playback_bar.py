@@ -67,6 +67,71 @@ def speed_text(speed: float) -> str:
     return "instant" if math.isinf(speed) else f"{speed:g} steps/s"
 
 
+def compact_count(n: int) -> str:
+    """641234 -> "641k", 1000000 -> "1M", 12345 -> "12.3k"; below 10,000 the number itself."""
+    if n < 10_000:
+        return str(n)
+    for divisor, suffix in ((1_000, "k"), (1_000_000, "M"), (1_000_000_000, "G")):
+        text = f"{n / divisor:.3g}"
+        if float(text) < 1000:  # 999,999 rounds to 1e+03k: that one is "1M"
+            return text + suffix
+    return f"{n / 1_000_000_000:.0f}G"
+
+
+class PositionLabel(QLabel):
+    """ "step 641,000 / 1,000,000", or "641k / 1M" where the bar is too narrow for that.
+
+    Its width is the widest text the current total can give, so the bar does not shift while
+    playing; it never asks for more than the compact text, so a narrow window shortens the
+    text instead of pushing the label into its neighbours."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._head = 0
+        self._total = 0
+        self.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    @staticmethod
+    def full_text(head: int, total: int) -> str:
+        return f"step {head:,} / {total:,}"
+
+    @staticmethod
+    def compact_text(head: int, total: int) -> str:
+        return f"{compact_count(head)} / {compact_count(total)}"
+
+    def _widest(self, text_of) -> int:
+        # every digit is as wide as an 8 in the fonts that matter; the widest head for this
+        # total writes 8 in every place
+        widest = int("8" * len(str(self._total))) if self._total else 0
+        return self.fontMetrics().horizontalAdvance(text_of(widest, self._total)) + 4
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(self._widest(self.full_text), hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(self._widest(self.compact_text), hint.height())
+
+    def set_position(self, head: int, total: int) -> None:
+        if total != self._total:
+            self._total = total
+            self.updateGeometry()
+        self._head = head
+        self._refresh()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        text = self.full_text(self._head, self._total)
+        if self.fontMetrics().horizontalAdvance(text) > self.width() - 2:
+            text = self.compact_text(self._head, self._total)
+        if text != self.text():
+            self.setText(text)
+
+
 class PlaybackBar(QWidget):
     def __init__(self, controller, parent: QWidget | None = None):
         super().__init__(parent)
@@ -95,10 +160,10 @@ class PlaybackBar(QWidget):
         self.timeline = QSlider(Qt.Orientation.Horizontal)
         self.timeline.setToolTip("The playhead: drag to show the paths up to any step")
         self.timeline.setRange(0, controller.total_steps)
-        self.position = QLabel()
+        self.timeline.setMinimumWidth(80)
+        self.position = PositionLabel()
         self.position.setToolTip("The update shown / the updates of each run")
-        self.position.setMinimumWidth(110)
-        self.position.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.position.set_position(0, controller.total_steps)
         self.speed = QComboBox()
         for value in SPEEDS:
             self.speed.addItem(speed_text(value), value)
@@ -109,9 +174,10 @@ class PlaybackBar(QWidget):
             layout.addWidget(w)
         layout.addWidget(self.timeline, 1)
         layout.addWidget(self.position)
-        speed_label = QLabel("speed")
-        speed_label.setToolTip(self.speed.toolTip())
-        layout.addWidget(speed_label)
+        layout.addSpacing(10)  # the step count and "speed" read as two things
+        self.speed_label = QLabel("speed")
+        self.speed_label.setToolTip(self.speed.toolTip())
+        layout.addWidget(self.speed_label)
         layout.addWidget(self.speed)
 
         self.timeline.valueChanged.connect(self._on_timeline)
@@ -155,7 +221,7 @@ class PlaybackBar(QWidget):
         if not self.timeline.isSliderDown():
             with QSignalBlocker(self.timeline):
                 self.timeline.setValue(frame.head)
-        self.position.setText(f"step {frame.head} / {self.controller.total_steps}")
+        self.position.set_position(frame.head, self.controller.total_steps)
 
     def _on_timeline(self, value: int) -> None:
         self.controller.seek(value)
