@@ -249,7 +249,7 @@ OPTIMIZER_PARAMETERS: tuple[Parameter, ...] = (
         "Too large and the path oscillates or diverges; too small and it crawls.",
         default={"adagrad": 1e-2, "rmsprop": 1e-2, "*": 1e-3},
         bounds=Bounds(0),
-        slider=Slider(1e-7, 100.0, "log", decades=4),
+        slider=Slider(1e-7, 100.0, "log", decades=3),
         summary=True,
     ),
     Parameter(

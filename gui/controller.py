@@ -31,7 +31,12 @@ from engine.experiment import (
     save_experiment,
     validate,
 )
-from engine.optim import DEFAULTS
+from engine.parameters import (
+    BATCH_PARAMETERS,
+    OPTIMIZER_PARAMETERS,
+    REGISTRY,
+    optimizer_parameters,
+)
 from gui.worker import Job, Snapshot, WorkerThread
 
 FRAME_INTERVAL_MS = 16  # ~60 frames/s at most; a frame is drawn only when something changed
@@ -288,8 +293,9 @@ class Controller(QObject):
         if structural:
             problem = {"kind": changes["kind"]}
             for run in data["runs"]:  # batches belong to data; a function has none
-                if changes["kind"] == "function":
-                    run.update(batch_size=None, accumulation_steps=1)
+                for p in BATCH_PARAMETERS:
+                    if not p.applies(problem=changes["kind"]):
+                        run[p.key] = p.default_for()
         problem.update(changes)
         data["problem"] = problem
         return self._apply(data, structural=structural)
@@ -302,12 +308,14 @@ class Controller(QObject):
     def update_run(self, index: int, **changes) -> str | None:
         data = self._data()
         run = data["runs"][index]
-        if "optimizer" in changes and changes["optimizer"] != run["optimizer"]:
-            # keep only what the new optimizer takes
-            takes = DEFAULTS[changes["optimizer"]]
-            for key in [k for k, v in run.items() if v is not None]:
-                if key in _ALL_HYPERPARAMETERS and key not in takes:
-                    run[key] = None
+        optimizer = changes.get("optimizer", run["optimizer"])
+        convention = changes.get("convention", run["convention"])
+        if (optimizer, convention) != (run["optimizer"], run["convention"]):
+            # keep only what the new rule takes (the registry says which): the lecture's
+            # Adagrad has no lr_decay, Adam no momentum
+            takes = {p.key for p in optimizer_parameters(optimizer, convention)}
+            for key in _ALL_HYPERPARAMETERS - takes:
+                run[key] = None
         if "schedule" in changes:
             changes = {**changes, "schedule": {**run["schedule"], **changes["schedule"]}}
         run.update(changes)
@@ -315,7 +323,7 @@ class Controller(QObject):
 
     def add_run(self, optimizer: str = "sgd") -> int:
         data = self._data()
-        lr = DEFAULTS[optimizer]["lr"]
+        lr = REGISTRY["lr"].default_for(optimizer)
         data["runs"].append(
             {"label": self._free_label(optimizer), "optimizer": optimizer, "lr": lr}
         )
@@ -587,4 +595,4 @@ class Controller(QObject):
         return self._engine.thread
 
 
-_ALL_HYPERPARAMETERS = sorted({k for d in DEFAULTS.values() for k in d} - {"lr"})
+_ALL_HYPERPARAMETERS = {p.key for p in OPTIMIZER_PARAMETERS} - {"lr"}

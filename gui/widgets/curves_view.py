@@ -19,6 +19,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, QVBoxLayout, QWidget
 
 from engine.experiment import ExperimentError, run_specs
+from engine.parameters import OPTIMIZERS_INFO, REGISTRY
 from gui.controller import simulation_key
 from gui.figures import loss_offset
 from gui.geometry import block_extremes
@@ -27,16 +28,16 @@ from gui.widgets.curve_item import Curve
 from gui.widgets.log_axis import LogAxis
 from gui.widgets.parameter_slider import format_value
 
-ADAPTIVE = ("adagrad", "rmsprop", "adam", "adamw")
+ADAPTIVE = tuple(key for key, info in OPTIMIZERS_INFO.items() if info.adaptive)
 MAX_SCHEDULE_STEPS = 2_000_000  # longer schedules are drawn from the recorded rows only
 MAX_CURVE_POINTS = 4000  # longer curves reach pyqtgraph as the peaks of as many buckets
 CEILING = 1e4  # values above CEILING × the largest start are drawn at it (diverging runs)
 
 PLOTS = (
     ("loss", "loss", True),
-    ("lr", "learning rate η", False),
+    ("lr", REGISTRY["lr"].label, False),
     ("grad", "gradient norm ‖∇L‖", True),
-    ("step", "step size η/σ  (─ w1, ┄ w2)", True),
+    ("step", f"step size {REGISTRY['lr'].symbol}/σ  (─ w1, ┄ w2)", True),
 )
 Y_FROM_HISTORY = ("loss", "grad", "step")  # vertical ranges set from the computed history
 

@@ -1,4 +1,5 @@
-"""A slider with typed entry for one number, on the scale that suits it.
+"""A slider with typed entry for one number, on the scale that suits it (the registry's
+``engine.parameters.Slider`` says which: ``ParameterSlider.for_parameter``).
 
 Scales: ``linear``; ``log`` for values spanning decades (learning rate, ε, weight decay);
 ``log1m`` for values close to 1 where what matters is 1 − x (β₂ = 0.9, 0.99, 0.999 are
@@ -17,6 +18,8 @@ import math
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QSizePolicy, QWidget
 from superqt import QDoubleSlider
+
+from engine.parameters import Parameter, Slider
 
 SCALES = ("linear", "log", "log1m", "int", "intlog")
 RESOLUTION = 400  # slider positions across the range
@@ -97,6 +100,48 @@ class ParameterSlider(QWidget):
         self.edit.editingFinished.connect(self._on_text_entered)
         self._show(minimum)
 
+    @classmethod
+    def for_parameter(cls, p: Parameter, context: str = "*") -> ParameterSlider:
+        """The registry's slider for ``p`` (its tooltip the entry's formula)."""
+        spec = p.slider_for(context)
+        slider = cls(
+            spec.minimum,
+            spec.maximum,
+            scale=spec.scale,
+            zero_at_min=spec.zero_at_min,
+            zero_text=spec.zero_text,
+            tooltip=p.tip,
+        )
+        slider.set_spec(spec, p.default_for(context))
+        return slider
+
+    def set_spec(self, spec: Slider, centre: float | None = None) -> None:
+        """Take ``spec``'s scale and range (``centre``: where a ``decades`` window sits)."""
+        self._spec, self._centre = spec, centre
+        self.scale = spec.scale
+        self.zero_at_min = spec.zero_at_min
+        self.zero_text = spec.zero_text
+        if spec.decades:
+            self._window(self._value)
+        elif (self._to_u(spec.minimum), self._to_u(spec.maximum)) != (self._u_min, self._u_max):
+            self.set_range(spec.minimum, spec.maximum)
+
+    def _window(self, value: float) -> None:
+        """The range shown: the spec's, or ``decades`` of it around the centre, moved to
+        contain ``value`` (half a decade inside the edge)."""
+        spec = getattr(self, "_spec", None)
+        if spec is None or not spec.decades or not self._centre:
+            return
+        floor, ceiling = math.log10(spec.minimum), math.log10(spec.maximum) - spec.decades
+        u_lo = math.log10(self._centre) - spec.decades / 2
+        if value > 0:
+            u = math.log10(value)
+            u_lo = min(max(u_lo, u + 0.5 - spec.decades), u - 0.5)
+        u_lo = min(max(u_lo, floor), ceiling)
+        lo, hi = 10.0**u_lo, 10.0 ** (u_lo + spec.decades)
+        if (self._to_u(lo), self._to_u(hi)) != (self._u_min, self._u_max):
+            self.set_range(lo, hi)
+
     @property
     def integer(self) -> bool:
         return self.scale in ("int", "intlog")
@@ -145,6 +190,8 @@ class ParameterSlider(QWidget):
 
     def _show(self, value: float) -> None:
         self._value = float(value)
+        if not self.slider.isSliderDown():
+            self._window(self._value)
         if value == 0 and self.zero_at_min:
             u = self._u_min
         else:

@@ -1,11 +1,16 @@
 """What is being minimised: an analytic surface or the lecture's linear model on data, and
-the settings every run shares (gradient noise, seed, number of steps)."""
+the settings every run shares (gradient noise, seed, number of steps).
+
+The numeric settings' labels, tooltips and sliders, and when each is shown (``condition``
+for the elongated bowl only, the data's settings for generated data), are the registry's
+(``engine.parameters``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRegularExpression, Qt
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -15,11 +20,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from engine.parameters import PROBLEM_KINDS, REGISTRY
 from engine.problems.functions import SURFACES, make_surface
 from gui.widgets.parameter_slider import ParameterSlider, guard_wheel
 
@@ -33,10 +38,7 @@ SURFACE_NAMES = {
     "bumpy": "Bumpy bowl (local minima)",
 }
 
-KINDS = {
-    "function": "Function of two parameters",
-    "linear_regression": "Linear regression on data",
-}
+KINDS = PROBLEM_KINDS
 
 
 class ProblemPanel(QWidget):
@@ -63,39 +65,15 @@ class ProblemPanel(QWidget):
                 self.surface.count() - 1, f"L(x, y) = {formula}", Qt.ItemDataRole.ToolTipRole
             )
         self.surface.setToolTip("The loss surface the runs descend")
-        self.condition = ParameterSlider(
-            1.0,
-            1000.0,
-            scale="log",
-            tooltip="Condition number κ of the bowl L = (x² + κ·y²)/2: the ratio of the\n"
-            "curvatures. One learning rate can't suit both directions when κ is large.",
-        )
+        self.condition = _slider("condition")
         # data
-        self.samples = ParameterSlider(
-            2, 5000, scale="intlog", tooltip="N, the number of generated examples"
-        )
-        self.scale1 = ParameterSlider(
-            0.01,
-            100.0,
-            scale="log",
-            tooltip="Spread of feature x1: x1 ~ N(0, s1²). Unequal scales stretch the loss\n"
-            "surface into a narrow valley (the lecture's case for feature normalization).",
-        )
-        self.scale2 = ParameterSlider(
-            0.01, 100.0, scale="log", tooltip="Spread of feature x2: x2 ~ N(0, s2²)"
-        )
-        self.normalize = QCheckBox("normalize features")
-        self.normalize.setToolTip(
-            "Feature normalization: x ← (x − mean) / std per column,\n"
-            "which makes the loss surface round and one learning rate fit both weights."
-        )
-        self.data_noise = ParameterSlider(
-            1e-3,
-            10.0,
-            scale="log",
-            zero_at_min=True,
-            tooltip="Label noise: y = w*·x + N(0, σ²)",
-        )
+        self.samples = _slider("samples")
+        scales = REGISTRY["feature_scales"]
+        self.scale1 = ParameterSlider.for_parameter(scales)
+        self.scale2 = ParameterSlider.for_parameter(scales)
+        self.normalize = QCheckBox(REGISTRY["normalize_features"].label)
+        self.normalize.setToolTip(REGISTRY["normalize_features"].tip)
+        self.data_noise = _slider("noise")
         self.data_file = QLabel()
         self.data_file.setToolTip("Where the examples come from")
         self.load_data = QPushButton("CSV…")
@@ -103,21 +81,13 @@ class ProblemPanel(QWidget):
         self.generate = QPushButton("Generate")
         self.generate.setToolTip("Generate the examples from the settings above")
         # shared
-        self.gradient_noise = ParameterSlider(
-            1e-3,
-            100.0,
-            scale="log",
-            zero_at_min=True,
-            zero_text="off",
-            tooltip="Gaussian noise added to every gradient, g ← ∇L + N(0, σ²·I):\n"
-            "a stand-in for minibatch noise on a function. Leftmost: exact gradients.",
-        )
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2_000_000_000)
-        self.seed.setToolTip("One seed for everything random: data, shuffling, gradient noise")
-        self.steps = ParameterSlider(
-            10, 100_000, scale="intlog", tooltip="Optimizer updates per run"
-        )
+        self.gradient_noise = _slider("gradient_noise")
+        # a line edit, not a QSpinBox: a seed may be any whole number ≥ 0 (a spin box stops
+        # at 2³¹ − 1 and raised OverflowError on a larger one read from a file)
+        self.seed = QLineEdit()
+        self.seed.setValidator(QRegularExpressionValidator(QRegularExpression(r"[0-9]{1,19}")))
+        self.seed.setToolTip(REGISTRY["seed"].tip + "\nType a value and press Enter.")
+        self.steps = _slider("steps")
         self.start = QLabel()
         self.start.setToolTip("Drag the ✛ on the surface to move the start of every run")
         self.reset_start = QPushButton("Default")
@@ -126,11 +96,12 @@ class ProblemPanel(QWidget):
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # see run_editor
         form.setVerticalSpacing(4)
         form.addRow("title", self.title)
         form.addRow("problem", self.kind)
         form.addRow("surface", self.surface)
-        form.addRow(_tip_label("condition κ", self.condition), self.condition)
+        form.addRow(_tip_label(REGISTRY["condition"].label, self.condition), self.condition)
         data_row = QHBoxLayout()
         data_row.addWidget(self.data_file, 1)
         data_row.addWidget(self.load_data)
@@ -139,14 +110,18 @@ class ProblemPanel(QWidget):
         self._data_row.setLayout(data_row)
         data_row.setContentsMargins(0, 0, 0, 0)
         form.addRow("examples", self._data_row)
-        form.addRow(_tip_label("samples N", self.samples), self.samples)
-        form.addRow(_tip_label("scale of x1", self.scale1), self.scale1)
-        form.addRow(_tip_label("scale of x2", self.scale2), self.scale2)
-        form.addRow(_tip_label("label noise", self.data_noise), self.data_noise)
+        for key, widget in (
+            ("samples", self.samples),
+            ("x1", self.scale1),
+            ("x2", self.scale2),
+            ("noise", self.data_noise),
+        ):
+            text = f"scale of {key}" if key in ("x1", "x2") else REGISTRY[key].label
+            form.addRow(_tip_label(text, widget), widget)
         form.addRow("", self.normalize)
-        form.addRow(_tip_label("gradient noise", self.gradient_noise), self.gradient_noise)
-        form.addRow(_tip_label("steps", self.steps), self.steps)
-        form.addRow("seed", self.seed)
+        for key, widget in (("gradient_noise", self.gradient_noise), ("steps", self.steps)):
+            form.addRow(_tip_label(REGISTRY[key].label, widget), widget)
+        form.addRow(_tip_label(REGISTRY["seed"].label, self.seed), self.seed)
         start_row = QHBoxLayout()
         start_row.setContentsMargins(0, 0, 0, 0)
         start_row.addWidget(self.start, 1)
@@ -160,7 +135,7 @@ class ProblemPanel(QWidget):
         layout.addLayout(form)
         layout.addStretch(1)
 
-        guard_wheel(self.kind, self.surface, self.seed)
+        guard_wheel(self.kind, self.surface)
         self.title.editingFinished.connect(self._on_title)
         self.kind.currentIndexChanged.connect(lambda: self._problem(kind=self.kind.currentData()))
         self.surface.currentIndexChanged.connect(self._on_surface)
@@ -173,7 +148,7 @@ class ProblemPanel(QWidget):
         self.load_data.clicked.connect(self._on_load_data)
         self.generate.clicked.connect(lambda: self._problem(data=None))
         self.gradient_noise.sig_value_changed.connect(lambda v: self._problem(gradient_noise=v))
-        self.seed.valueChanged.connect(self._on_seed)
+        self.seed.editingFinished.connect(self._on_seed)
         self.steps.sig_value_changed.connect(self._on_steps)
         self.reset_start.clicked.connect(self._on_reset_start)
         controller.sig_experiment_changed.connect(lambda _s: self.refresh())
@@ -190,28 +165,23 @@ class ProblemPanel(QWidget):
                 self.title.setCursorPosition(0)
             self.kind.setCurrentIndex(self.kind.findData(p.kind))
             function = p.kind == "function"
-            for widget in (self.surface, self.condition):
-                self.form.setRowVisible(widget, function)
-            for widget in (
-                self._data_row,
-                self.samples,
-                self.scale1,
-                self.scale2,
-                self.data_noise,
-                self.normalize,
-            ):
-                self.form.setRowVisible(widget, not function)
+            self.form.setRowVisible(self.surface, function)
+            self.form.setRowVisible(self._data_row, not function)
+            section = p.model_dump()
+            for key, widgets in self._registry_rows().items():
+                entry = REGISTRY[key]
+                shown = entry.applies(problem=p.kind, surface=getattr(p, "name", None))
+                for widget in widgets:
+                    self.form.setRowVisible(widget, shown)
+                    widget.setEnabled(entry.active is None or entry.active(section))
             if function:
                 self.surface.setCurrentIndex(self.surface.findData(p.name))
-                self.form.setRowVisible(self.condition, p.name == "elongated_quadratic")
                 self.condition.setValue(p.condition)
                 self.reset_start.setEnabled(p.start is not None)
             else:
                 generated = p.data is None
                 self.data_file.setText("generated" if generated else Path(p.data).name)
                 self.generate.setEnabled(not generated)
-                for widget in (self.samples, self.scale1, self.scale2, self.data_noise):
-                    widget.setEnabled(generated)
                 self.samples.setValue(p.samples)
                 self.scale1.setValue(p.feature_scales[0])
                 self.scale2.setValue(p.feature_scales[1])
@@ -219,11 +189,20 @@ class ProblemPanel(QWidget):
                 self.normalize.setChecked(p.normalize_features)
                 self.reset_start.setEnabled(tuple(p.start) != (0.0, 0.0))
             self.gradient_noise.setValue(p.gradient_noise)
-            self.seed.setValue(experiment.seed)
+            self.seed.setText(str(experiment.seed))
             self.steps.setValue(experiment.steps)
             self._show_start()
         finally:
             self._updating = False
+
+    def _registry_rows(self) -> dict[str, tuple[QWidget, ...]]:
+        return {
+            "condition": (self.condition,),
+            "samples": (self.samples,),
+            "feature_scales": (self.scale1, self.scale2),
+            "noise": (self.data_noise,),
+            "normalize_features": (self.normalize,),
+        }
 
     def _show_start(self) -> None:
         start = self.controller.experiment.problem.start
@@ -262,9 +241,12 @@ class ProblemPanel(QWidget):
         if text != self.controller.experiment.title:
             self.controller.update_experiment(title=text)
 
-    def _on_seed(self, value: int) -> None:
-        if not self._updating:
-            self.controller.update_experiment(seed=value)
+    def _on_seed(self) -> None:
+        text = self.seed.text().strip()
+        if self._updating or not text or int(text) == self.controller.experiment.seed:
+            return
+        if self.controller.update_experiment(seed=int(text)):
+            self.refresh()
 
     def _on_steps(self, value: float) -> None:
         if not self._updating and self.controller.update_experiment(steps=int(value)):
@@ -289,6 +271,10 @@ class ProblemPanel(QWidget):
         except ValueError:
             value = str(Path(path).resolve())
         self._problem(data=value)
+
+
+def _slider(key: str) -> ParameterSlider:
+    return ParameterSlider.for_parameter(REGISTRY[key])
 
 
 def _tip_label(text: str, widget: QWidget) -> QLabel:

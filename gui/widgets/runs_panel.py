@@ -8,7 +8,6 @@ when a run has diverged ("diverged at step 37: lower the learning rate").
 from __future__ import annotations
 
 import math
-from html import escape
 
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QPixmap
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMenu,
+    QSizePolicy,
     QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -26,14 +26,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine import parameters as registry
 from engine.experiment import RunModel
-from engine.optim import OPTIMIZERS
+from engine.parameters import OPTIMIZERS_INFO, SCHEDULE_KINDS
 from gui.theme import run_color
 from gui.widgets.parameter_slider import format_value
-from gui.widgets.run_editor import OPTIMIZER_NAMES
 
 COL_NAME, COL_RULE, COL_STATUS = range(3)
 COL_SHOW = COL_NAME  # the tick box and the colour sit beside the name
+MAX_ROWS_SHOWN = 8  # the list keeps room for this many runs; more scroll
+WARNING_TIP = (
+    "A run diverges when its loss or parameters stop being finite numbers: its path\n"
+    "ends at its last finite point (✕) and the other runs go on."
+)
 
 
 def divergence_text(step: int) -> str:
@@ -41,15 +46,21 @@ def divergence_text(step: int) -> str:
 
 
 def run_summary(run: RunModel) -> str:
+    """One line: the update rule and the settings the registry marks for summaries, each as
+    its symbol (``η=0.01 μ=0.5 B=32``): η always, the others where they differ from the
+    optimizer's default (short enough to read in the table)."""
     hyper = run.full_hyperparameters()
-    parts = [OPTIMIZER_NAMES.get(run.optimizer, run.optimizer), f"η={format_value(hyper['lr'])}"]
-    for key, symbol in (("momentum", "μ"), ("beta1", "β₁"), ("alpha", "α")):
-        if key in hyper and (key != "momentum" or hyper[key] > 0):
-            parts.append(f"{symbol}={format_value(hyper[key])}")
-    if run.batch_size is not None:
-        parts.append(f"B={run.batch_size}")
+    parts = [OPTIMIZERS_INFO[run.optimizer].title]
+    for p in registry.OPTIMIZER_PARAMETERS:
+        shown = p.key == "lr" or hyper.get(p.key) != p.default_for(run.optimizer)
+        if p.summary and p.key in hyper and shown:
+            parts.append(f"{p.symbol}={format_value(float(hyper[p.key]))}")
+    for p in registry.BATCH_PARAMETERS:
+        value = getattr(run, p.key, None)
+        if p.summary and value is not None:
+            parts.append(f"{p.symbol}={value}")
     if run.schedule.kind != "constant" or run.schedule.warmup_steps:
-        parts.append(run.schedule.kind.replace("_", " "))
+        parts.append(SCHEDULE_KINDS[run.schedule.kind].title)
     return " ".join(parts)
 
 
@@ -82,24 +93,27 @@ class RunsPanel(QWidget):
             | QAbstractItemView.EditTrigger.EditKeyPressed
         )
         header = self.tree.header()
-        header.setStretchLastSection(True)
-        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(COL_RULE, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(COL_NAME, 125)
-        header.resizeSection(COL_RULE, 130)
+        # every cell whole (fixed widths cut them: "sgd lr=0…"): a narrow panel scrolls
+        # sideways rather than cut a label
+        header.setStretchLastSection(False)
+        for column in (COL_NAME, COL_RULE, COL_STATUS):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(60)
         self.tree.setToolTip(
             "The runs: tick to show or hide, double-click the name to rename,\n"
             "select one to edit its settings; right-click for more."
         )
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._on_context_menu)
+        # one line, elided, whole in its tooltip: a wrapped warning took the rows' room and
+        # hid a run behind a scrollbar (the status column says it in full too)
         self.warnings = QLabel()
-        self.warnings.setWordWrap(True)
+        self.warnings.setWordWrap(False)
+        self.warnings.setTextFormat(Qt.TextFormat.PlainText)
+        self.warnings.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.warnings.setVisible(False)
-        self.warnings.setToolTip(
-            "A run diverges when its loss or parameters stop being finite numbers: its path\n"
-            "ends at its last finite point (✕) and the other runs go on."
-        )
+        self._warning_text = ""
+        self.warnings.setToolTip(WARNING_TIP)
 
         def button(text: str, tip: str, slot) -> QToolButton:
             b = QToolButton()
@@ -114,8 +128,8 @@ class RunsPanel(QWidget):
         self.add_button.setToolTip("Add a run with the chosen optimizer")
         self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.add_button)
-        for name in OPTIMIZERS:
-            action = QAction(OPTIMIZER_NAMES[name], menu)
+        for name, info in OPTIMIZERS_INFO.items():
+            action = QAction(info.title, menu)
             action.triggered.connect(lambda _=False, n=name: self.controller.add_run(n))
             menu.addAction(action)
         self.add_button.setMenu(menu)
@@ -189,8 +203,30 @@ class RunsPanel(QWidget):
                 item.setText(COL_RULE, summary)
                 item.setToolTip(COL_RULE, summary)
             self._statuses = [None] * len(runs)  # the next frame writes every status
+            self._fit_rows(len(runs))
             self._select_row(self.controller.selected_run)
         self.remove_button.setEnabled(len(runs) > 1)
+
+    def _fit_rows(self, n: int) -> None:
+        """Room for every run (up to ``MAX_ROWS_SHOWN``) whatever else the panel shows."""
+        rows = max(1, min(n, MAX_ROWS_SHOWN))
+        row = self.tree.sizeHintForRow(0) if self.tree.topLevelItemCount() else 0
+        row = max(row, self.tree.fontMetrics().height() + 4)
+        header = self.tree.header().sizeHint().height()
+        scrollbar = self.tree.horizontalScrollBar().sizeHint().height()
+        frame = 2 * self.tree.frameWidth()
+        self.tree.setMinimumHeight(header + rows * row + scrollbar + frame)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide_warnings()
+
+    def _elide_warnings(self) -> None:
+        metrics = self.warnings.fontMetrics()
+        width = max(self.warnings.width(), 40)
+        self.warnings.setText(
+            metrics.elidedText(self._warning_text, Qt.TextElideMode.ElideRight, width)
+        )
 
     def _select_row(self, index: int) -> None:
         item = self.tree.topLevelItem(index)
@@ -238,13 +274,17 @@ class RunsPanel(QWidget):
         lines = []
         for i, at in enumerate(s.diverged_at if s.history is not None else ()):
             if at >= 0 and i < len(runs):
-                label = escape(runs[i].display_label, quote=False)
-                lines.append(f"⚠ {label} {divergence_text(int(at))}")
-        text = "<br>".join(lines)
-        if text != self.warnings.text():
-            self.warnings.setText(text)
+                lines.append(f"⚠ {runs[i].display_label} {divergence_text(int(at))}")
+        if len(lines) > 1:
+            text = f"⚠ {len(lines)} runs diverged: lower their learning rates (see status)"
+        else:
+            text = lines[0] if lines else ""
+        if text != self._warning_text:
+            self._warning_text = text
+            self.warnings.setToolTip("\n".join(lines) + "\n\n" + WARNING_TIP if lines else "")
             self.warnings.setStyleSheet(f"QLabel {{ color: {self.error_color}; }}")
             self.warnings.setVisible(bool(lines))
+            self._elide_warnings()
 
     def _status_of(self, frame, i: int) -> tuple[str, bool]:
         s = frame.snapshot

@@ -1,0 +1,185 @@
+"""The views derived from the registry (``engine.parameters``), and the bugs a new user hit in
+them: a sensitive learning-rate slider, large seeds, a stale batch box, cut-off fields and
+labels, a warning that hid a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QStyle, QStyleOptionSlider, QWidget
+
+from engine import parameters
+from engine.parameters import REGISTRY, Bounds, Parameter, Slider
+
+EXAMPLES = Path(__file__).parents[2] / "resources" / "experiments"
+
+
+def _drag(slider, pixels: int) -> None:
+    """Press the handle, move it ``pixels`` to the right one pixel at a time, release."""
+    opt = QStyleOptionSlider()
+    slider.initStyleOption(opt)
+    handle = slider.style().subControlRect(
+        QStyle.ComplexControl.CC_Slider, opt, QStyle.SubControl.SC_SliderHandle, slider
+    )
+    c = handle.center()
+    QTest.mousePress(slider, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, c)
+    for dx in range(1, pixels + 1):
+        QTest.mouseMove(slider, QPoint(c.x() + dx, c.y()))
+    end = QPoint(c.x() + pixels, c.y())
+    QTest.mouseRelease(slider, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+
+
+def test_learning_rate_slider_moves_by_a_readable_factor(qtbot):
+    """35 px moved η from 0.001 to 0.046 (46×): the slider spanned 6 decades. Now it spans
+    3 decades around the optimizer's default; typing still takes any valid value."""
+    from gui.widgets.parameter_slider import ParameterSlider
+
+    slider = ParameterSlider.for_parameter(REGISTRY["lr"], "sgd")
+    qtbot.addWidget(slider)
+    slider.resize(260, 30)  # about the field's width in the run editor at 1280 × 720
+    slider.show()
+    slider.setValue(0.001)
+    values = []
+    slider.sig_value_changed.connect(values.append)
+    _drag(slider.slider, 35)
+    assert values
+    assert 1.5 < values[-1] / 0.001 < 5  # a few ×, not 46×
+    # the window: 3 decades, the default inside it
+    lo, hi = 10**slider._u_min, 10**slider._u_max
+    assert hi / lo == pytest.approx(1e3)
+    assert lo < 0.001 < hi
+    # typed: far outside the window, accepted, and the window moves to show it
+    slider.edit.setText("50")
+    slider.edit.editingFinished.emit()
+    assert values[-1] == 50.0
+    assert 10**slider._u_min < 50 < 10**slider._u_max
+
+
+def test_a_new_registry_entry_gets_a_slider(qtbot, monkeypatch):
+    """The docstring's example: one entry, and the run editor shows it for Adam only."""
+    from gui.controller import Controller
+    from gui.widgets.run_editor import RunEditor
+
+    floor = Parameter(
+        "amsgrad_floor",
+        "AMSGrad floor v₀",
+        "v₀",
+        "v̂ ≥ v₀",
+        default=0.0,
+        bounds=Bounds(0),
+        where={"optimizer": ("adam",)},
+        slider=Slider(1e-8, 1.0, "log", zero_at_min=True),
+    )
+    monkeypatch.setattr(
+        parameters, "OPTIMIZER_PARAMETERS", (*parameters.OPTIMIZER_PARAMETERS, floor)
+    )
+    controller = Controller(start_timers=False)
+    editor = RunEditor(controller)
+    qtbot.addWidget(editor)
+    editor.show()
+    try:
+        runs = controller.experiment.runs
+        adam = next(i for i, r in enumerate(runs) if r.optimizer == "adam")
+        other = next(i for i, r in enumerate(runs) if r.optimizer != "adam")
+        controller.select_run(adam)
+        assert editor.sliders["amsgrad_floor"].isVisible()
+        assert editor.sliders["amsgrad_floor"].toolTip() == "v̂ ≥ v₀"
+        controller.select_run(other)
+        assert not editor.sliders["amsgrad_floor"].isVisible()
+    finally:
+        controller.shutdown()
+
+
+def test_lecture_adagrad_hides_lr_decay(window):
+    c = window.controller
+    assert c.update_run(0, optimizer="adagrad", lr_decay=0.1) is None
+    editor = window.run_editor
+    assert editor.sliders["lr_decay"].isVisible()
+    # switching to the lecture's form drops the key it lacks instead of refusing the change
+    assert c.update_run(0, convention="lecture") is None
+    assert c.experiment.runs[0].lr_decay is None
+    assert not editor.sliders["lr_decay"].isVisible()
+
+
+def test_a_large_seed_is_shown_and_kept(window, tmp_path):
+    """A seed ≥ 2³¹ is valid headless; the Problem panel raised OverflowError on it and then
+    showed the previous experiment's steps and seed."""
+    path = tmp_path / "big_seed.toml"
+    seed = 2**40 + 3
+    path.write_text(f'seed = {seed}\nsteps = 123\n[problem]\nname = "himmelblau"\n')
+    window.controller.open(path)
+    panel = window.problem_panel
+    assert panel.seed.text() == str(seed)
+    assert panel.steps.value() == 123
+    panel.seed.setText(str(2**33))
+    panel.seed.editingFinished.emit()
+    assert window.controller.experiment.seed == 2**33
+
+
+def test_the_batch_box_follows_the_data_size(window):
+    """Open "batch size" (N = 256) then "feature scaling" (N = 200): the full-batch box
+    showed B = 256."""
+    c = window.controller
+    c.open(EXAMPLES / "batch_size.toml", as_copy=True)
+    assert c.wait_until_computed(30)
+    c.open(EXAMPLES / "feature_scaling.toml", as_copy=True)
+    editor = window.run_editor
+    assert c.experiment.runs[0].batch_size is None  # full batch
+    assert editor.batch_size.value() == 200
+    assert 10**editor.batch_size._u_max == pytest.approx(200)
+
+
+def _cut_off(panel: QWidget) -> list[str]:
+    """The visible controls whose right edge lies beyond the scroll area's viewport."""
+    viewport = panel.parentWidget()
+    cut = []
+    for child in panel.findChildren(QWidget):
+        if child.isVisible():
+            right = child.mapTo(viewport, child.rect().topRight()).x()
+            if right > viewport.width():
+                cut.append(f"{type(child).__name__} at {right} > {viewport.width()}")
+    return cut
+
+
+def test_settings_fit_a_1280_by_720_screen(window, qtbot):
+    """At 1366 × 768 the run settings' fields were cut off at the right."""
+    window.controller.open(EXAMPLES / "feature_scaling.toml", as_copy=True)
+    window.resize(1280, 720)
+    qtbot.wait(50)
+    assert window.run_editor.batch_box.isVisible()
+    assert _cut_off(window.run_editor) == []
+    window.docks["problem"].raise_()
+    qtbot.wait(50)
+    assert window.problem_panel.samples.isVisible()
+    assert _cut_off(window.problem_panel) == []
+
+
+def test_runs_table_shows_whole_labels_and_every_run(window, qtbot):
+    """Names and summaries were cut ("sgd lr=0…"); a two-line warning shrank the list so
+    that a run hid behind a scrollbar."""
+    c = window.controller
+    c.open(EXAMPLES / "feature_scaling.toml", as_copy=True)
+    window.resize(1280, 720)
+    panel = window.runs_panel
+    tree = panel.tree
+    header = tree.header()
+    metrics = tree.fontMetrics()
+    for column in (0, 1, 2):  # what the widest cell needs: check box, swatch and text
+        assert header.sectionSize(column) >= tree.sizeHintForColumn(column)
+    # two runs diverge: both warned about, every run still in sight
+    assert c.update_run(0, lr=10.0) is None
+    assert c.update_run(1, lr=10.0) is None
+    assert c.wait_until_computed(30)
+    c.seek(c.total_steps)
+    c.current_frame()
+    qtbot.wait(50)
+    runs = c.experiment.runs
+    assert runs[0].display_label in panel.warnings.toolTip()
+    assert runs[1].display_label in panel.warnings.toolTip()
+    assert panel.warnings.isVisible()
+    assert panel.warnings.height() < 2 * metrics.height() + 4  # one line
+    last = tree.topLevelItem(tree.topLevelItemCount() - 1)
+    assert tree.visualItemRect(last).bottom() <= tree.viewport().height()
