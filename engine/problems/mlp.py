@@ -1,0 +1,474 @@
+"""A multilayer perceptron for R runs at once, with hand-written backward passes.
+
+The model is PyTorch's ``nn.Sequential(Linear, [BatchNorm1d], activation, …, Linear)`` with
+``CrossEntropyLoss`` (mean over the batch). Each run's parameters are one row of a flat
+``(R, P)`` array, so every optimizer, schedule and sweep works on networks unchanged; batch
+norm's running statistics are *buffers*, a second ``(R, Q)`` array that the forward pass in
+training mode updates and the optimizer never sees. A ``Layout`` names the pieces of both
+(PyTorch's names and shapes: ``linear{i}.weight`` is out × in) and gives per-layer views.
+
+Speed comes from the runs axis. Every run sees the same minibatch ``X``, so the first layer of
+all runs is ONE matrix product ``X (B, in) @ [W₀ of every run]ᵀ (in, R·H)``, and its weight
+gradient is one product ``dZᵀ (R·H, B) @ X (B, in)``; later layers are batched products over
+R (``matmul`` on ``(R, B, H)``). There is no Python loop over runs, and the number of array
+calls per step does not grow with R (small-model steps are bound by calls, not FLOPs).
+
+Batch norm (train mode) over the batch axis of ``z`` (R, B, H), per run and channel:
+
+    μ = mean z,  σ² = mean (z − μ)²  (biased),  ẑ = (z − μ)/√(σ² + ε),  y = γẑ + β
+    running_mean ← (1 − m)·running_mean + m·μ
+    running_var  ← (1 − m)·running_var  + m·σ²·B/(B − 1)   (unbiased; B = 1: σ² itself, 0)
+
+and its backward, with g = ∂L/∂y:  ∂γ = Σ g ẑ,  ∂β = Σ g,
+``∂z = γ/√(σ² + ε) · (g − ∂β/B − ẑ·∂γ/B)``. Evaluation mode uses the running statistics, which
+makes batch norm a per-channel affine map. With B = 1 every ẑ is 0: each activation is β
+(PyTorch refuses that batch; here it is allowed, for the lesson, and the caller warns).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from engine.backend import STREAM_INIT, host_rng
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+
+
+class WeightsError(ValueError):
+    """A weights file that doesn't fit the network, naming the array (one line)."""
+
+
+# ---- the layout ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One named array: where it lives in the flat parameters (trainable) or buffers."""
+
+    name: str
+    shape: tuple[int, ...]
+    offset: int
+    trainable: bool
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def stop(self) -> int:
+        return self.offset + self.size
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Names, shapes and offsets of a network's parameters (in PyTorch's ``named_parameters``
+    order) and buffers; ``view`` gives an array's ``(R, *shape)`` view of a flat ``(R, ·)``."""
+
+    entries: tuple[Entry, ...]
+
+    @property
+    def params(self) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries if e.trainable)
+
+    @property
+    def buffers(self) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries if not e.trainable)
+
+    @property
+    def n_params(self) -> int:
+        return sum(e.size for e in self.params)
+
+    @property
+    def n_buffers(self) -> int:
+        return sum(e.size for e in self.buffers)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.entries)
+
+    def __getitem__(self, name: str) -> Entry:
+        for e in self.entries:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    def view(self, flat, name: str):
+        """The array ``name`` of every run: ``(R, *shape)``, a view of ``flat`` (R, P or Q)."""
+        e = self[name]
+        return flat[..., e.offset : e.stop].reshape((*flat.shape[:-1], *e.shape))
+
+
+def _build_layout(widths: list[int], batch_norm: bool) -> Layout:
+    entries = []
+    p = q = 0
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
+        linear = ((f"linear{i}.weight", (fan_out, fan_in)), (f"linear{i}.bias", (fan_out,)))
+        for name, shape in linear:
+            entries.append(Entry(name, shape, p, True))
+            p += math.prod(shape)
+        if batch_norm and i < len(widths) - 2:
+            for name in (f"bn{i}.weight", f"bn{i}.bias"):
+                entries.append(Entry(name, (fan_out,), p, True))
+                p += fan_out
+            for name in (f"bn{i}.running_mean", f"bn{i}.running_var"):
+                entries.append(Entry(name, (fan_out,), q, False))
+                q += fan_out
+    return Layout(tuple(entries))
+
+
+# ---- results ---------------------------------------------------------------------------------
+
+
+class Evaluation(NamedTuple):
+    """Full-split results in evaluation mode, one value per run (``grads`` when asked)."""
+
+    loss: object  # (R,)
+    accuracy: object  # (R,)
+    grads: object  # (R, P) or None
+
+
+class _Layer(NamedTuple):
+    """Offsets of one Linear (+ BatchNorm) block, precomputed: a step slices, never looks up."""
+
+    fan_in: int
+    fan_out: int
+    w: slice
+    b: slice
+    gamma: slice | None
+    beta: slice | None
+    running_mean: slice | None
+    running_var: slice | None
+
+
+# ---- the model -------------------------------------------------------------------------------
+
+
+class MLP:
+    """``in → hidden[0] → … → classes`` with an activation (and optional batch norm) after
+    every hidden Linear; the arrays it is given carry the runs axis first."""
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: list[int] | tuple[int, ...],
+        n_classes: int,
+        activation: str = "relu",
+        batch_norm: bool = False,
+        bn_momentum: float = 0.1,
+        bn_eps: float = 1e-5,
+        xp=np,
+        dtype=np.float32,
+    ):
+        for key, value, least in (("n_inputs", n_inputs, 1), ("n_classes", n_classes, 2)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{key} must be an integer ≥ {least}, got {value!r}")
+        hidden = list(hidden)
+        for i, width in enumerate(hidden):
+            if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+                raise ValueError(
+                    f"hidden widths must be integers ≥ 1, got {width!r} at position {i}"
+                )
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {', '.join(ACTIVATIONS)}, not {activation!r}"
+            )
+        if isinstance(bn_momentum, bool) or not 0 <= bn_momentum <= 1:
+            raise ValueError(f"bn_momentum must be a number in [0, 1], got {bn_momentum!r}")
+        if isinstance(bn_eps, bool) or not bn_eps > 0:
+            raise ValueError(f"bn_eps must be a number > 0, got {bn_eps!r}")
+        self.widths = [n_inputs, *hidden, n_classes]
+        self.hidden = hidden
+        self.activation = activation
+        self.batch_norm = bool(batch_norm) and bool(hidden)
+        self.bn_momentum = float(bn_momentum)
+        self.bn_eps = float(bn_eps)
+        self.xp = xp
+        self.dtype = np.dtype(dtype)
+        self.layout = _build_layout(self.widths, self.batch_norm)
+        self.n_params = self.layout.n_params
+        self.n_buffers = self.layout.n_buffers
+        self._layers = [self._layer(i) for i in range(len(self.widths) - 1)]
+
+    def _layer(self, i: int) -> _Layer:
+        lay = self.layout
+
+        def at(name):
+            if name not in lay.names:
+                return None
+            e = lay[name]
+            return slice(e.offset, e.stop)
+
+        return _Layer(
+            self.widths[i],
+            self.widths[i + 1],
+            at(f"linear{i}.weight"),
+            at(f"linear{i}.bias"),
+            at(f"bn{i}.weight"),
+            at(f"bn{i}.bias"),
+            at(f"bn{i}.running_mean"),
+            at(f"bn{i}.running_var"),
+        )
+
+    # ---- initial state -------------------------------------------------------------------
+    def init_host(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """One run's initial ``(P,)`` parameters and ``(Q,)`` buffers, float64 on the host.
+
+        PyTorch's default ``nn.Linear`` initialization: kaiming-uniform with a = √5 for the
+        weight, which is U(−1/√in, 1/√in), and the same bound for the bias; drawn from the
+        seed's initialization stream layer by layer, weight then bias. Batch norm starts at
+        γ = 1, β = 0, running mean 0 and running variance 1.
+        """
+        rng = host_rng(seed, STREAM_INIT)
+        params = np.empty(self.n_params)
+        buffers = np.empty(self.n_buffers)
+        for e in self.layout.entries:
+            if e.name.startswith("linear"):
+                bound = 1 / math.sqrt(e.shape[-1] if e.name.endswith("weight") else self._fan_in(e))
+                params[e.offset : e.stop] = rng.uniform(-bound, bound, e.size)
+            else:
+                target = params if e.trainable else buffers
+                fill = 1.0 if e.name.endswith((".weight", ".running_var")) else 0.0
+                target[e.offset : e.stop] = fill
+        return params, buffers
+
+    def _fan_in(self, bias: Entry) -> int:
+        return self.layout[bias.name.replace(".bias", ".weight")].shape[1]
+
+    def initial_state(self, seed: int, runs: int):
+        """``(R, P)`` parameters and ``(R, Q)`` buffers on the device: the same start for
+        every run, so that runs compare optimizers, not initializations."""
+        params, buffers = self.init_host(seed)
+        return self.stack([params] * runs, [buffers] * runs)
+
+    def stack(self, params: list[np.ndarray], buffers: list[np.ndarray]):
+        """Per-run host vectors to the device arrays a step takes."""
+        xp = self.xp
+        p = xp.asarray(np.stack(params).reshape(len(params), self.n_params), dtype=self.dtype)
+        b = xp.asarray(np.stack(buffers).reshape(len(buffers), self.n_buffers), dtype=self.dtype)
+        return p, b
+
+    def asarray(self, a):
+        """Features for a step or an evaluation: on the device, in the model's dtype."""
+        return self.xp.asarray(a, dtype=self.dtype)
+
+    # ---- forward and backward ------------------------------------------------------------
+    def batch_grad(self, params, buffers, x, y):
+        """Training mode on one minibatch: ``(loss (R,), grads (R, P), new_buffers (R, Q))``.
+
+        ``x`` is ``(B, in)`` in the model's dtype, shared by all runs; ``y`` is ``(B,)`` class
+        indices. The loss is the mean cross-entropy over the batch; batch norm normalizes with
+        the batch's statistics and the returned buffers hold the updated running ones.
+        """
+        new_buffers = buffers.copy() if self.batch_norm else buffers
+        loss, grads = self._run(params, buffers, x, y, train=True, new_buffers=new_buffers)
+        return loss, grads, new_buffers
+
+    def evaluate(self, params, buffers, x, y, grad: bool = False) -> Evaluation:
+        """Evaluation mode (running statistics) on a whole split: loss, accuracy and, with
+        ``grad``, the gradient of the mean loss, for every run."""
+        xp = self.xp
+        logits, cache = self._forward(params, buffers, x, train=False, new_buffers=None)
+        loss, dz = self._cross_entropy(logits, y, want_grad=grad)
+        accuracy = (xp.argmax(logits, axis=2) == y).mean(axis=1)
+        grads = self._backward(params, x, cache, dz, train=False) if grad else None
+        return Evaluation(loss, accuracy, grads)
+
+    def logits(self, params, buffers, x, train: bool = False):
+        """The network's outputs ``(R, B, classes)`` (evaluation mode unless ``train``; in
+        training mode the running statistics are not updated)."""
+        scratch = buffers.copy() if train and self.batch_norm else None
+        return self._forward(params, buffers, x, train=train, new_buffers=scratch)[0]
+
+    def _run(self, params, buffers, x, y, train, new_buffers):
+        logits, cache = self._forward(params, buffers, x, train, new_buffers)
+        loss, dz = self._cross_entropy(logits, y, want_grad=True)
+        return loss, self._backward(params, x, cache, dz, train)
+
+    def _forward(self, params, buffers, x, train, new_buffers):
+        """Logits ``(R, B, C)`` and what the backward pass needs, layer by layer."""
+        xp = self.xp
+        runs, batch = params.shape[0], x.shape[0]
+        last = len(self._layers) - 1
+        cache = []
+        a = x
+        for i, layer in enumerate(self._layers):
+            w = params[:, layer.w].reshape(runs, layer.fan_out, layer.fan_in)
+            if i == 0:
+                # all runs' first layers as one GEMM: (B, in) @ (in, R·H) → (R, B, H) view
+                z = (x @ w.reshape(runs * layer.fan_out, layer.fan_in).T).reshape(
+                    batch, runs, layer.fan_out
+                )
+                z = z.transpose(1, 0, 2)
+            else:
+                z = xp.matmul(a, w.transpose(0, 2, 1))
+            z += params[:, None, layer.b]
+            if i == last:
+                return z, cache
+            bn = None
+            if self.batch_norm:
+                z, bn = self._batch_norm(params, buffers, z, layer, train, new_buffers)
+            a = self._activate(z)
+            cache.append((a, bn))
+        raise AssertionError("unreachable: the last layer returns")
+
+    def _batch_norm(self, params, buffers, z, layer, train, new_buffers):
+        xp = self.xp
+        gamma = params[:, None, layer.gamma]
+        beta = params[:, None, layer.beta]
+        if train:
+            batch = z.shape[1]
+            mean = z.mean(axis=1, keepdims=True)
+            centred = z - mean
+            var = (centred * centred).mean(axis=1, keepdims=True)
+            inv_std = 1 / xp.sqrt(var + self.bn_eps)
+            m = self.bn_momentum
+            unbiased = batch / (batch - 1) if batch > 1 else 1.0
+            rm, rv = layer.running_mean, layer.running_var
+            new_buffers[:, rm] = (1 - m) * buffers[:, rm] + m * mean[:, 0]
+            new_buffers[:, rv] = (1 - m) * buffers[:, rv] + (m * unbiased) * var[:, 0]
+            z_hat = centred * inv_std
+        else:
+            inv_std = 1 / xp.sqrt(buffers[:, None, layer.running_var] + self.bn_eps)
+            z_hat = (z - buffers[:, None, layer.running_mean]) * inv_std
+        return gamma * z_hat + beta, (z_hat, gamma * inv_std)
+
+    def _activate(self, z):
+        xp = self.xp
+        if self.activation == "relu":
+            return xp.maximum(z, 0)
+        if self.activation == "tanh":
+            return xp.tanh(z)
+        # σ(z) = (1 + tanh(z/2))/2: the same function, with no exp to overflow
+        return 0.5 + 0.5 * xp.tanh(0.5 * z)
+
+    def _activation_grad(self, a, da):
+        """∂L/∂z from ∂L/∂a, written with the activation's output a."""
+        if self.activation == "relu":
+            return da * (a > 0)
+        if self.activation == "tanh":
+            return da * (1 - a * a)
+        return da * (a * (1 - a))
+
+    def _cross_entropy(self, logits, y, want_grad):
+        """Mean softmax cross-entropy per run and, with ``want_grad``, ∂loss/∂logits."""
+        xp = self.xp
+        batch = logits.shape[1]
+        rows = xp.arange(batch)
+        top = logits.max(axis=2, keepdims=True)
+        e = xp.exp(logits - top)
+        total = e.sum(axis=2, keepdims=True)
+        picked = logits[:, rows, y] - top[:, :, 0] - xp.log(total[:, :, 0])
+        loss = -picked.mean(axis=1)
+        if not want_grad:
+            return loss, None
+        dz = e * (1 / (batch * total))  # (softmax − one-hot) / B
+        dz[:, rows, y] -= 1 / batch
+        return loss, dz
+
+    def _backward(self, params, x, cache, dz, train):
+        """Gradients ``(R, P)`` from ∂loss/∂logits, last layer to first."""
+        xp = self.xp
+        runs = params.shape[0]
+        grads = xp.empty_like(params)
+        for i in range(len(self._layers) - 1, -1, -1):
+            layer = self._layers[i]
+            grads[:, layer.b] = dz.sum(axis=1)
+            if i == 0:
+                # every run's weight gradient as one GEMM: (R·H, B) @ (B, in)
+                batch = x.shape[0]
+                flat = dz.transpose(1, 0, 2).reshape(batch, runs * layer.fan_out)
+                grads[:, layer.w] = (flat.T @ x).reshape(runs, -1)
+                break
+            a, bn = cache[i - 1]
+            gw = grads[:, layer.w].reshape(runs, layer.fan_out, layer.fan_in)
+            gw[...] = xp.matmul(dz.transpose(0, 2, 1), a)
+            w = params[:, layer.w].reshape(runs, layer.fan_out, layer.fan_in)
+            dz = self._activation_grad(a, xp.matmul(dz, w))
+            if bn is not None:
+                dz = self._batch_norm_grad(grads, dz, bn, self._layers[i - 1], train)
+        return grads
+
+    def _batch_norm_grad(self, grads, dy, bn, layer, train):
+        z_hat, scale = bn  # scale = γ/√(σ² + ε), batch or running σ²
+        d_beta = dy.sum(axis=1)
+        d_gamma = (dy * z_hat).sum(axis=1)
+        grads[:, layer.beta] = d_beta
+        grads[:, layer.gamma] = d_gamma
+        if not train:  # running statistics are constants: an affine map per channel
+            return dy * scale
+        batch = dy.shape[1]
+        return scale * (dy - d_beta[:, None, :] / batch - z_hat * (d_gamma[:, None, :] / batch))
+
+    # ---- weights files -------------------------------------------------------------------
+    def load_weights(self, path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+        """One run's ``(P,)`` parameters and ``(Q,)`` buffers (float64) from an NPZ archive
+        with the contract's names and PyTorch's shapes. Other arrays in it are ignored (a
+        converted ``state_dict`` may hold ``num_batches_tracked``)."""
+        path = Path(path)
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise WeightsError(f"weights file {path} does not exist") from None
+        except OSError as exc:
+            raise WeightsError(f"cannot read weights file {path}: {exc}") from None
+        except (ValueError, zipfile.BadZipFile, EOFError):
+            raise WeightsError(f"weights file {path} is not an NPZ archive (numpy.savez)") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise WeightsError(f"weights file {path} is a single array, not an NPZ archive")
+        params = np.empty(self.n_params)
+        buffers = np.empty(self.n_buffers)
+        with archive:
+            for e in self.layout.entries:
+                if e.name not in archive.files:
+                    raise WeightsError(
+                        f"weights file {path} lacks array {e.name!r} of shape {e.shape}"
+                    )
+                try:
+                    value = archive[e.name]
+                except ValueError:
+                    raise WeightsError(
+                        f"weights file {path}: array {e.name!r} is not numeric"
+                    ) from None
+                if value.shape != e.shape:
+                    raise WeightsError(
+                        f"weights file {path}: array {e.name!r} has shape {value.shape}; "
+                        f"expected {e.shape}" + (" (out × in)" if len(e.shape) == 2 else "")
+                    )
+                if not np.issubdtype(value.dtype, np.number) or np.iscomplexobj(value):
+                    raise WeightsError(
+                        f"weights file {path}: array {e.name!r} is {value.dtype}, not real numbers"
+                    )
+                if not np.isfinite(value).all():
+                    raise WeightsError(
+                        f"weights file {path}: array {e.name!r} holds values that are not finite"
+                    )
+                target = params if e.trainable else buffers
+                target[e.offset : e.stop] = value.reshape(-1)
+        return params, buffers
+
+    def weights_dict(self, params, buffers, prefix: str = "") -> dict[str, np.ndarray]:
+        """One run's ``(P,)`` and ``(Q,)`` arrays by name (host NumPy, float64 kept as is)."""
+        out = {}
+        for e in self.layout.entries:
+            flat = np.asarray(params if e.trainable else buffers)
+            out[prefix + e.name] = flat[e.offset : e.stop].reshape(e.shape)
+        return out
+
+    def save_weights(self, path: str | os.PathLike, params, buffers, per_run: bool = False):
+        """An NPZ archive of one run's arrays (``(P,)``, ``(Q,)``), or with ``per_run`` of
+        every run's ``(R, P)``, ``(R, Q)`` with names prefixed ``run{r}.``."""
+        if per_run:
+            arrays = {}
+            for r in range(len(params)):
+                arrays.update(self.weights_dict(params[r], buffers[r], prefix=f"run{r}."))
+        else:
+            arrays = self.weights_dict(params, buffers)
+        np.savez(path, **arrays)
