@@ -35,6 +35,7 @@ from gui.widgets.parameter_slider import format_value
 COL_NAME, COL_RULE, COL_STATUS = range(3)
 COL_SHOW = COL_NAME  # the tick box and the colour sit beside the name
 MAX_ROWS_SHOWN = 8  # the list keeps room for this many runs; more scroll
+MAX_TABLE_WIDTH = 420  # px the table may claim for its cells; wider ones scroll
 WARNING_TIP = (
     "A run diverges when its loss or parameters stop being finite numbers: its path\n"
     "ends at its last finite point (✕) and the other runs go on."
@@ -209,6 +210,7 @@ class RunsPanel(QWidget):
 
     def _fit_rows(self, n: int) -> None:
         """Room for every run (up to ``MAX_ROWS_SHOWN``) whatever else the panel shows."""
+        self.tree.updateGeometries()
         rows = max(1, min(n, MAX_ROWS_SHOWN))
         row = self.tree.sizeHintForRow(0) if self.tree.topLevelItemCount() else 0
         row = max(row, self.tree.fontMetrics().height() + 4)
@@ -216,6 +218,13 @@ class RunsPanel(QWidget):
         scrollbar = self.tree.horizontalScrollBar().sizeHint().height()
         frame = 2 * self.tree.frameWidth()
         self.tree.setMinimumHeight(header + rows * row + scrollbar + frame)
+        # and the width of its cells, up to a point (then it scrolls sideways)
+        # (the status as a loss reads; a divergence's long status is in the warning line,
+        # and a table that widened when a run diverged would shift the whole window)
+        cells = sum(self.tree.sizeHintForColumn(c) for c in (COL_NAME, COL_RULE))
+        status = self.tree.fontMetrics().horizontalAdvance("loss 0.0000e-10") + 12
+        scrollbar = self.tree.verticalScrollBar().sizeHint().width()
+        self.tree.setMinimumWidth(min(cells + status + frame + scrollbar, MAX_TABLE_WIDTH))
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
