@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.parameters import PROBLEM_KINDS, REGISTRY
+from engine import parameters as registry
+from engine.parameters import PROBLEM_KINDS, REGISTRY, Parameter
 from engine.problems.functions import SURFACES, make_surface
 from gui.widgets.parameter_slider import ParameterSlider, guard_wheel
 
@@ -65,15 +66,6 @@ class ProblemPanel(QWidget):
                 self.surface.count() - 1, f"L(x, y) = {formula}", Qt.ItemDataRole.ToolTipRole
             )
         self.surface.setToolTip("The loss surface the runs descend")
-        self.condition = _slider("condition")
-        # data
-        self.samples = _slider("samples")
-        scales = REGISTRY["feature_scales"]
-        self.scale1 = ParameterSlider.for_parameter(scales)
-        self.scale2 = ParameterSlider.for_parameter(scales)
-        self.normalize = QCheckBox(REGISTRY["normalize_features"].label)
-        self.normalize.setToolTip(REGISTRY["normalize_features"].tip)
-        self.data_noise = _slider("noise")
         self.data_file = QLabel()
         self.data_file.setToolTip("Where the examples come from")
         self.load_data = QPushButton("CSV…")
@@ -81,13 +73,12 @@ class ProblemPanel(QWidget):
         self.generate = QPushButton("Generate")
         self.generate.setToolTip("Generate the examples from the settings above")
         # shared
-        self.gradient_noise = _slider("gradient_noise")
         # a line edit, not a QSpinBox: a seed may be any whole number ≥ 0 (a spin box stops
         # at 2³¹ − 1 and raised OverflowError on a larger one read from a file)
         self.seed = QLineEdit()
         self.seed.setValidator(QRegularExpressionValidator(QRegularExpression(r"[0-9]{1,19}")))
         self.seed.setToolTip(REGISTRY["seed"].tip + "\nType a value and press Enter.")
-        self.steps = _slider("steps")
+        self.steps = ParameterSlider.for_parameter(REGISTRY["steps"])
         self.start = QLabel()
         self.start.setToolTip("Drag the ✛ on the surface to move the start of every run")
         self.reset_start = QPushButton("Default")
@@ -101,7 +92,6 @@ class ProblemPanel(QWidget):
         form.addRow("title", self.title)
         form.addRow("problem", self.kind)
         form.addRow("surface", self.surface)
-        form.addRow(_tip_label(REGISTRY["condition"].label, self.condition), self.condition)
         data_row = QHBoxLayout()
         data_row.addWidget(self.data_file, 1)
         data_row.addWidget(self.load_data)
@@ -110,17 +100,21 @@ class ProblemPanel(QWidget):
         self._data_row.setLayout(data_row)
         data_row.setContentsMargins(0, 0, 0, 0)
         form.addRow("examples", self._data_row)
-        for key, widget in (
-            ("samples", self.samples),
-            ("x1", self.scale1),
-            ("x2", self.scale2),
-            ("noise", self.data_noise),
-        ):
-            text = f"scale of {key}" if key in ("x1", "x2") else REGISTRY[key].label
-            form.addRow(_tip_label(text, widget), widget)
-        form.addRow("", self.normalize)
-        for key, widget in (("gradient_noise", self.gradient_noise), ("steps", self.steps)):
-            form.addRow(_tip_label(REGISTRY[key].label, widget), widget)
+        # the problem's settings, one control (or one per component) for each registry entry
+        # with a slider or a check box, in the registry's order
+        self.controls: dict[str, list[QWidget]] = {}
+        self._entries = {entry.key: entry for entry in registry.PROBLEM_PARAMETERS}
+        for entry in self._entries.values():
+            widgets = self._controls_for(entry)
+            if widgets:
+                self.controls[entry.key] = widgets
+                for i, widget in enumerate(widgets):
+                    text = entry.label + (f"{i + 1}" if len(widgets) > 1 else "")
+                    if isinstance(widget, QCheckBox):
+                        form.addRow("", widget)
+                    else:
+                        form.addRow(_tip_label(text, widget), widget)
+        form.addRow(_tip_label(REGISTRY["steps"].label, self.steps), self.steps)
         form.addRow(_tip_label(REGISTRY["seed"].label, self.seed), self.seed)
         start_row = QHBoxLayout()
         start_row.setContentsMargins(0, 0, 0, 0)
@@ -139,15 +133,8 @@ class ProblemPanel(QWidget):
         self.title.editingFinished.connect(self._on_title)
         self.kind.currentIndexChanged.connect(lambda: self._problem(kind=self.kind.currentData()))
         self.surface.currentIndexChanged.connect(self._on_surface)
-        self.condition.sig_value_changed.connect(lambda v: self._problem(condition=v))
-        self.samples.sig_value_changed.connect(lambda v: self._problem(samples=int(v)))
-        self.scale1.sig_value_changed.connect(lambda v: self._scales(0, v))
-        self.scale2.sig_value_changed.connect(lambda v: self._scales(1, v))
-        self.normalize.toggled.connect(lambda on: self._problem(normalize_features=on))
-        self.data_noise.sig_value_changed.connect(lambda v: self._problem(noise=v))
         self.load_data.clicked.connect(self._on_load_data)
         self.generate.clicked.connect(lambda: self._problem(data=None))
-        self.gradient_noise.sig_value_changed.connect(lambda v: self._problem(gradient_noise=v))
         self.seed.editingFinished.connect(self._on_seed)
         self.steps.sig_value_changed.connect(self._on_steps)
         self.reset_start.clicked.connect(self._on_reset_start)
@@ -168,41 +155,55 @@ class ProblemPanel(QWidget):
             self.form.setRowVisible(self.surface, function)
             self.form.setRowVisible(self._data_row, not function)
             section = p.model_dump()
-            for key, widgets in self._registry_rows().items():
-                entry = REGISTRY[key]
-                shown = entry.applies(problem=p.kind, surface=getattr(p, "name", None))
-                for widget in widgets:
+            for key, widgets in self.controls.items():
+                entry = self._entries[key]
+                shown = key in section and entry.applies(
+                    problem=p.kind, surface=section.get("name")
+                )
+                for i, widget in enumerate(widgets):
                     self.form.setRowVisible(widget, shown)
                     widget.setEnabled(entry.active is None or entry.active(section))
+                    if not shown:
+                        continue
+                    value = section[key]
+                    if isinstance(widget, QCheckBox):
+                        widget.setChecked(bool(value))
+                    else:
+                        widget.setValue(value[i] if isinstance(value, list | tuple) else value)
             if function:
                 self.surface.setCurrentIndex(self.surface.findData(p.name))
-                self.condition.setValue(p.condition)
                 self.reset_start.setEnabled(p.start is not None)
             else:
                 generated = p.data is None
                 self.data_file.setText("generated" if generated else Path(p.data).name)
                 self.generate.setEnabled(not generated)
-                self.samples.setValue(p.samples)
-                self.scale1.setValue(p.feature_scales[0])
-                self.scale2.setValue(p.feature_scales[1])
-                self.data_noise.setValue(p.noise)
-                self.normalize.setChecked(p.normalize_features)
                 self.reset_start.setEnabled(tuple(p.start) != (0.0, 0.0))
-            self.gradient_noise.setValue(p.gradient_noise)
             self.seed.setText(str(experiment.seed))
             self.steps.setValue(experiment.steps)
             self._show_start()
         finally:
             self._updating = False
 
-    def _registry_rows(self) -> dict[str, tuple[QWidget, ...]]:
-        return {
-            "condition": (self.condition,),
-            "samples": (self.samples,),
-            "feature_scales": (self.scale1, self.scale2),
-            "noise": (self.data_noise,),
-            "normalize_features": (self.normalize,),
-        }
+    def _controls_for(self, entry: Parameter) -> list[QWidget]:
+        """The control(s) of a problem setting: a check box, a slider, or one slider per
+        component of a tuple (``feature_scales``); none without a slider (``true_weights``)."""
+        key = entry.key
+        if entry.type is bool:
+            box = QCheckBox(entry.label)
+            box.setToolTip(entry.tip)
+            box.toggled.connect(lambda on: self._problem(**{key: on}))
+            return [box]
+        if entry.slider_for() is None:
+            return []
+        if entry.type is tuple:
+            sliders = [ParameterSlider.for_parameter(entry) for _ in entry.default_for()]
+            for i, slider in enumerate(sliders):
+                slider.sig_value_changed.connect(lambda v, i=i: self._component(key, i, v))
+            return sliders
+        slider = ParameterSlider.for_parameter(entry)
+        convert = int if entry.type is int else float
+        slider.sig_value_changed.connect(lambda v: self._problem(**{key: convert(v)}))
+        return [slider]
 
     def _show_start(self) -> None:
         start = self.controller.experiment.problem.start
@@ -224,10 +225,10 @@ class ProblemPanel(QWidget):
         if not self._updating and self.controller.update_problem(**changes):
             self.refresh()
 
-    def _scales(self, index: int, value: float) -> None:
-        scales = list(self.controller.experiment.problem.feature_scales)
-        scales[index] = value
-        self._problem(feature_scales=scales)
+    def _component(self, key: str, index: int, value: float) -> None:
+        values = list(getattr(self.controller.experiment.problem, key))
+        values[index] = value
+        self._problem(**{key: values})
 
     def _on_surface(self) -> None:
         name = self.surface.currentData()
@@ -271,10 +272,6 @@ class ProblemPanel(QWidget):
         except ValueError:
             value = str(Path(path).resolve())
         self._problem(data=value)
-
-
-def _slider(key: str) -> ParameterSlider:
-    return ParameterSlider.for_parameter(REGISTRY[key])
 
 
 def _tip_label(text: str, widget: QWidget) -> QLabel:

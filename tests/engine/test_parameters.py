@@ -11,7 +11,10 @@ import torch
 
 from engine import parameters
 from engine.experiment import (
+    Experiment,
     ExperimentError,
+    FunctionProblemModel,
+    RegressionProblemModel,
     load_experiment,
     make_run_model,
     parse_experiment,
@@ -173,3 +176,34 @@ def test_a_saved_regression_keeps_its_batches():
     assert run["batch_size"] == 8
     assert run["shuffle"] is False
     assert run["schedule"] == {"kind": "constant", "warmup_steps": 5, "warmup_start_factor": 0.1}
+
+
+# ---- the problem's and the experiment's settings -----------------------------------------------
+
+MODELS = {"function": FunctionProblemModel, "linear_regression": RegressionProblemModel}
+
+
+def _settings():
+    for p in parameters.PROBLEM_PARAMETERS:
+        for kind in p.where.get("problem", tuple(MODELS)):
+            yield pytest.param(p, kind, id=f"{kind}.{p.key}")
+    for p in parameters.EXPERIMENT_PARAMETERS:
+        yield pytest.param(p, None, id=p.key)
+
+
+@pytest.mark.parametrize(("entry", "kind"), list(_settings()))
+def test_schema_agrees_with_the_registry(entry, kind):
+    """The problem models are written out in experiment.py; the registry the panel and the
+    saved files read must say the same default and refuse what the schema refuses."""
+    model = Experiment if kind is None else MODELS[kind]
+    default = model.model_fields[entry.key].default
+    assert (tuple(default) if isinstance(default, list) else default) == entry.default_for()
+    bounds = entry.bounds_for()
+    if bounds.low is None:
+        return
+    bad = bounds.low if bounds.low_open else bounds.low - 1
+    if entry.type is tuple:
+        bad = [bad, *entry.default_for()[1:]]
+    data = {entry.key: bad} if kind is None else {"problem": {"kind": kind, entry.key: bad}}
+    with pytest.raises(ExperimentError, match=rf"\b{entry.key}\b"):
+        parse_experiment(data)

@@ -126,8 +126,8 @@ def test_condition_number_slider_applies_to_the_elongated_bowl(window):
     c = window.controller
     c.update_problem(name="elongated_quadratic", start=None)
     panel = window.problem_panel
-    assert not panel.condition.isHidden()
-    panel.condition.slider.setValue(2.0)  # log scale: 10^2
+    assert not panel.controls["condition"][0].isHidden()
+    panel.controls["condition"][0].slider.setValue(2.0)  # log scale: 10^2
     assert c.experiment.problem.condition == pytest.approx(100.0)
 
 

@@ -114,6 +114,7 @@ def test_a_large_seed_is_shown_and_kept(window, tmp_path):
     panel = window.problem_panel
     assert panel.seed.text() == str(seed)
     assert panel.steps.value() == 123
+    assert not panel.controls["condition"][0].isVisible()  # the elongated bowl's only
     panel.seed.setText(str(2**33))
     panel.seed.editingFinished.emit()
     assert window.controller.experiment.seed == 2**33
@@ -153,7 +154,7 @@ def test_settings_fit_a_1280_by_720_screen(window, qtbot):
     assert _cut_off(window.run_editor) == []
     window.docks["problem"].raise_()
     qtbot.wait(50)
-    assert window.problem_panel.samples.isVisible()
+    assert window.problem_panel.controls["samples"][0].isVisible()
     assert _cut_off(window.problem_panel) == []
 
 
