@@ -1,0 +1,134 @@
+"""The experiment document, without Qt: edits follow the engine's rules, every accepted edit
+grows the revision, and runs keep their ids through removals and insertions."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.experiment import parse_experiment
+from gui.document import MAX_RECORDED_ROWS, Change, Document
+
+
+def three_runs() -> Document:
+    return Document(
+        parse_experiment(
+            {
+                "steps": 50,
+                "problem": {"name": "rosenbrock"},
+                "runs": [
+                    {"label": "a", "optimizer": "momentum", "lr": 0.001, "momentum": 0.9},
+                    {"label": "b", "optimizer": "adam", "lr": 0.05},
+                    {"label": "c", "optimizer": "sgd", "lr": 0.001},
+                ],
+            }
+        )
+    )
+
+
+def test_run_ids_follow_the_runs_through_removal_and_insertion():
+    doc = three_runs()
+    a, b, c = doc.run_ids
+    assert len({a, b, c}) == 3
+    assert isinstance(doc.remove_run(0), Change)
+    assert [r.label for r in doc.experiment.runs] == ["b", "c"]
+    assert doc.run_ids == (b, c)
+    assert isinstance(doc.duplicate_run(0), Change)  # inserted at 1
+    assert [r.label for r in doc.experiment.runs] == ["b", "b 2", "c"]
+    new = doc.run_ids[1]
+    assert doc.run_ids == (b, new, c)
+    assert new not in (a, b, c)  # never reused, not even the removed run's
+    doc.add_run("rmsprop")
+    assert doc.run_ids[:3] == (b, new, c)
+    assert len(set(doc.run_ids)) == 4
+    assert a not in doc.run_ids
+
+
+def test_every_accepted_edit_grows_the_revision_and_a_refused_one_does_not():
+    doc = three_runs()
+    seen = [doc.revision]
+    change = doc.update_run(1, label="renamed")
+    assert change == Change(structural=False, simulation=False)  # cosmetic
+    seen.append(doc.revision)
+    change = doc.update_run(1, lr=0.01)
+    assert change.simulation
+    assert not change.structural
+    seen.append(doc.revision)
+    assert seen == sorted(set(seen))  # strictly growing
+    before = (doc.revision, doc.experiment)
+    refused = doc.update_run(0, momentum=1.5)  # the engine wants [0, 1]
+    assert isinstance(refused, str)
+    assert "momentum" in refused
+    assert (doc.revision, doc.experiment) == before
+    # the same object content again still counts as a new revision (no id() reuse)
+    doc.update_run(1, lr=0.05)
+    doc.update_run(1, lr=0.01)
+    assert doc.revision == seen[-1] + 2
+
+
+def test_the_last_run_cannot_be_removed():
+    doc = Document()
+    while len(doc.experiment.runs) > 1:
+        doc.remove_run(0)
+    ids = doc.run_ids
+    assert doc.remove_run(0) == "An experiment needs at least one run"
+    assert doc.run_ids == ids
+
+
+def test_free_labels_and_a_duplicate_gets_no_colour():
+    doc = three_runs()
+    doc.update_run(1, color="#123456")
+    doc.duplicate_run(1)
+    doc.duplicate_run(1)
+    labels = [r.display_label for r in doc.experiment.runs]
+    assert labels == ["a", "b", "b 3", "b 2", "c"]
+    assert doc.experiment.runs[2].color is None
+    doc.add_run("sgd")
+    assert doc.experiment.runs[-1].display_label == "sgd"
+    doc.add_run("sgd")
+    assert doc.experiment.runs[-1].display_label == "sgd 2"
+
+
+def test_switching_optimizer_drops_what_the_new_one_does_not_take():
+    doc = three_runs()
+    assert doc.experiment.runs[0].momentum == 0.9
+    assert isinstance(doc.update_run(0, optimizer="adam"), Change)
+    assert doc.experiment.runs[0].momentum is None
+    assert doc.experiment.runs[0].optimizer == "adam"
+
+
+def test_long_experiments_record_every_kth_step_and_back():
+    doc = three_runs()
+    change = doc.update_experiment(steps=10 * MAX_RECORDED_ROWS)
+    assert doc.experiment.record_every == 10
+    assert "every 10th step" in change.message
+    doc.update_experiment(steps=100)
+    assert doc.experiment.record_every == 1  # the app raised it, the app lowers it
+    doc.update_experiment(record_every=5)
+    doc.update_experiment(steps=200)
+    assert doc.experiment.record_every == 5  # the user's own choice is kept
+
+
+def test_problem_kind_change_is_structural_and_start_is_an_edit():
+    doc = three_runs()
+    change = doc.update_problem(kind="linear_regression", samples=64)
+    assert change.structural
+    assert change.simulation
+    doc.update_problem(kind="function", name="rosenbrock")
+    assert doc.set_start(0.5, 2.5).simulation
+    assert doc.experiment.problem.start == pytest.approx((0.5, 2.5))
+
+
+def test_dirty_save_and_replace(tmp_path):
+    doc = three_runs()
+    doc.replace(doc.experiment, None, saved=True)
+    ids = doc.run_ids
+    assert not doc.dirty
+    doc.update_run(0, label="x")
+    assert doc.dirty
+    path = doc.save(tmp_path / "e.toml")
+    assert path.is_file()
+    assert not doc.dirty
+    assert doc.base_dir == tmp_path.resolve()
+    doc.load(path)
+    assert doc.experiment.runs[0].label == "x"
+    assert not set(doc.run_ids) & set(ids)  # another document: new ids
