@@ -6,7 +6,7 @@ The main window runs offscreen (QT_QPA_PLATFORM=offscreen: Qt paints into memory
 raster engine, as on a desktop without OpenGL) at about the size it takes on a full-HD screen,
 with 8 runs (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw and the lecture's
 momentum) on Rosenbrock, 500 steps, the shaded surface on a 256×256 grid
-(``gui.widgets.surface_view.RESOLUTION``, set before the window is built).
+(``gui.snapshot.RESOLUTION``, set before the window is built).
 
 1. Animation. Playing at 120 updates/s (every frame at 60 Hz advances the playhead) in the
    app's own event loop for about 3 s: frames the controller emitted, and paints of the
@@ -138,12 +138,12 @@ def run_event_loop(seconds: float, loop: QEventLoop | None = None) -> None:
 
 
 def make_window(size: tuple[int, int], settings_dir: str):
-    import gui.widgets.surface_view as surface_view
+    import gui.snapshot as snapshot
     from gui.app import create_app
 
     app = create_app()
-    default_resolution = surface_view.RESOLUTION
-    surface_view.RESOLUTION = GRID
+    default_resolution = snapshot.RESOLUTION
+    snapshot.RESOLUTION = GRID
     from gui.main_window import MainWindow
     from gui.settings import Settings
 
@@ -450,7 +450,7 @@ def report(app, window, default_resolution, engine, repeats, playback, cost, lat
     print(
         f"window {window.width()}×{window.height()} (surface plot {surface.width()}×"
         f"{surface.height()}); surface grid {GRID}×{GRID} (the benchmark sets "
-        f"surface_view.RESOLUTION from {default_resolution} to {GRID})"
+        f"gui.snapshot.RESOLUTION from {default_resolution} to {GRID})"
     )
     labels = ", ".join(r["label"] for r in RUNS)
     print(f"{len(RUNS)} runs ({labels}) on Rosenbrock, {STEPS} steps, NumPy float64")

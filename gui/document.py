@@ -29,11 +29,16 @@ from engine.experiment import (
     save_experiment,
     validate,
 )
-from engine.optim import DEFAULTS
+from engine.parameters import (
+    BATCH_PARAMETERS,
+    OPTIMIZER_PARAMETERS,
+    REGISTRY,
+    optimizer_parameters,
+)
 
 COSMETIC_RUN_KEYS = ("label", "color", "visible")
 MAX_RECORDED_ROWS = 200_000  # per run; longer experiments record every k-th step
-_ALL_HYPERPARAMETERS = sorted({k for d in DEFAULTS.values() for k in d} - {"lr"})
+_ALL_HYPERPARAMETERS = {p.key for p in OPTIMIZER_PARAMETERS} - {"lr"}
 
 
 def default_experiment_data() -> dict:
@@ -210,8 +215,9 @@ class Document:
         if structural:
             problem = {"kind": changes["kind"]}
             for run in data["runs"]:  # batches belong to data; a function has none
-                if changes["kind"] == "function":
-                    run.update(batch_size=None, accumulation_steps=1)
+                for p in BATCH_PARAMETERS:
+                    if not p.applies(problem=changes["kind"]):
+                        run[p.key] = p.default_for()
         problem.update(changes)
         data["problem"] = problem
         return self._apply(data, structural=structural)
@@ -223,12 +229,14 @@ class Document:
     def update_run(self, index: int, **changes) -> Change | str:
         data = self._data()
         run = data["runs"][index]
-        if "optimizer" in changes and changes["optimizer"] != run["optimizer"]:
-            # keep only what the new optimizer takes
-            takes = DEFAULTS[changes["optimizer"]]
-            for key in [k for k, v in run.items() if v is not None]:
-                if key in _ALL_HYPERPARAMETERS and key not in takes:
-                    run[key] = None
+        optimizer = changes.get("optimizer", run["optimizer"])
+        convention = changes.get("convention", run["convention"])
+        if (optimizer, convention) != (run["optimizer"], run["convention"]):
+            # keep only what the new rule takes (the registry says which): the lecture's
+            # Adagrad has no lr_decay, Adam no momentum
+            takes = {p.key for p in optimizer_parameters(optimizer, convention)}
+            for key in _ALL_HYPERPARAMETERS - takes:
+                run[key] = None
         if "schedule" in changes:
             changes = {**changes, "schedule": {**run["schedule"], **changes["schedule"]}}
         run.update(changes)
@@ -237,7 +245,7 @@ class Document:
     def add_run(self, optimizer: str = "sgd") -> Change | str:
         """A new run at the end, with the optimizer's default learning rate."""
         data = self._data()
-        lr = DEFAULTS[optimizer]["lr"]
+        lr = REGISTRY["lr"].default_for(optimizer)
         data["runs"].append({"label": self.free_label(optimizer), "optimizer": optimizer, "lr": lr})
         return self._apply(data, structural=True, run_ids=(*self.run_ids, *self._new_ids(1)))
 

@@ -427,10 +427,8 @@ class MainWindow(QMainWindow):
         )
         rate = stats["steps_per_second"]
         text = f"{rate:,.0f} steps/s × {stats['runs']} runs" if rate else ""
-        if stats["busy"]:
-            text = f"training {stats['computed']:,}/{stats['total']:,}" + (
-                f" · {text}" if text else ""
-            )
+        if stats["progress"]:  # training, or waiting for a paused playhead (say which)
+            text = stats["progress"] + (f" · {text}" if text and stats["busy"] else "")
         self.rate_label.setText(text)
         self.fps_label.setText(f"{stats['frames_per_second']:.0f} frames/s")
 

@@ -11,6 +11,11 @@ The worker computes in chunks sized to last about ``chunk_seconds``, so that a n
 pause or a stop is answered within one chunk (well under 100 ms). It computes up to the
 *demand* the GUI sets (the step the display needs; unlimited while playing) and then waits.
 
+Besides the history, a snapshot carries what the views draw and would otherwise compute on
+the GUI thread: the loss surface over the view box (``Surface``; a zoomed view asks for a
+new grid with ``request_surface``, answered between chunks, only the newest request kept)
+and every run's whole learning-rate schedule.
+
 Nothing here touches a widget or a pyqtgraph item: snapshots are plain data. A snapshot holds
 the trainer's ``History`` itself, not a copy: rows below ``count`` are final and never written
 again, so the GUI may read them while the worker fills later rows.
@@ -18,45 +23,25 @@ again, so the GUI may read them while the worker fills later rows.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from engine.experiment import Built, Experiment, ExperimentError, build
-from engine.training import History
+from engine.experiment import Built, ExperimentError, build, run_specs
+from gui import snapshot as snapshots
+from gui.figures import problem_subtitle
+from gui.geometry import pixel_centres, view_tuple
+from gui.snapshot import MAX_SCHEDULE_STEPS, Job, Snapshot, Surface, surface_key
+
+__all__ = ["Job", "Snapshot", "Surface", "TrainingWorker", "WorkerThread"]
 
 FIRST_FRAME_WAIT = 0.08  # seconds a new job may compute before its first snapshot shows
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    experiment: Experiment
-    base_dir: Path = Path(".")
-    source: str = "<experiment>"
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the worker has computed for one job, at one moment."""
-
-    job_id: int
-    experiment: Experiment
-    built: Built | None = None
-    history: History | None = None
-    count: int = 0  # rows of ``history`` that are final
-    computed_step: int = 0  # updates done so far
-    diverged_at: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    done: bool = False
-    error: str | None = None
-    steps_per_second: float = 0.0
-    backend: str = ""
 
 
 class TrainingWorker(QObject):
@@ -76,6 +61,10 @@ class TrainingWorker(QObject):
         self._fresh = False
         self._busy = False
         self._held_until = 0.0
+        self._grid_request: tuple[str, tuple] | None = None
+        self._surface: Surface | None = None  # the worker thread's alone
+        self._schedules: tuple[np.ndarray, ...] = ()
+        self._serial = 0
         self.chunk_seconds = chunk_seconds
 
     # ---- called from the GUI thread ----------------------------------------------------------
@@ -91,6 +80,14 @@ class TrainingWorker(QObject):
             if step != self._demand:
                 self._demand = step
                 self._cond.notify_all()
+
+    def request_surface(self, key: str, rect) -> None:
+        """Compute the surface of the experiment with ``surface_key`` ``key`` over ``rect``
+        (x0, x1, y0, y1) after the current chunk; a newer request replaces this one, and
+        one for another problem than the current job's is ignored."""
+        with self._cond:
+            self._grid_request = (key, tuple(float(v) for v in rect))
+            self._cond.notify_all()
 
     def hold(self, seconds: float = 0.25) -> None:
         """Wait after the current chunk until ``release`` (at most ``seconds``): the GUI
@@ -141,10 +138,12 @@ class TrainingWorker(QObject):
         job_started = 0.0
         previous: Built | None = None  # the job before: its finished runs are reused
         while True:
+            grid = None
             with self._cond:
                 while (
                     not self._stopping
                     and self._pending is None
+                    and self._grid_request is None
                     and (built is None or built.trainer.done or built.trainer.step >= self._demand)
                 ):
                     self._busy = False
@@ -152,17 +151,26 @@ class TrainingWorker(QObject):
                 if self._stopping:
                     break
                 self._busy = True
-                if self._pending is not None:
+                new_job = self._pending is not None
+                if new_job:  # a grid request waits for the new job's surface
                     job, self._pending = self._pending, None
                     previous, built = built, None
+                else:
+                    grid, self._grid_request = self._grid_request, None
                 demand = self._demand
-            if built is None:
+            if new_job:
                 built = self._start(job, previous)
                 previous = None
                 job_started = time.perf_counter()
                 chunk = max(16, chunk // 4)  # a new job: answer its first frame quickly
                 if built is not None:
                     self._maybe_publish(job, built, job_started, demand, rate)
+                continue
+            if grid is not None:
+                if built is not None and self._regrid(built, *grid):
+                    self._publish(job, built, rate=rate, announce=True)
+                continue
+            if built is None:
                 continue
             self._wait_while_held()
             trainer = built.trainer
@@ -202,6 +210,13 @@ class TrainingWorker(QObject):
     def _start(self, job: Job, previous: Built | None = None) -> Built | None:
         try:
             built = build(job.experiment, job.base_dir, source=job.source, reuse=previous)
+            self._schedules = _schedules(job.experiment)
+            key = surface_key(job.experiment, job.base_dir)
+            if self._surface is None or self._surface.key != key:
+                # a slider that changes a run keeps the surface (zoomed or not)
+                spec = job.experiment.problem.view
+                view = view_tuple(spec if spec is not None else built.problem.default_view())
+                self._surface = self._grid(key, built, view, view)
         except ExperimentError as exc:
             self._publish(job, None, error=str(exc))
             return None
@@ -210,9 +225,45 @@ class TrainingWorker(QObject):
             return None
         return built
 
-    def _publish(self, job, built, error=None, rate=0.0) -> None:
+    def _grid(self, key: str, built: Built, rect, default_rect) -> Surface:
+        """The surface over ``rect``, with the problem's minima, start and formula."""
+        problem = built.problem
+        w1, w2 = pixel_centres(rect, snapshots.RESOLUTION)
+        with np.errstate(all="ignore"):
+            z = np.asarray(problem.surface(w1, w2), float)
+        minima = np.asarray(problem.minima(), float).reshape(-1, 2)
+        minima = minima[np.isfinite(minima).all(axis=1)]
+        with np.errstate(all="ignore"):
+            at_minima = [float(np.asarray(problem.surface([a], [b])).ravel()[0]) for a, b in minima]
+        self._serial += 1
+        return Surface(
+            key=key,
+            serial=self._serial,
+            rect=tuple(rect),
+            z=z,
+            default_rect=tuple(default_rect),
+            minima=minima,
+            minima_loss=tuple(v for v in at_minima if math.isfinite(v)),
+            start=(float(problem.start[0]), float(problem.start[1])),
+            formula=problem_subtitle(problem) or "",
+            axis_names=tuple(getattr(problem, "axis_names", ("w1", "w2"))),
+        )
+
+    def _regrid(self, built: Built, key: str, rect) -> bool:
+        """A grid over ``rect`` for the current surface; False when the request is stale."""
+        old = self._surface
+        if old is None or old.key != key or old.rect == rect:
+            return False
+        try:
+            new = self._grid(key, built, rect, old.default_rect)
+        except Exception:  # a zoom into a region the problem can't evaluate: keep the old
+            return False
+        self._surface = dataclasses.replace(new, start=old.start)
+        return True
+
+    def _publish(self, job, built, error=None, rate=0.0, announce=False) -> None:
         if built is None:
-            snapshot = Snapshot(job.id, job.experiment, error=error, done=True)
+            snapshot = Snapshot(job.id, job.experiment, error=error, done=True, run_ids=job.run_ids)
         else:
             h = built.trainer.history
             snapshot = Snapshot(
@@ -226,6 +277,9 @@ class TrainingWorker(QObject):
                 done=built.trainer.done,
                 steps_per_second=rate,
                 backend=built.backend.describe(),
+                run_ids=job.run_ids,
+                surface=self._surface,
+                schedules=self._schedules,
             )
         with self._cond:
             # a job replaced meanwhile: its results are of no interest any more
@@ -234,8 +288,20 @@ class TrainingWorker(QObject):
             first = job.id != self._latest_job
             self._latest, self._latest_job = snapshot, job.id
             self._fresh = True
-        if first or snapshot.done:
+        if first or snapshot.done or announce:
             self.sig_published.emit()
+
+
+def _schedules(experiment) -> tuple[np.ndarray, ...]:
+    """Every run's whole learning-rate schedule (schedules are closed-form), known before
+    training; row k holds the rate of the update into row k (row 0: the first update's)."""
+    if experiment.steps > MAX_SCHEDULE_STEPS:
+        return ()
+    out = []
+    for spec in run_specs(experiment):
+        rates = np.asarray(spec.rates(experiment.steps), float)
+        out.append(np.concatenate([rates[:1], rates]))
+    return tuple(out)
 
 
 def _engine_failure(exc: Exception) -> str:

@@ -80,3 +80,36 @@ def test_the_drawing_math_is_numpy_only():
     that it can be unit-tested and reused by any front end."""
     extra = imported_modules(GEOMETRY) - STANDARD_LIBRARY - {"numpy"}
     assert not extra, f"gui/geometry.py imports {', '.join(sorted(extra))}"
+
+
+GUI = ENGINE.parent / "gui"
+QT_FREE_GUI = ("document.py", "playhead.py", "snapshot.py")
+
+
+def gui_modules_imported(path: Path) -> set[str]:
+    """The ``gui.*`` modules a file imports (``gui.document`` -> ``document.py``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            parts = node.module.split(".")
+            if parts[0] == "gui":
+                names.add(f"{parts[1]}.py" if len(parts) > 1 else "__init__.py")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "gui" and len(parts) > 1:
+                    names.add(f"{parts[1]}.py")
+    return names
+
+
+@pytest.mark.parametrize("name", QT_FREE_GUI)
+def test_the_document_playhead_and_snapshots_are_qt_free(name):
+    """The model side of the GUI (the experiment document, the playhead, what the worker
+    publishes) runs and is tested without Qt: it imports no Qt, and of the GUI only other
+    Qt-free modules."""
+    path = GUI / name
+    bad = imported_modules(path) & (GUI_MODULES - {"gui"})
+    assert not bad, f"gui/{name} imports {', '.join(sorted(bad))}"
+    outside = gui_modules_imported(path) - set(QT_FREE_GUI)
+    assert not outside, f"gui/{name} imports gui modules that use Qt: {sorted(outside)}"

@@ -1,8 +1,8 @@
 """Curves against the update count (or epochs): loss, learning rate, gradient norm, and the
 per-parameter step size η/σ of adaptive optimizers.
 
-The learning-rate plot shows every run's whole schedule as soon as the experiment is edited
-(``RunSpec.rates``: schedules are closed-form), before any training. The other curves grow
+The learning-rate plot shows every run's whole schedule (schedules are closed-form: the
+worker publishes them with a job's first snapshot), before any training. The other curves grow
 with the playhead. Loss, gradient norm and step size use log axes; the learning rate does
 when the runs' rates differ tenfold or more. Hovering shows every run's value at that step.
 """
@@ -18,9 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, QVBoxLayout, QWidget
 
-from engine.experiment import ExperimentError, run_specs
 from engine.parameters import OPTIMIZERS_INFO, REGISTRY
-from gui.controller import simulation_key
 from gui.figures import loss_offset
 from gui.geometry import block_extremes
 from gui.theme import LIGHT, Theme, run_color, set_pen, style_plot
@@ -29,7 +27,6 @@ from gui.widgets.log_axis import LogAxis
 from gui.widgets.parameter_slider import format_value
 
 ADAPTIVE = tuple(key for key, info in OPTIMIZERS_INFO.items() if info.adaptive)
-MAX_SCHEDULE_STEPS = 2_000_000  # longer schedules are drawn from the recorded rows only
 MAX_CURVE_POINTS = 4000  # longer curves reach pyqtgraph as the peaks of as many buckets
 CEILING = 1e4  # values above CEILING × the largest start are drawn at it (diverging runs)
 
@@ -49,7 +46,6 @@ class CurvesView(QWidget):
         self.theme = theme
         self.x_mode = "step"
         self._frame = None
-        self._schedule_experiment = None
         self._schedule_key = None
         self._lr_top = None
         self._x_key = None
@@ -183,27 +179,14 @@ class CurvesView(QWidget):
             pool.append(item)
         return pool
 
-    def _update_schedules(self, experiment) -> None:
-        """Every run's whole learning-rate schedule, known before training."""
-        if experiment is self._schedule_experiment:  # the controller replaces, never edits
+    def _update_schedules(self, frame) -> None:
+        """Every run's whole learning-rate schedule, as the worker computed it."""
+        s = frame.snapshot
+        if s.job_id == self._schedule_key:
             return
-        self._schedule_experiment = experiment
-        key = simulation_key(experiment)
-        if key == self._schedule_key:
-            return
-        self._schedule_key = key
-        self._schedules = []
-        if experiment.steps > MAX_SCHEDULE_STEPS:
-            return
-        try:
-            specs = run_specs(experiment)
-        except (ExperimentError, ValueError):
-            return
-        for spec in specs:
-            rates = np.asarray(spec.rates(experiment.steps), float)
-            # row k holds the rate of the update into it (row 0: the first update's)
-            self._schedules.append(np.concatenate([rates[:1], rates]))
-        self._schedule_steps = np.arange(experiment.steps + 1, dtype=float)
+        self._schedule_key = s.job_id
+        self._schedules = list(s.schedules)  # by column
+        self._schedule_steps = np.arange(s.experiment.steps + 1, dtype=float)
         peaks = [float(r.max()) for r in self._schedules if r.size and np.isfinite(r).all()]
         positive = all(r.size and r.min() > 0 for r in self._schedules)
         self._lr_log = bool(peaks) and positive and max(peaks) >= 10 * min(peaks)
@@ -228,10 +211,10 @@ class CurvesView(QWidget):
     def _draw(self, frame) -> None:
         s = frame.snapshot
         experiment = frame.experiment
-        self._update_schedules(experiment)
+        self._update_schedules(frame)
         h = s.history
         runs = experiment.runs
-        n = len(runs) if h is None else min(len(runs), h.n_runs)
+        n = len(runs)  # run i is column frame.column(i) of the history (None: not yet)
         if (
             h is not None
             and s.built is not None
@@ -239,7 +222,11 @@ class CurvesView(QWidget):
         ):
             if self._offset_job != s.job_id or s.done:
                 with np.errstate(all="ignore"):
-                    self._offset = loss_offset(s.built.problem, h) if s.count else 0.0
+                    # the minima's losses come with the worker's surface: no engine call
+                    # on the GUI thread
+                    self._offset = loss_offset(None, h) if s.count else 0.0
+                    if self._offset and s.surface is not None:
+                        self._offset = min(self._offset, *s.surface.minima_loss)
                 self._offset_job = s.job_id
             self.plots["loss"].setLabel(
                 "left",
@@ -253,7 +240,7 @@ class CurvesView(QWidget):
         step1 = self._items("step", len(runs), "step")
         step2 = self._items("step2", len(runs), "step")
         any_adaptive = False
-        ceiling = self._ceiling(h, s.count, n) if h is not None else math.inf
+        ceiling = self._ceiling(h, s.count, h.n_runs) if h is not None else math.inf
         for i in range(max(len(loss_items), len(runs))):
             run = runs[i] if i < len(runs) else None
             items = (loss_items[i], lr_items[i], grad_items[i], step1[i], step2[i])
@@ -266,18 +253,19 @@ class CurvesView(QWidget):
             for item in items[:4]:
                 set_pen(item, color, width)
             set_pen(items[4], color, width, Qt.PenStyle.DashLine)
-            rows = frame.finite_rows(i) if (h is not None and i < n) else 0
-            source = (s.job_id, i, epoch, self._offset, ceiling)
+            rows = frame.finite_rows(i) if h is not None else 0
+            col = frame.column(i)
+            source = (s.job_id, col, epoch, self._offset, ceiling)
             if rows:
-                x = h.epoch[:, i] if epoch else h.step
+                x = h.epoch[:, col] if epoch else h.step
                 off = self._offset
-                _set(loss_items[i], source, rows, x, h.loss[:, i], True, ceiling, off)
-                _set(grad_items[i], source, rows, x, h.grad_norm[:, i], True, ceiling)
+                _set(loss_items[i], source, rows, x, h.loss[:, col], True, ceiling, off)
+                _set(grad_items[i], source, rows, x, h.grad_norm[:, col], True, ceiling)
                 adaptive = run.optimizer in ADAPTIVE and h.step_size is not None
                 any_adaptive |= adaptive
                 if adaptive:
-                    _set(step1[i], source, rows, x, h.step_size[:, i, 0], True, math.inf)
-                    _set(step2[i], source, rows, x, h.step_size[:, i, 1], True, math.inf)
+                    _set(step1[i], source, rows, x, h.step_size[:, col, 0], True, math.inf)
+                    _set(step2[i], source, rows, x, h.step_size[:, col, 1], True, math.inf)
                 else:
                     _clear(step1[i])
                     _clear(step2[i])
@@ -286,9 +274,9 @@ class CurvesView(QWidget):
                     _clear(item)
                 any_adaptive |= run.optimizer in ADAPTIVE
             # the learning rate: the whole schedule in step mode, the recorded rows by epoch
-            if not epoch and i < len(self._schedules):
-                rates = self._schedules[i]
-                schedule = (self._schedule_key, i, self._lr_log)
+            rates = frame.schedule(i)
+            if not epoch and rates is not None:
+                schedule = (self._schedule_key, col, self._lr_log)
                 _set(
                     lr_items[i],
                     schedule,
@@ -299,7 +287,8 @@ class CurvesView(QWidget):
                     math.inf,
                 )
             elif rows:
-                _set(lr_items[i], source, rows, h.epoch[:, i], h.lr[:, i], self._lr_log, math.inf)
+                x, lr = h.epoch[:, col], h.lr[:, col]
+                _set(lr_items[i], source, rows, x, lr, self._lr_log, math.inf)
             else:
                 _clear(lr_items[i])
         self._show_step_plot(any_adaptive)
@@ -345,24 +334,26 @@ class CurvesView(QWidget):
         if h is None or not s.count:
             return
         runs = frame.experiment.runs
-        shown = tuple(i for i in range(n) if runs[i].visible)
+        # by column of the history (document run i is column frame.column(i))
+        shown = {frame.column(i): i for i in range(n) if runs[i].visible}
+        shown = {col: i for col, i in shown.items() if col is not None}
         adaptive = ()
         if h.step_size is not None:
-            adaptive = tuple(i for i in shown if runs[i].optimizer in ADAPTIVE)
-        source = (s.job_id, self._offset, ceiling, shown, adaptive)
+            adaptive = tuple(c for c, i in shown.items() if runs[i].optimizer in ADAPTIVE)
+        source = (s.job_id, self._offset, ceiling, tuple(shown), adaptive)
         if (source, s.count) == self._extents_key:
             return
         if self._extents_key is None or self._extents_key[0] != source:
             self._extents = {name: _Extent() for name in Y_FROM_HISTORY}
         self._extents_key = (source, s.count)
         loss, grad, step = (self._extents[name] for name in Y_FROM_HISTORY)
-        for i in shown:
+        for col, i in shown.items():
             rows = frame.finite_rows(i, s.count)
-            loss.add(i, h.loss[:, i], rows, ceiling, self._offset)
-            grad.add(i, h.grad_norm[:, i], rows, ceiling)
-            if i in adaptive:
-                step.add((i, 0), h.step_size[:, i, 0], rows, math.inf)
-                step.add((i, 1), h.step_size[:, i, 1], rows, math.inf)
+            loss.add(col, h.loss[:, col], rows, ceiling, self._offset)
+            grad.add(col, h.grad_norm[:, col], rows, ceiling)
+            if col in adaptive:
+                step.add((col, 0), h.step_size[:, col, 0], rows, math.inf)
+                step.add((col, 1), h.step_size[:, col, 1], rows, math.inf)
         for name, extent in self._extents.items():
             span = extent.span()
             if span is None or name in self._y_by_user or span == self._y_ranges.get(name):
@@ -430,21 +421,22 @@ class CurvesView(QWidget):
         runs = frame.experiment.runs
         parts = []
         label = next(lbl for name, lbl, _ in PLOTS if name == plot)
-        for i, run in enumerate(runs[: h.n_runs]):
-            if not run.visible:
+        for i, run in enumerate(runs):
+            col = frame.column(i)
+            if not run.visible or col is None:
                 continue
             rows = frame.finite_rows(i)
-            if plot == "lr" and self.x_mode == "step" and i < len(self._schedules):
-                k = int(np.clip(round(x), 0, len(self._schedules[i]) - 1))
-                value = self._schedules[i][k]
+            rates = frame.schedule(i)
+            if plot == "lr" and self.x_mode == "step" and rates is not None:
+                value = rates[int(np.clip(round(x), 0, len(rates) - 1))]
             elif rows:
-                xs = h.epoch[:rows, i] if self.x_mode == "epoch" else h.step[:rows]
+                xs = h.epoch[:rows, col] if self.x_mode == "epoch" else h.step[:rows]
                 row = int(np.clip(np.searchsorted(xs, x), 0, rows - 1))
                 value = {
-                    "loss": h.loss[row, i],
-                    "lr": h.lr[row, i],
-                    "grad": h.grad_norm[row, i],
-                    "step": h.step_size[row, i, 0] if h.step_size is not None else math.nan,
+                    "loss": h.loss[row, col],
+                    "lr": h.lr[row, col],
+                    "grad": h.grad_norm[row, col],
+                    "step": h.step_size[row, col, 0] if h.step_size is not None else math.nan,
                 }[plot]
                 if plot == "step" and run.optimizer not in ADAPTIVE:
                     continue
@@ -453,7 +445,7 @@ class CurvesView(QWidget):
             color = run_color(i, run.color)
             text = format_value(float(value)) if math.isfinite(value) else "—"
             if plot == "step" and h.step_size is not None and rows:
-                text += f" / {format_value(float(h.step_size[row, i, 1]))}"
+                text += f" / {format_value(float(h.step_size[row, col, 1]))}"
             name = escape(run.display_label, quote=False)
             parts.append(f"<span style='color:{color}'>●</span> {name} {text}")
         where_text = f"epoch {x:.3g}" if self.x_mode == "epoch" else f"step {round(x)}"

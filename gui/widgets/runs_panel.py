@@ -281,8 +281,9 @@ class RunsPanel(QWidget):
         s = frame.snapshot
         runs = frame.experiment.runs
         lines = []
-        for i, at in enumerate(s.diverged_at if s.history is not None else ()):
-            if at >= 0 and i < len(runs):
+        for i in range(len(runs) if s.history is not None else 0):
+            at = frame.diverged_step(i)  # run i is the snapshot's column frame.column(i)
+            if at >= 0:
                 lines.append(f"⚠ {runs[i].display_label} {divergence_text(int(at))}")
         if len(lines) > 1:
             text = f"⚠ {len(lines)} runs diverged: lower their learning rates (see status)"
@@ -298,15 +299,16 @@ class RunsPanel(QWidget):
     def _status_of(self, frame, i: int) -> tuple[str, bool]:
         s = frame.snapshot
         h = s.history
-        if s.error or h is None or i >= h.n_runs:
+        col = frame.column(i)
+        if s.error or h is None or col is None:
             return ("", False)
-        at = int(s.diverged_at[i]) if i < len(s.diverged_at) else -1
+        at = frame.diverged_step(i)
         if at >= 0:
             return (divergence_text(at), True)
         rows = frame.finite_rows(i)
         if rows == 0:
             return ("…", False)
-        loss = float(h.loss[rows - 1, i])
+        loss = float(h.loss[rows - 1, col])
         if not math.isfinite(loss):
             return ("", False)
         return (f"loss {format_value(loss)}", False)

@@ -14,12 +14,11 @@ infinity are pulled in to a box around the view.
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -28,26 +27,18 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
-from gui.figures import problem_subtitle
-from gui.geometry import FAR_FACTOR, Shading, arrow_segments, pixel_centres, pull_in, view_tuple
+from gui.geometry import FAR_FACTOR, Shading, arrow_segments, pull_in
 from gui.palette import MINIMUM_COLOR, MINIMUM_EDGE
+from gui.snapshot import surface_key as surface_key
 from gui.surface_layer import SurfaceLayer
 from gui.theme import LIGHT, Theme, run_color, set_pen, style_plot
 from gui.widgets.curve_item import Curve
 from gui.widgets.parameter_slider import format_value
 
-RESOLUTION = 220  # grid points per axis of the shaded surface
 MAX_PATH_POINTS = 6000  # longer paths are drawn from every k-th point (and the last)
 ARROW_PIXELS = 46
-
-
-def surface_key(experiment, base_dir=None) -> str:
-    """What the shaded surface depends on: the problem without its start and noise (and
-    the seed and folder, which make or find the data)."""
-    problem = experiment.problem.model_dump(mode="json", exclude={"start", "gradient_noise"})
-    extra = [] if problem["kind"] == "function" else [experiment.seed, str(base_dir)]
-    return json.dumps([problem, *extra], sort_keys=True)
 
 
 class SurfaceView(QWidget):
@@ -59,8 +50,7 @@ class SurfaceView(QWidget):
         self.theme = theme
         self.show_arrows = False
         self._frame = None
-        self._surface_key = None
-        self._problem = None
+        self._surface = None  # the worker's Surface drawn now (gui.snapshot)
         self._shading: Shading | None = None
         self._default_rect = (-1.0, 1.0, -1.0, 1.0)
         self._grid_rect = None
@@ -129,11 +119,10 @@ class SurfaceView(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.plot_widget, 1)
 
-        self._regrid_timer = QTimer(self)
-        self._regrid_timer.setSingleShot(True)
-        self._regrid_timer.setInterval(120)
-        self._regrid_timer.timeout.connect(self._regrid)
-        self.viewbox.sigRangeChanged.connect(lambda *_: self._regrid_timer.start())
+        # the worker computes the grid of a zoomed view: ask at most every 100 ms while
+        # the view moves, and once more when it stops
+        self._regrid = qthrottled(self._regrid_now, timeout=100, leading=False, parent=self)
+        self.viewbox.sigRangeChanged.connect(lambda *_: self._regrid())
         self._hover = pg.SignalProxy(
             self.plot_widget.scene().sigMouseMoved, rateLimit=30, slot=self._on_hover
         )
@@ -193,44 +182,33 @@ class SurfaceView(QWidget):
             self.draw(self._frame)
 
     # ---- the surface -------------------------------------------------------------------------
-    def _set_surface(self, frame) -> None:
-        problem = frame.snapshot.built.problem
-        self._problem = problem
-        spec = frame.snapshot.experiment.problem
-        view = spec.view if spec.view is not None else problem.default_view()
-        self._default_rect = view_tuple(view)
-        x0, x1, y0, y1 = self._default_rect
-        z = self._evaluate(x0, x1, y0, y1)
-        self._shading = Shading(z)
-        names = tuple(getattr(problem, "axis_names", ("w1", "w2")))
+    def _set_surface(self, surface) -> None:
+        """Another problem's surface (computed by the worker over its usual view)."""
+        self._surface = surface
+        self._default_rect = surface.default_rect
+        self._shading = Shading(surface.z)
+        names = surface.axis_names
         self.plot.setLabel("bottom", names[0], color=self.theme.plot_foreground)
         self.plot.setLabel("left", names[1], color=self.theme.plot_foreground)
-        self.formula.setText(problem_subtitle(problem) or "")
-        minima = np.asarray(problem.minima(), float).reshape(-1, 2)
-        minima = minima[np.isfinite(minima).all(axis=1)]
-        self.minima.setData(pos=minima)
-        self._show_grid(z, self._default_rect)
+        self.formula.setText(surface.formula)
+        self.readout.setText("")  # the value under the pointer was the old surface's
+        self.minima.setData(pos=surface.minima)
+        self._show_grid(surface.z, surface.rect)
         self.fit()
 
     def fit(self) -> None:
         x0, x1, y0, y1 = self._default_rect
         self.viewbox.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
 
-    def _evaluate(self, x0, x1, y0, y1) -> np.ndarray:
-        """The loss at the pixel centres of a RESOLUTION² image over the rectangle."""
-        with np.errstate(all="ignore"):
-            w1, w2 = pixel_centres((x0, x1, y0, y1), RESOLUTION)
-            return np.asarray(self._problem.surface(w1, w2), float)
-
     def _show_grid(self, z: np.ndarray, rect) -> None:
         self.layer.show(z, rect, self._shading)
         self._grid_rect = rect
 
-    def _regrid(self) -> None:
-        """Re-evaluate the surface over what is visible after a zoom or pan (same colours)."""
+    def _regrid_now(self) -> None:
+        """Ask for the surface over what is visible after a zoom or pan (same colours)."""
         if self.show_arrows and self._frame is not None:
             self.draw(self._frame)  # arrows are so many pixels long: redraw for the new scale
-        if self._problem is None or self._shading is None:
+        if self._surface is None or self._shading is None:
             return
         (x0, x1), (y0, y1) = self.viewbox.viewRange()
         dx0, dx1, _dy0, _dy1 = self._default_rect
@@ -239,7 +217,8 @@ class SurfaceView(QWidget):
             return
         if self._grid_rect == (x0, x1, y0, y1):
             return
-        self._show_grid(self._evaluate(x0, x1, y0, y1), (x0, x1, y0, y1))
+        if self.controller is not None:
+            self.controller.request_surface(self._surface.key, (x0, x1, y0, y1))
 
     # ---- drawing a frame ---------------------------------------------------------------------
     def draw(self, frame) -> None:
@@ -247,17 +226,16 @@ class SurfaceView(QWidget):
         s = frame.snapshot
         if s.built is None or s.history is None:
             return
-        key = surface_key(
-            s.experiment, self.controller.base_dir if self.controller is not None else None
-        )
-        if key != self._surface_key:
-            self._surface_key = key
-            self._set_surface(frame)
-        else:
-            self._problem = s.built.problem
+        surface = s.surface
+        if surface is not None and surface is not self._surface:
+            if self._surface is None or surface.key != self._surface.key:
+                self._set_surface(surface)
+            else:  # the same surface over another rectangle (a zoom)
+                self._surface = surface
+                self._show_grid(surface.z, surface.rect)
         runs = frame.experiment.runs
         h = s.history
-        n = min(len(runs), h.n_runs)
+        n = len(runs)  # run i is column frame.column(i) of the history (None: not yet)
         while len(self.paths) < n:
             item = Curve(antialias=True)
             item.setZValue(10)
@@ -272,7 +250,7 @@ class SurfaceView(QWidget):
                 item.setData([], [])
                 item.setVisible(False)
                 continue
-            points = _thin(h.coords[:rows, i])
+            points = _thin(h.coords[:rows, frame.column(i)])
             points = pull_in(points[np.isfinite(points).all(axis=1)], self._default_rect)
             if len(points) == 0:
                 item.setData([], [])
@@ -323,19 +301,20 @@ class SurfaceView(QWidget):
             self.gradient_arrows.setData([], [])
             return
         h = frame.snapshot.history
-        grad = np.array([h.grad[row, i] for i, row, _ in current])
+        grad = np.array([h.grad[row, frame.column(i)] for i, row, _ in current])
         px, py = self.viewbox.viewPixelSize()
         if not (px > 0 and py > 0):
             return
         grad_segments = []
         for k, (i, row, point) in enumerate(current):
+            col = frame.column(i)
             if np.isfinite(grad[k]).all():
                 grad_segments.extend(arrow_segments(point, -grad[k], px, py, ARROW_PIXELS))
             motion = None
-            if h.velocity is not None and np.isfinite(h.velocity[row, i]).all():
-                motion = h.velocity[row, i]
+            if h.velocity is not None and np.isfinite(h.velocity[row, col]).all():
+                motion = h.velocity[row, col]
             if (motion is None or not np.any(motion)) and h.update is not None:
-                motion = h.update[row, i] if np.isfinite(h.update[row, i]).all() else None
+                motion = h.update[row, col] if np.isfinite(h.update[row, col]).all() else None
             if motion is None or not np.any(motion):
                 continue
             while len(self.update_arrows) <= i:
@@ -384,14 +363,17 @@ class SurfaceView(QWidget):
 
     def _on_hover(self, event) -> None:
         pos = event[0]
-        if self._problem is None or not self.plot.sceneBoundingRect().contains(pos):
+        if self._surface is None or not self.plot.sceneBoundingRect().contains(pos):
             self.readout.setText("")
             return
         point = self.viewbox.mapSceneToView(pos)
         x, y = point.x(), point.y()
-        with np.errstate(all="ignore"):
-            loss = float(np.asarray(self._problem.surface([x], [y])).ravel()[0])
-        self.readout.setText(f"w1 = {x:.4g}   w2 = {y:.4g}   L = {format_value(loss)}")
+        # a lookup in the worker's grid, never the engine on the GUI thread
+        loss = self._surface.value_at(x, y)
+        if not math.isfinite(loss):
+            self.readout.setText("")
+            return
+        self.readout.setText(f"w1 = {x:.4g}   w2 = {y:.4g}   L ≈ {format_value(loss)}")
 
     def path_data(self, run: int) -> tuple[np.ndarray, np.ndarray]:
         """What the path item of ``run`` draws now (tests compare it)."""
