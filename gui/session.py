@@ -63,6 +63,7 @@ class Session(QObject):
     sig_stats = Signal(dict)
     sig_message = Signal(str)  # a transient status-bar message
     sig_error = Signal(str)  # the current experiment can't be simulated ('' when it can)
+    sig_value = Signal(str, float, float, float)  # surface key, w1, w2: the exact loss there
 
     def __init__(self, parent=None, *, start_timers: bool = True):
         super().__init__(parent)
@@ -86,6 +87,7 @@ class Session(QObject):
         self._closed = False
 
         self.worker.sig_published.connect(self._on_published)  # queued: another thread
+        self.worker.sig_value.connect(self.sig_value)
         self._frame_timer = QTimer(self)
         self._frame_timer.setInterval(FRAME_INTERVAL_MS)
         self._frame_timer.timeout.connect(self.tick)
@@ -241,6 +243,11 @@ class Session(QObject):
         """Ask the worker for the surface over ``rect`` (a zoomed or panned view)."""
         if not self._closed:
             self.worker.request_surface(key, rect)
+
+    def request_value(self, key: str, w1: float, w2: float) -> None:
+        """Ask the worker for the exact loss at (w1, w2): ``sig_value`` answers."""
+        if not self._closed:
+            self.worker.request_value(key, w1, w2)
 
     @property
     def busy(self) -> bool:

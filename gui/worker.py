@@ -49,6 +49,7 @@ class TrainingWorker(QObject):
 
     sig_stopped = Signal()
     sig_published = Signal()  # a job's first snapshot, or its last
+    sig_value = Signal(str, float, float, float)  # surface key, w1, w2, the loss there
 
     def __init__(self, chunk_seconds: float = 0.005, parent=None):
         super().__init__(parent)
@@ -62,6 +63,7 @@ class TrainingWorker(QObject):
         self._busy = False
         self._held_until = 0.0
         self._grid_request: tuple[str, tuple] | None = None
+        self._value_request: tuple[str, float, float] | None = None
         self._surface: Surface | None = None  # the worker thread's alone
         self._schedules: tuple[np.ndarray, ...] = ()
         self._serial = 0
@@ -87,6 +89,13 @@ class TrainingWorker(QObject):
         one for another problem than the current job's is ignored."""
         with self._cond:
             self._grid_request = (key, tuple(float(v) for v in rect))
+            self._cond.notify_all()
+
+    def request_value(self, key: str, w1: float, w2: float) -> None:
+        """The exact loss at (w1, w2) on the surface ``key`` (the hover read-out), answered
+        with ``sig_value`` after the current chunk; a newer request replaces this one."""
+        with self._cond:
+            self._value_request = (key, float(w1), float(w2))
             self._cond.notify_all()
 
     def hold(self, seconds: float = 0.25) -> None:
@@ -144,6 +153,7 @@ class TrainingWorker(QObject):
                     not self._stopping
                     and self._pending is None
                     and self._grid_request is None
+                    and self._value_request is None
                     and (built is None or built.trainer.done or built.trainer.step >= self._demand)
                 ):
                     self._busy = False
@@ -157,7 +167,10 @@ class TrainingWorker(QObject):
                     previous, built = built, None
                 else:
                     grid, self._grid_request = self._grid_request, None
+                value, self._value_request = self._value_request, None
                 demand = self._demand
+            if value is not None and built is not None:
+                self._answer_value(built, *value)
             if new_job:
                 built = self._start(job, previous)
                 previous = None
@@ -248,6 +261,16 @@ class TrainingWorker(QObject):
             formula=problem_subtitle(problem) or "",
             axis_names=tuple(getattr(problem, "axis_names", ("w1", "w2"))),
         )
+
+    def _answer_value(self, built: Built, key: str, w1: float, w2: float) -> None:
+        if self._surface is None or self._surface.key != key:
+            return  # asked about another problem's surface
+        try:
+            with np.errstate(all="ignore"):
+                loss = float(np.asarray(built.problem.surface([w1], [w2])).ravel()[0])
+        except Exception:
+            return
+        self.sig_value.emit(key, w1, w2, loss)
 
     def _regrid(self, built: Built, key: str, rect) -> bool:
         """A grid over ``rect`` for the current surface; False when the request is stale."""

@@ -51,6 +51,7 @@ class SurfaceView(QWidget):
         self.show_arrows = False
         self._frame = None
         self._surface = None  # the worker's Surface drawn now (gui.snapshot)
+        self._hovered = None  # (surface key, w1, w2) under the pointer
         self._shading: Shading | None = None
         self._default_rect = (-1.0, 1.0, -1.0, 1.0)
         self._grid_rect = None
@@ -137,6 +138,7 @@ class SurfaceView(QWidget):
         self.apply_theme(theme)
         if controller is not None:
             controller.sig_frame.connect(self.draw)
+            controller.sig_value.connect(self._on_value)
 
     # ---- look --------------------------------------------------------------------------------
     def apply_theme(self, theme: Theme) -> None:
@@ -192,6 +194,7 @@ class SurfaceView(QWidget):
         self.plot.setLabel("left", names[1], color=self.theme.plot_foreground)
         self.formula.setText(surface.formula)
         self.readout.setText("")  # the value under the pointer was the old surface's
+        self._hovered = None
         self.minima.setData(pos=surface.minima)
         self._show_grid(surface.z, surface.rect)
         self.fit()
@@ -368,12 +371,22 @@ class SurfaceView(QWidget):
             return
         point = self.viewbox.mapSceneToView(pos)
         x, y = point.x(), point.y()
-        # a lookup in the worker's grid, never the engine on the GUI thread
+        # at once: the value interpolated in the worker's grid; a moment later the exact
+        # one, which the worker computes (never the engine on the GUI thread)
+        self._hovered = (self._surface.key, x, y)
         loss = self._surface.value_at(x, y)
         if not math.isfinite(loss):
             self.readout.setText("")
+        else:
+            self.readout.setText(f"w1 = {x:.4g}   w2 = {y:.4g}   L ≈ {format_value(loss)}")
+        if self.controller is not None:
+            self.controller.request_value(*self._hovered)
+
+    def _on_value(self, key: str, x: float, y: float, loss: float) -> None:
+        """The worker's exact loss at the point last hovered (older answers are dropped)."""
+        if self._hovered != (key, x, y) or self.readout.text() == "":
             return
-        self.readout.setText(f"w1 = {x:.4g}   w2 = {y:.4g}   L ≈ {format_value(loss)}")
+        self.readout.setText(f"w1 = {x:.4g}   w2 = {y:.4g}   L = {format_value(loss)}")
 
     def path_data(self, run: int) -> tuple[np.ndarray, np.ndarray]:
         """What the path item of ``run`` draws now (tests compare it)."""

@@ -84,6 +84,7 @@ def test_the_gui_thread_never_evaluates_the_surface(window, qtbot, surface_calls
     settle(window)
     for x, y in ((0.1, 0.2), (1.0, -1.0), (2.5, 2.5)):
         assert "L ≈" in hover(view, x, y)
+    qtbot.waitUntil(lambda: "L = " in view.readout.text(), timeout=3000)
     serial = c.snapshot.surface.serial
     (x0, x1), (y0, y1) = view.viewbox.viewRange()
     view.viewbox.setRange(xRange=(x0 / 4, x1 / 4), yRange=(y0 / 4, y1 / 4), padding=0)
@@ -96,6 +97,10 @@ def test_the_gui_thread_never_evaluates_the_surface(window, qtbot, surface_calls
     assert not any(surface_calls), "the GUI thread called Problem.surface"
 
 
+def read_value(text: str, sign: str) -> float:
+    return float(text.split(f"L {sign} ")[1].replace(",", ""))
+
+
 def test_the_hover_readout_belongs_to_the_surface_shown(window, qtbot):
     c = window.controller
     view = window.surface_view
@@ -103,8 +108,10 @@ def test_the_hover_readout_belongs_to_the_surface_shown(window, qtbot):
     text = hover(view, x, y)
     problem = c.snapshot.built.problem
     expected = float(problem.surface(np.array([x]), np.array([y]))[0, 0])
-    shown = float(text.split("L ≈")[1].replace(",", ""))
-    assert shown == pytest.approx(expected, rel=0.02, abs=1e-3)
+    # at once, interpolated in the worker's grid; then the worker's exact value
+    assert read_value(text, "≈") == pytest.approx(expected, rel=0.02, abs=1e-3)
+    qtbot.waitUntil(lambda: "L = " in view.readout.text(), timeout=3000)
+    assert read_value(view.readout.text(), "=") == pytest.approx(expected, rel=1e-3)
     # another experiment: the old surface's value is not left standing
     c.set_experiment(
         parse_experiment({"problem": {"kind": "linear_regression", "samples": 50}, "runs": [{}]}),
@@ -118,8 +125,9 @@ def test_the_hover_readout_belongs_to_the_surface_shown(window, qtbot):
     text = hover(view, x, y)
     problem = c.snapshot.built.problem
     expected = float(problem.surface(np.array([x]), np.array([y]))[0, 0])
-    shown = float(text.split("L ≈")[1].replace(",", ""))
-    assert shown == pytest.approx(expected, rel=0.02, abs=1e-3)
+    assert read_value(text, "≈") == pytest.approx(expected, rel=0.02, abs=1e-3)
+    qtbot.waitUntil(lambda: "L = " in view.readout.text(), timeout=3000)
+    assert read_value(view.readout.text(), "=") == pytest.approx(expected, rel=1e-3)
 
 
 def test_progress_text():
