@@ -223,7 +223,11 @@ class TrainingWorker(QObject):
     def _start(self, job: Job, previous: Built | None = None) -> Built | None:
         try:
             built = build(job.experiment, job.base_dir, source=job.source, reuse=previous)
+            if self._abandoned():  # each phase may take a while for a long experiment
+                return None
             self._schedules = _schedules(job.experiment)
+            if self._abandoned():
+                return None
             key = surface_key(job.experiment, job.base_dir)
             if self._surface is None or self._surface.key != key:
                 # a slider that changes a run keeps the surface (zoomed or not)
@@ -237,6 +241,11 @@ class TrainingWorker(QObject):
             self._publish(job, None, error=_engine_failure(exc))
             return None
         return built
+
+    def _abandoned(self) -> bool:
+        """Stopping, or a newer job waits: what is being prepared is of no use."""
+        with self._cond:
+            return self._stopping or self._pending is not None
 
     def _grid(self, key: str, built: Built, rect, default_rect) -> Surface:
         """The surface over ``rect``, with the problem's minima, start and formula."""
