@@ -34,8 +34,6 @@ from engine.parameters import (
 from gui.theme import run_color
 from gui.widgets.parameter_slider import ParameterSlider, guard_wheel
 
-OPTIMIZER_NAMES = {key: info.title for key, info in OPTIMIZERS_INFO.items()}
-
 
 class RunEditor(QWidget):
     def __init__(self, controller, parent: QWidget | None = None):

@@ -207,3 +207,10 @@ def test_schema_agrees_with_the_registry(entry, kind):
     data = {entry.key: bad} if kind is None else {"problem": {"kind": kind, entry.key: bad}}
     with pytest.raises(ExperimentError, match=rf"\b{entry.key}\b"):
         parse_experiment(data)
+
+
+def test_readme_documents_every_registry_key():
+    """The README's key table is the one place a user reads them: a new entry needs a row."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    keys = [*parameters.REGISTRY, *parameters.SCHEDULE_KINDS, *parameters.OPTIMIZERS]
+    assert [k for k in keys if f"`{k}`" not in readme] == []
