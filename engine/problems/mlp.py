@@ -100,6 +100,13 @@ class Layout:
                 return e
         raise KeyError(name)
 
+    def norms(self, flat, trainable: bool = True):
+        """The L2 norm of every parameter array (or buffer) of every run: ``(R, entries)``,
+        columns in the order of ``params`` (or ``buffers``); one reduction for all of them."""
+        entries = self.params if trainable else self.buffers
+        starts = np.array([e.offset for e in entries])
+        return np.sqrt(np.add.reduceat(np.square(np.asarray(flat)), starts, axis=-1))
+
     def view(self, flat, name: str):
         """The array ``name`` of every run: ``(R, *shape)``, a view of ``flat`` (R, P or Q)."""
         e = self[name]
@@ -273,9 +280,37 @@ class MLP:
         loss, grads = self._run(params, buffers, x, y, train=True, new_buffers=new_buffers)
         return loss, grads, new_buffers
 
-    def evaluate(self, params, buffers, x, y, grad: bool = False) -> Evaluation:
+    def evaluate(
+        self, params, buffers, x, y, grad: bool = False, max_elements: int = 1 << 24
+    ) -> Evaluation:
         """Evaluation mode (running statistics) on a whole split: loss, accuracy and, with
-        ``grad``, the gradient of the mean loss, for every run."""
+        ``grad``, the gradient of the mean loss, for every run.
+
+        In evaluation mode every example is independent of the others, so the split is taken
+        in chunks of examples whose activations (runs × examples × widest layer) stay under
+        ``max_elements``, and the chunks' means are combined weighted by their sizes: the
+        memory is bounded whatever the number of runs or examples.
+        """
+        xp = self.xp
+        n = x.shape[0]
+        chunk = max(1, max_elements // (params.shape[0] * max(self.widths)))
+        if chunk >= n:
+            return self._evaluate_chunk(params, buffers, x, y, grad)
+        parts = [
+            (
+                min(n, start + chunk) - start,
+                self._evaluate_chunk(
+                    params, buffers, x[start : start + chunk], y[start : start + chunk], grad
+                ),
+            )
+            for start in range(0, n, chunk)
+        ]
+        loss = sum(part.loss * (size / n) for size, part in parts)
+        accuracy = sum(part.accuracy * (size / n) for size, part in parts)
+        grads = sum(part.grads * (size / n) for size, part in parts) if grad else None
+        return Evaluation(xp.asarray(loss), xp.asarray(accuracy), grads)
+
+    def _evaluate_chunk(self, params, buffers, x, y, grad):
         xp = self.xp
         logits, cache = self._forward(params, buffers, x, train=False, new_buffers=None)
         loss, dz = self._cross_entropy(logits, y, want_grad=grad)

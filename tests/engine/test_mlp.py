@@ -205,6 +205,37 @@ def test_evaluation_mode_uses_running_stats_like_torch(activation, batch_norm):
     assert model.evaluate(params, buffers, x, y).grads is None
 
 
+def test_evaluation_in_chunks_equals_torch_on_the_whole_split():
+    model = MLP(5, [7], 3, "relu", batch_norm=True, dtype=F64)
+    params, buffers = perturbed_state(model, runs=2, seed=8)
+    x, y = data(n=53, seed=5)
+    # 2 runs × 7 wide: at most 10 examples per chunk, the last one shorter
+    chunked = model.evaluate(params, buffers, x, y, grad=True, max_elements=2 * 7 * 10)
+    for r in range(2):
+        net, _ = torch_net(model, params[r], buffers[r])
+        net.eval()
+        logits = net(torch.from_numpy(x))
+        expected = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
+        expected.backward()
+        assert chunked.loss[r] == pytest.approx(expected.item(), rel=1e-12)
+        assert chunked.accuracy[r] == pytest.approx((logits.argmax(1).numpy() == y).mean())
+        np.testing.assert_allclose(chunked.grads[r], torch_grads(net), **TIGHT)
+
+
+def test_norms_of_every_array_of_every_run():
+    model = MLP(5, [7, 4], 3, batch_norm=True, dtype=F64)
+    params, buffers = perturbed_state(model, runs=3)
+    norms = model.layout.norms(params)
+    assert norms.shape == (3, len(model.layout.params))
+    for k, entry in enumerate(model.layout.params):
+        view = model.layout.view(params, entry.name).reshape(3, -1)
+        np.testing.assert_allclose(norms[:, k], np.linalg.norm(view, axis=1), rtol=1e-14)
+    running_var = model.layout.view(buffers, "bn1.running_var")
+    np.testing.assert_allclose(
+        model.layout.norms(buffers, trainable=False)[:, 3], np.linalg.norm(running_var, axis=1)
+    )
+
+
 def test_running_stats_follow_torch_over_several_batches():
     model = MLP(5, [6, 4], 3, "relu", batch_norm=True, bn_momentum=0.25, dtype=F64)
     params, buffers = perturbed_state(model, runs=1, seed=5)
