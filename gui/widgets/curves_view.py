@@ -15,8 +15,9 @@ from html import escape
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, QVBoxLayout, QWidget
+from superqt.utils import qthrottled
 
 from engine.parameters import OPTIMIZERS_INFO, REGISTRY
 from gui.figures import loss_offset
@@ -94,10 +95,9 @@ class CurvesView(QWidget):
                 )
         self.plots["step"].setLabel("bottom", "step (updates)")
         self._step_shown = True
-        self._next_draw = 0.0
-        self._trailing = QTimer(self)
-        self._trailing.setSingleShot(True)
-        self._trailing.timeout.connect(lambda: self._frame is not None and self._draw(self._frame))
+        # frames arriving while the last one's drawing cost is not yet "paid" are
+        # skipped, and the newest is drawn when it is (see draw)
+        self._throttled_draw = qthrottled(self._draw_newest, timeout=0, leading=True, parent=self)
 
         self.readout = QLabel(" ")
         self.readout.setTextFormat(Qt.TextFormat.RichText)
@@ -198,15 +198,22 @@ class CurvesView(QWidget):
         skipped so that the curves take at most a quarter of the time, and the last one
         is always drawn."""
         self._frame = frame
-        now = time.perf_counter()
-        if now < self._next_draw and not frame.new_data:
-            if not self._trailing.isActive():
-                self._trailing.start(max(int((self._next_draw - now) * 1000), 1))
+        if frame.new_data:  # a new result: at once
+            self._throttled_draw.cancel()
+            self._draw_newest()
             return
-        self._trailing.stop()
-        self._draw(frame)
-        cost = time.perf_counter() - now
-        self._next_draw = now + (4 * cost if cost > 0.008 else 0.0)
+        self._throttled_draw()
+        if self._throttled_draw.timeout() == 0:  # drawing is cheap: every frame, now
+            self._throttled_draw.flush()
+
+    def _draw_newest(self) -> None:
+        if self._frame is None:
+            return
+        started = time.perf_counter()
+        self._draw(self._frame)
+        cost = time.perf_counter() - started
+        # at most one frame per 4 × its cost: the curves take at most a quarter of the time
+        self._throttled_draw.setTimeout(int(4000 * cost) if cost > 0.008 else 0)
 
     def _draw(self, frame) -> None:
         s = frame.snapshot

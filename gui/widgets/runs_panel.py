@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
 from engine import parameters as registry
 from engine.experiment import RunModel
@@ -162,11 +163,8 @@ class RunsPanel(QWidget):
         controller.sig_selection_changed.connect(self._select_row)
         # text at 4 Hz (the plots take every frame); a new result at once
         self._status_frame = None
-        self._status_timer = QTimer(self)
-        self._status_timer.setSingleShot(True)
-        self._status_timer.setInterval(250)
-        self._status_timer.timeout.connect(
-            lambda: self._status_frame is not None and self.update_status(self._status_frame)
+        self._status_later = qthrottled(
+            self._update_status_now, timeout=250, leading=False, parent=self
         )
         controller.sig_frame.connect(self._on_frame)
         self.refresh()
@@ -250,10 +248,14 @@ class RunsPanel(QWidget):
     def _on_frame(self, frame) -> None:
         self._status_frame = frame
         if frame.new_data:
-            self._status_timer.stop()
+            self._status_later.cancel()
             self.update_status(frame)
-        elif not self._status_timer.isActive():
-            self._status_timer.start()
+        else:
+            self._status_later()
+
+    def _update_status_now(self) -> None:
+        if self._status_frame is not None:
+            self.update_status(self._status_frame)
 
     def update_status(self, frame) -> None:
         self._update_warnings(frame)

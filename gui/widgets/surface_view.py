@@ -286,8 +286,10 @@ class SurfaceView(QWidget):
         if getattr(self.start, "moving", False):
             return
         start = frame.experiment.problem.start
+        if start is None and frame.surface is not None:
+            start = frame.surface.start  # the problem's own, as the worker published it
         if start is None:
-            start = frame.snapshot.built.problem.start
+            return
         x, y = float(start[0]), float(start[1])
         if not (math.isfinite(x) and math.isfinite(y)):
             return

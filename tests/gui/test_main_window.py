@@ -30,11 +30,15 @@ def test_window_opens_with_the_default_experiment_drawn(window):
     assert c.experiment.title in window.windowTitle()
     assert c.error == ""
     assert len(c.experiment.runs) >= 2
+    frame = c.current_frame()
+    h = c.snapshot.history
     for i in range(len(c.experiment.runs)):
         x, y = window.surface_view.path_data(i)
-        assert x.size > 1
-        assert np.isfinite(x).all()
-        assert np.isfinite(y).all()
+        # every recorded position of the run, up to the playhead (at the end): the engine's
+        rows = frame.finite_rows(i)
+        assert rows == h.count > 1
+        np.testing.assert_array_equal(x, h.coords[:rows, frame.column(i), 0])
+        np.testing.assert_array_equal(y, h.coords[:rows, frame.column(i), 1])
     assert "NumPy" in window.backend_label.text() or "CuPy" in window.backend_label.text()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 
 def y_ranges(window):
     return {
@@ -23,7 +25,7 @@ def test_moving_the_playhead_keeps_the_curves_axes(window):
     # the revealed curves did change
     x, _ = window.curves_view.plots["loss"].listDataItems()[0].getData()
     assert x is not None
-    assert x.max() <= c.total_steps // 2
+    assert x.max() == c.total_steps // 2  # up to the playhead, drawn at once
 
 
 def test_a_new_computation_changes_the_axes_to_its_history(window, qtbot):
@@ -35,3 +37,27 @@ def test_a_new_computation_changes_the_axes_to_its_history(window, qtbot):
     c.seek(c.total_steps)
     c.current_frame()
     assert y_ranges(window)["loss"] != before
+
+
+def test_slow_curves_skip_a_burst_of_frames_and_draw_the_newest(window, qtbot, monkeypatch):
+    c = window.controller
+    curves = window.curves_view
+    drawn = []
+    draw = curves._draw
+
+    def slow_draw(frame):
+        time.sleep(0.03)  # a long history: 30 ms a frame
+        drawn.append(frame.head)
+        draw(frame)
+
+    monkeypatch.setattr(curves, "_draw", slow_draw)
+    c.seek(10)
+    c.current_frame()  # drawn at once; the next frames wait 4 x 30 ms
+    assert drawn == [10]
+    for step in (20, 30, 40):
+        c.seek(step)
+        c.current_frame()
+    assert drawn == [10]
+    qtbot.waitUntil(lambda: drawn == [10, 40], timeout=3000)  # the newest, not 20 or 30
+    qtbot.wait(300)
+    assert drawn == [10, 40]
