@@ -13,7 +13,7 @@ def y_ranges(window):
     }
 
 
-def test_moving_the_playhead_keeps_the_curves_axes(window):
+def test_moving_the_playhead_keeps_the_curves_axes(window, qtbot):
     c = window.controller
     c.seek(c.total_steps)
     c.current_frame()
@@ -22,10 +22,10 @@ def test_moving_the_playhead_keeps_the_curves_axes(window):
         c.seek(step)
         c.current_frame()
         assert y_ranges(window) == at_end
-    # the revealed curves did change
-    x, _ = window.curves_view.plots["loss"].listDataItems()[0].getData()
-    assert x is not None
-    assert x.max() == c.total_steps // 2  # up to the playhead, drawn at once
+    # the revealed curves did change: up to the playhead (at once, or on the trailing edge
+    # of the throttle when a draw is slow on a loaded machine)
+    item = window.curves_view.plots["loss"].listDataItems()[0]
+    qtbot.waitUntil(lambda: item.getData()[0].max() == c.total_steps // 2, timeout=3000)
 
 
 def test_a_new_computation_changes_the_axes_to_its_history(window, qtbot):
@@ -50,6 +50,8 @@ def test_slow_curves_skip_a_burst_of_frames_and_draw_the_newest(window, qtbot, m
         drawn.append(frame.head)
         draw(frame)
 
+    curves._throttled_draw.setTimeout(0)  # however slow the last real draw was
+    qtbot.wait(50)
     monkeypatch.setattr(curves, "_draw", slow_draw)
     c.seek(10)
     c.current_frame()  # drawn at once; the next frames wait 4 x 30 ms
