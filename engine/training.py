@@ -186,11 +186,12 @@ class _Lane:
                 unit.lane_rows = slice(offset, offset + len(unit.runs))
                 offset += len(unit.runs)
         self.epoch = 0  # epochs started
-        self.updates: list[list[object]] = []  # this epoch's prepared micro-batches
+        # this epoch's updates: (prepared micro-batches, their weights or None), see _weights
+        self.updates: list[tuple[list[object], list[float] | None]] = []
         self.position = 0  # updates done in this epoch
         self.steps_done = 0
         self._orders = None
-        self._ahead: deque[list[list[object]]] = deque()  # epochs prepared, not yet started
+        self._ahead: deque[list] = deque()  # epochs prepared (as ``updates``), not yet started
 
     @property
     def epoch_done(self) -> float:
@@ -201,7 +202,8 @@ class _Lane:
 
     def gradient(self, problem: Problem, seed: int):
         """The minibatch gradient of the next update at the lane's parameters: the mean of
-        its micro-batches' gradients (gradient accumulation)."""
+        its micro-batches' gradients weighted by their sizes (gradient accumulation), i.e.
+        the gradient of the mean loss over the union of the micro-batches."""
         params = self.units[0].params
         if len(self.units) > 1:
             params = problem.xp.concatenate([u.params for u in self.units])
@@ -210,13 +212,18 @@ class _Lane:
             return problem.batch_grad(params, None)
         if self.position == len(self.updates):
             self._start_epoch(problem, seed)
-        micro = self.updates[self.position]
+        micro, weights = self.updates[self.position]
         self.position += 1
         grads = problem.batch_grad(params, micro[0])
         if len(micro) > 1:
-            for prepared in micro[1:]:
-                grads = grads + problem.batch_grad(params, prepared)
-            grads = grads / len(micro)
+            if weights is None:  # micro-batches of one size: their plain mean
+                for prepared in micro[1:]:
+                    grads = grads + problem.batch_grad(params, prepared)
+                grads = grads / len(micro)
+            else:
+                grads = grads * weights[0]
+                for prepared, weight in zip(micro[1:], weights[1:], strict=True):
+                    grads = grads + weight * problem.batch_grad(params, prepared)
         return grads
 
     def _start_epoch(self, problem: Problem, seed: int) -> None:
@@ -239,7 +246,25 @@ class _Lane:
         epochs = [split_epoch(self.config, next(self._orders)) for _ in range(ahead)]
         prepared = iter(problem.prepare([mb for ups in epochs for up in ups for mb in up]))
         for updates in epochs:
-            self._ahead.append([[next(prepared) for _ in update] for update in updates])
+            self._ahead.append(
+                [([next(prepared) for _ in update], _weights(update)) for update in updates]
+            )
+
+
+def _weights(update: list[np.ndarray]) -> list[float] | None:
+    """How much each micro-batch's (mean) gradient counts in the update: its share of the
+    update's examples, so that the update is the gradient of the mean loss over their union
+    (a short last micro-batch counts less). None when all have one size: the plain mean.
+
+    That is what makes accumulation equal one batch ``accumulation_steps`` times larger even
+    when an epoch ends on a short micro-batch (23 rows, micro-batch 5, k = 3: updates of
+    5+5+5 and 5+3 rows, exactly the batches of 15 and 8). For full micro-batches the two
+    definitions ("mean over the micro-batches", EXPERIMENT_FORMAT.md) are the same."""
+    sizes = [len(mb) for mb in update]
+    if len(set(sizes)) <= 1:
+        return None
+    total = sum(sizes)
+    return [n / total for n in sizes]
 
 
 class Trainer:

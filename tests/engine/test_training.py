@@ -60,6 +60,28 @@ def test_accumulating_k_batches_equals_one_batch_k_times_larger(regression, opti
     assert np.abs(a.coords[-1] - a.coords[0]).max() > 0.1  # it did train
 
 
+def test_accumulated_update_is_the_gradient_of_the_union_of_its_micro_batches():
+    # 23 rows, micro-batches of 5 in groups of 3: the updates of an epoch see rows 0–14
+    # (5+5+5) and 15–22 (5+3). The short group's gradient is that of its 8 rows, not the
+    # mean of a 5-row and a 3-row gradient; the oracle is the MSE gradient written out.
+    x, y = generate_data(seed=3, samples=23, feature_scales=(1.0, 2.0), noise=0.3)
+    problem = LinearRegressionProblem(BACKEND, x, y, start=(0.5, -0.5))
+    lr = 0.05
+    acc = RunSpec("5×3", "sgd", lr=lr, batch=BatchConfig(5, shuffle=False, accumulation_steps=3))
+    large = RunSpec("15", "sgd", lr=lr, batch=BatchConfig(15, shuffle=False))
+    h = train(problem, [acc, large], 6)
+    w = np.array([0.5, -0.5])
+    expected = [w]
+    for k in range(6):
+        rows = slice(0, 15) if k % 2 == 0 else slice(15, 23)
+        xs, ys = x[rows], y[rows]
+        w = w - lr * 2 * xs.T @ (xs @ w - ys) / len(ys)
+        expected.append(w)
+    np.testing.assert_allclose(h.coords[:, 0], np.array(expected), rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(h.coords[:, 1], h.coords[:, 0], rtol=1e-13, atol=1e-14)
+    np.testing.assert_array_equal(h.epoch[:, 0], [0, 0.5, 1, 1.5, 2, 2.5, 3])
+
+
 def test_accumulation_differs_from_the_micro_batch_alone(regression):
     base = {"optimizer": "sgd", "lr": 0.02}
     acc = RunSpec("acc", **base, batch=BatchConfig(10, shuffle=False, accumulation_steps=3))
