@@ -387,10 +387,12 @@ def curves_figure(
                     symbolBrush=pg.mkBrush(colors[run]),
                 )
 
-    if _log_rates(history, visible):
+    # a rate near the largest float (lr = 1e308 is a valid file, it diverges) overflows a
+    # linear axis's arithmetic (1.08 × 1e308 = inf): it gets the log axis
+    if _log_rates(history, visible) or rate_range[1] > HUGE_RATE:
         lr_plot.setLogMode(x=False, y=True)
         low, high = math.log10(rate_range[0]), math.log10(rate_range[1])
-        pad = 0.06 * (high - low)
+        pad = 0.06 * (high - low) or 0.5
         lr_plot.setYRange(low - pad, high + pad, padding=0)
         lr_plot.getAxis("left").setTicks(log_ticks(low - pad, high + pad))
     elif math.isfinite(rate_range[1]):
@@ -398,6 +400,9 @@ def curves_figure(
         top_rate = max(rate_range[1], 1e-12)
         lr_plot.setYRange(-0.04 * top_rate, 1.08 * top_rate, padding=0)
     return widget
+
+
+HUGE_RATE = 1e300  # beyond this a linear rate axis can't be laid out (see curves_figure)
 
 
 def _connect_arg(connect: np.ndarray):

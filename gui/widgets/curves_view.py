@@ -38,6 +38,9 @@ PLOTS = (
     ("step", f"step size {REGISTRY['lr'].symbol}/σ  (─ w1, ┄ w2)", True),
 )
 Y_FROM_HISTORY = ("loss", "grad", "step")  # vertical ranges set from the computed history
+# a valid rate may be near the largest float (lr = 1e308 diverges at once); pyqtgraph's
+# range arithmetic (padding, 1.08 × top) overflows on it, so the curve is drawn up to this
+LR_CEILING = 1e300
 
 
 class CurvesView(QWidget):
@@ -291,11 +294,11 @@ class CurvesView(QWidget):
                     self._schedule_steps,
                     rates,
                     self._lr_log,
-                    math.inf,
+                    LR_CEILING,
                 )
             elif rows:
                 x, lr = h.epoch[:, col], h.lr[:, col]
-                _set(lr_items[i], source, rows, x, lr, self._lr_log, math.inf)
+                _set(lr_items[i], source, rows, x, lr, self._lr_log, LR_CEILING)
             else:
                 _clear(lr_items[i])
         self._show_step_plot(any_adaptive)

@@ -285,6 +285,33 @@ def test_a_diverged_run_still_gets_figures(tmp_path):
     assert calls[0][2] == out
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "lr", "problem"),
+    [
+        ("sgd", "1e308", 'kind = "function"\nname = "rosenbrock"'),
+        ("adam", "1.7976931348623157e308", 'kind = "function"\nname = "rosenbrock"'),
+        ("sgd", "1e308", 'kind = "linear_regression"\nsamples = 20'),
+    ],
+)
+def test_a_run_with_the_largest_finite_rate_diverges_and_gets_figures(
+    tmp_path, capsys, monkeypatch, optimizer, lr, problem
+):
+    # a finite rate is a valid file whatever its size: the run diverges (a result), and the
+    # figures' axes must not overflow on a rate of 1e308 (1.08 × 1e308 = inf)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    import main
+
+    text = f"steps = 20\n[problem]\n{problem}\n[[runs]]\noptimizer = '{optimizer}'\nlr = {lr}\n"
+    exp = write(tmp_path, text)
+    out = tmp_path / "out"
+    assert runner.main([str(exp), "--out", str(out)], render=main._render_figures) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert f"run 0 '{optimizer}' diverged at step 1" in captured.out
+    for name in ("surface.png", "curves.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # ---- options -------------------------------------------------------------------------------
 
 

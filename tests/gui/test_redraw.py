@@ -63,3 +63,31 @@ def test_slow_curves_skip_a_burst_of_frames_and_draw_the_newest(window, qtbot, m
     qtbot.waitUntil(lambda: drawn == [10, 40], timeout=3000)  # the newest, not 20 or 30
     qtbot.wait(300)
     assert drawn == [10, 40]
+
+
+def test_a_rate_near_the_largest_float_draws_without_overflow(window, qtbot, tmp_path):
+    # lr = 1e308 is a valid file (the run diverges at once); the rate axis must not overflow
+    # (1.08 × 1e308 = inf made pyqtgraph raise "Cannot set range [-inf, inf]" on every paint)
+    import math
+
+    path = tmp_path / "huge.toml"
+    path.write_text(
+        'steps = 30\n[problem]\nkind = "function"\nname = "rosenbrock"\n'
+        '[[runs]]\noptimizer = "sgd"\nlr = 1e308\n',
+        encoding="utf-8",
+    )
+    assert window.open_path(path)
+    c = window.controller
+    assert c.wait_until_computed(30)
+    c.pause()
+    c.seek(c.total_steps)
+    c.current_frame()
+    window.repaint()
+
+    def lr_range():
+        return window.curves_view.plots["lr"].vb.viewRange()[1]
+
+    qtbot.waitUntil(lambda: lr_range()[1] > 1e299, timeout=3000)  # the throttled draw
+    low, high = lr_range()
+    assert math.isfinite(low)
+    assert math.isfinite(high)
