@@ -12,12 +12,14 @@ expected (``ExperimentError``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
@@ -59,6 +61,16 @@ ScheduleKind = Literal[KINDS]  # type: ignore[valid-type]
 SurfaceName = Literal[tuple(SURFACES)]  # type: ignore[valid-type]
 
 Pair = tuple[float, float]
+# TOML reads `nan` and `inf` as floats: a start, view or weight must be an actual number
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+FinitePair = tuple[Finite, Finite]
+ViewBox = tuple[Finite, Finite, Finite, Finite]
+
+# Limits that keep a file within what one machine holds (see the README, "Limits").
+MAX_STEPS = 10_000_000
+MAX_SAMPLES = 1_000_000  # generated examples or rows of a data file (~100 bytes each)
+MAX_RECORDED_ROWS = 20_000_000  # recorded rows × runs: the CSV (~100 bytes a row) and memory
+FEATURE_SCALE_RANGE = (1e-8, 1e8)  # beyond, the squares in the loss lose or overflow digits
 
 
 class ExperimentError(ValueError):
@@ -108,7 +120,7 @@ class _Run(_Strict):
     convention: ConventionName = "pytorch"
     # Optimizer hyperparameters and minibatch settings come from the registry (below)
     schedule: ScheduleModel = Field(default_factory=ScheduleModel)  # type: ignore[valid-type]
-    start: Pair | None = None
+    start: FinitePair | None = None
 
     def hyperparameters(self) -> dict[str, Any]:
         """The optimizer settings given in the file (defaults are the optimizer's)."""
@@ -141,32 +153,62 @@ def make_run_model(
 RunModel = make_run_model()
 
 
+def _check_view(v: ViewBox | None) -> ViewBox | None:
+    """[w1_min, w1_max, w2_min, w2_max]: each axis from a lower to a higher value, over a
+    width a float can hold (a width of 0 draws nothing, an inverted one loses the paths)."""
+    if v is None:
+        return v
+    for axis, (low, high) in (("w1", v[:2]), ("w2", v[2:])):
+        if not low < high:
+            raise ValueError(
+                f"expected [w1_min, w1_max, w2_min, w2_max] with {axis}_min < {axis}_max"
+            )
+        if not math.isfinite(high - low):
+            raise ValueError(f"the {axis} range is too wide for a float")
+    return v
+
+
 class FunctionProblemModel(_Strict):
     kind: Literal["function"] = "function"
     name: SurfaceName = "rosenbrock"
-    start: Pair | None = None
+    start: FinitePair | None = None
     gradient_noise: float = Field(0.0, ge=0, allow_inf_nan=False)
-    condition: float = Field(20.0, gt=0, description="elongated_quadratic: curvature ratio")
-    view: tuple[float, float, float, float] | None = None
+    condition: float = Field(
+        20.0, gt=0, allow_inf_nan=False, description="elongated_quadratic: curvature ratio"
+    )
+    view: ViewBox | None = None
+
+    @field_validator("view")
+    @classmethod
+    def _view_box(cls, v: ViewBox | None) -> ViewBox | None:
+        return _check_view(v)
 
 
 class RegressionProblemModel(_Strict):
     kind: Literal["linear_regression"] = "linear_regression"
     data: str | None = Field(None, description="CSV with columns x1,x2,y (else generated)")
-    samples: int = Field(200, ge=1)
-    feature_scales: Pair = (1.0, 1.0)
-    noise: float = Field(0.1, ge=0)
-    true_weights: Pair = (2.0, -1.0)
+    samples: int = Field(200, ge=1, le=MAX_SAMPLES)
+    feature_scales: FinitePair = (1.0, 1.0)
+    noise: float = Field(0.1, ge=0, allow_inf_nan=False)
+    true_weights: FinitePair = (2.0, -1.0)
     normalize_features: bool = False
-    start: Pair = (0.0, 0.0)
+    start: FinitePair = (0.0, 0.0)
     gradient_noise: float = Field(0.0, ge=0, allow_inf_nan=False)
-    view: tuple[float, float, float, float] | None = None
+    view: ViewBox | None = None
+
+    @field_validator("view")
+    @classmethod
+    def _view_box(cls, v: ViewBox | None) -> ViewBox | None:
+        return _check_view(v)
 
     @field_validator("feature_scales")
     @classmethod
     def _positive_scales(cls, v: Pair) -> Pair:
         if min(v) <= 0:
             raise ValueError("feature scales must be > 0")
+        low, high = FEATURE_SCALE_RANGE
+        if not all(low <= s <= high for s in v):
+            raise ValueError(f"feature scales must be between {low:g} and {high:g}")
         return v
 
 
@@ -177,7 +219,7 @@ class Experiment(_Strict):
     title: str = "Untitled experiment"
     description: str = ""
     seed: int = Field(0, ge=0)
-    steps: int = Field(300, ge=1, le=10_000_000)
+    steps: int = Field(300, ge=1, le=MAX_STEPS)
     backend: BackendName = "auto"
     dtype: DTypeName = "float64"
     record_every: int = Field(1, ge=1)
@@ -194,6 +236,9 @@ class Experiment(_Strict):
 
 
 # ---- reading and writing ------------------------------------------------------------------
+
+
+NO_RUNS = 'no run to train; an experiment needs at least one [[runs]] table (optimizer = "sgd"...)'
 
 
 def _key(loc: tuple) -> str:
@@ -217,9 +262,17 @@ def _describe(error: dict) -> str:
         tag = error.get("ctx", {}).get("tag")
         later = " (networks are not available yet)" if tag == "mlp" else ""
         return f"{key}.kind: expected 'function' or 'linear_regression', got {tag!r}{later}"
+    if error["type"] == "too_short" and error["loc"] == ("runs",):
+        return f"{key}: {NO_RUNS}"
     got = error.get("input")
-    shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-    return f"{key}: {error['msg'][0].lower()}{error['msg'][1:]}{shown}"
+    shown = "" if isinstance(got, dict | list | tuple) else f" (got {got!r})"
+    msg = error["msg"].removeprefix("Value error, ")  # our own validators' messages
+    return f"{key}: {msg[0].lower()}{msg[1:]}{shown}"
+
+
+def recorded_rows(steps: int, record_every: int) -> int:
+    """How many rows a run records: step 0, every ``record_every``-th, and the last."""
+    return steps // record_every + 1 + (1 if steps % record_every else 0)
 
 
 def parse_experiment(data: dict, source: str = "<experiment>") -> Experiment:
@@ -238,7 +291,42 @@ def parse_experiment(data: dict, source: str = "<experiment>") -> Experiment:
             run.full_hyperparameters()
         except HyperparameterError as exc:
             raise ExperimentError(f"{source}: runs[{i}].{exc.key}: {exc.detail}") from None
+    rows = recorded_rows(experiment.steps, experiment.record_every)
+    runs = len(experiment.runs)
+    if rows * runs > MAX_RECORDED_ROWS:
+        raise ExperimentError(
+            f"{source}: steps: {runs:,} run(s) × {rows:,} recorded rows is more than the "
+            f"{MAX_RECORDED_ROWS:,} rows an experiment may record; raise record_every or "
+            "lower steps"
+        )
     return experiment
+
+
+def experiment_warnings(experiment: Experiment) -> list[str]:
+    """What is valid but probably not meant, one line each (the runner prints them, the app
+    can show them): a warmup longer than the training, a cosine that ends before it."""
+    found = []
+    steps = experiment.steps
+    for i, run in enumerate(experiment.runs):
+        schedule = run.schedule
+        key = f"runs[{i}].schedule"
+        if schedule.warmup_steps > steps:
+            found.append(
+                f"{key}.warmup_steps: {schedule.warmup_steps} is more than the {steps} steps, "
+                "so the warmup never ends and the rate never reaches lr"
+            )
+        decay_steps = steps - schedule.warmup_steps
+        if (
+            schedule.kind == "cosine"
+            and schedule.total_steps is not None
+            and schedule.total_steps < decay_steps
+        ):
+            found.append(
+                f"{key}.total_steps: {schedule.total_steps} is less than the {decay_steps} "
+                "updates after the warmup, so the rate rises again after reaching min_lr "
+                "(as CosineAnnealingLR does)"
+            )
+    return found
 
 
 def load_experiment(path: str | os.PathLike) -> Experiment:
@@ -254,7 +342,13 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"{path}: TOML syntax error: {exc}") from None
-    return parse_experiment(data, source=str(path))
+    experiment = parse_experiment(data, source=str(path))
+    if "runs" not in data:
+        # A file must say what to train: without [[runs]] (an empty file included) it is as
+        # bad as `runs = []`, rather than silently one default run. (A dict given to
+        # parse_experiment, the programmatic API, still gets the default run.)
+        raise ExperimentError(f"{path}: runs: {NO_RUNS}")
+    return experiment
 
 
 def save_experiment(experiment: Experiment, path: str | os.PathLike) -> None:
@@ -287,19 +381,31 @@ def build_problem(
     spec = experiment.problem
     if isinstance(spec, FunctionProblemModel):
         return FunctionProblem(backend, make_surface(spec.name, spec.condition), start=spec.start)
-    if spec.data is not None:
-        data_path = Path(base_dir) / spec.data
-        try:
-            x, y = read_data_csv(data_path)
-        except DataError as exc:
-            raise ExperimentError(f"{source}: problem.data: {exc}") from None
-    else:
-        x, y = generate_data(
-            experiment.seed, spec.samples, spec.feature_scales, spec.noise, spec.true_weights
-        )
-    if spec.normalize_features:
-        x = normalize(x)
-    return LinearRegressionProblem(backend, x, y, start=spec.start)
+    with np.errstate(all="ignore"):  # overflow is found below, not warned about
+        if spec.data is not None:
+            data_path = Path(base_dir) / spec.data
+            try:
+                x, y = read_data_csv(data_path, max_rows=MAX_SAMPLES)
+            except DataError as exc:
+                raise ExperimentError(f"{source}: problem.data: {exc}") from None
+        else:
+            x, y = generate_data(
+                experiment.seed, spec.samples, spec.feature_scales, spec.noise, spec.true_weights
+            )
+        if spec.normalize_features:
+            x = normalize(x)
+        problem = LinearRegressionProblem(backend, x, y, start=spec.start)
+        # The loss is built from the examples' squares and products: a value near 1e155 squares
+        # to inf (and LAPACK floods stderr solving for the minimum); in float32 the limit is
+        # 1e19. Such data is a bad file, not a run that "diverges at step 0".
+        moments = np.concatenate([problem.a.ravel(), problem.b, [problem.c]])
+        if not np.isfinite(moments.astype(backend.dtype)).all():
+            keys = "problem.data" if spec.data is not None else "problem.true_weights, noise"
+            raise ExperimentError(
+                f"{source}: {keys}: the data's squares are not finite {np.dtype(backend.dtype)} "
+                "numbers (values too large); scale the data down"
+            )
+    return problem
 
 
 def run_specs(experiment: Experiment) -> list[RunSpec]:

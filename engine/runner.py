@@ -27,7 +27,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from engine.experiment import Built, ExperimentError, build, load_experiment
+from engine.experiment import (
+    Built,
+    ExperimentError,
+    build,
+    experiment_warnings,
+    load_experiment,
+)
 from engine.records import write_trajectories_csv
 from engine.training import History
 
@@ -35,6 +41,10 @@ CSV_NAME = "trajectories.csv"
 PROGRESS_AFTER_S = 1.0  # a run shorter than this prints no progress at all
 PROGRESS_EVERY_S = 0.5
 CHUNK = 500  # updates between progress checks (results do not depend on it)
+
+OUT_OF_MEMORY = (
+    "out of memory; lower problem.samples, steps or the number of runs, or raise record_every"
+)
 
 Render = Callable[[Built, History, Path], Sequence[os.PathLike | str]]
 
@@ -107,7 +117,8 @@ class _Progress:
 
 
 def _final_losses(history: History) -> str:
-    """``'sgd' 4.16, 'adam' 0.0362 (best), 'wild' diverged``: each run's final loss."""
+    """``run 0 'sgd' 4.16, run 1 'adam' 0.0362 (best), run 2 'wild' diverged``: each run's
+    final loss, numbered as in the CSV's ``run`` column (labels need not be unique)."""
     finals: dict[int, float] = {}
     for run in range(history.n_runs):
         if history.diverged_at[run] < 0:
@@ -118,9 +129,10 @@ def _final_losses(history: History) -> str:
     parts = []
     for run, label in enumerate(history.labels):
         if run in finals:
-            parts.append(f"{label!r} {finals[run]:.4g}" + (" (best)" if run == best else ""))
+            best_mark = " (best)" if run == best else ""
+            parts.append(f"run {run} {label!r} {finals[run]:.4g}{best_mark}")
         else:
-            parts.append(f"{label!r} diverged")
+            parts.append(f"run {run} {label!r} diverged")
     return ", ".join(parts)
 
 
@@ -143,7 +155,18 @@ def main(argv: Sequence[str] | None = None, render: Render | None = None) -> int
     except ExperimentError as exc:
         print(_one_line(exc), file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"{path}: {OUT_OF_MEMORY}", file=sys.stderr)
+        return 1
+    for warning in experiment_warnings(experiment):
+        print(f"warning: {path}: {warning}")
 
+    if out.exists() and not out.is_dir():
+        print(
+            f"{out}: is a file, not a folder (--out names the folder to write into)",
+            file=sys.stderr,
+        )
+        return 1
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -156,6 +179,10 @@ def main(argv: Sequence[str] | None = None, render: Render | None = None) -> int
     progress = _Progress(sys.stderr, enabled=not args.quiet)
     try:
         history = built.trainer.run(CHUNK, progress=progress)
+    except MemoryError:
+        progress.close()
+        print(f"{path}: {OUT_OF_MEMORY}", file=sys.stderr)
+        return 1
     finally:
         progress.close()
 

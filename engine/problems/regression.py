@@ -13,6 +13,7 @@ a grid is exact in closed form rather than evaluated example by example.
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +40,14 @@ def generate_data(
     return x, y
 
 
-def read_data_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a CSV with a header naming the columns ``x1,x2,y`` (other columns are ignored)."""
+def read_data_csv(path: Path, max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read a CSV with a header naming the columns ``x1,x2,y`` (other columns are ignored);
+    more than ``max_rows`` lines of examples is an error (found without reading them all)."""
     try:
         # utf-8-sig: spreadsheet programs start their "CSV UTF-8" with a byte-order mark
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+            limit = None if max_rows is None else max_rows + 2  # the header, one too many
+            rows = list(itertools.islice(csv.reader(f), limit))
     except OSError as exc:
         raise DataError(f"cannot read data file {path}: {exc.strerror or exc}") from exc
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -58,6 +61,8 @@ def read_data_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"data file {path} lacks column(s) {', '.join(missing)}; "
             f"expected a header with x1,x2,y (found {','.join(header)})"
         )
+    if limit is not None and len(rows) == limit:
+        raise DataError(f"data file {path} has more than {max_rows:,} rows of examples")
     cols = [header.index(c) for c in ("x1", "x2", "y")]
     parsed = []
     for i, row in enumerate(rows[1:], start=2):

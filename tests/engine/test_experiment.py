@@ -12,11 +12,13 @@ from engine.experiment import (
     Experiment,
     ExperimentError,
     build,
+    experiment_warnings,
     load_experiment,
     parse_experiment,
     save_experiment,
     validate,
 )
+from engine.problems.regression import DataError, read_data_csv
 
 CONTRACT_EXAMPLE = """
 title = "Momentum vs Adam on Rosenbrock"
@@ -225,3 +227,28 @@ def test_recorded_gradient_is_the_full_data_gradient_at_each_row():
     direct = 2 * ((w @ x.T - y)[:, :, None] * x[None]).mean(axis=1)  # ∇ mean (w·x − y)²
     np.testing.assert_allclose(history.grad[:, 0], direct, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(history.grad_norm[:, 0], np.linalg.norm(direct, axis=1))
+
+
+def test_warnings_name_a_warmup_that_never_ends_and_a_cosine_that_rises_again():
+    def warnings_of(schedule, steps=100):
+        experiment = parse_experiment({"steps": steps, "runs": [{}, {"schedule": schedule}]})
+        return experiment_warnings(experiment)
+
+    assert warnings_of({"kind": "cosine"}) == []
+    assert warnings_of({"warmup_steps": 100}) == []  # ends with the training: no warning
+    (warmup,) = warnings_of({"warmup_steps": 101})
+    assert warmup.startswith("runs[1].schedule.warmup_steps: 101 is more than the 100 steps")
+    (cosine,) = warnings_of({"kind": "cosine", "total_steps": 30, "warmup_steps": 20})
+    assert cosine.startswith("runs[1].schedule.total_steps: 30 is less than the 80 updates")
+    assert "CosineAnnealingLR" in cosine
+    assert warnings_of({"kind": "cosine", "total_steps": 80, "warmup_steps": 20}) == []
+    assert warnings_of({"kind": "step", "total_steps": 30}) == []  # total_steps: cosine only
+
+
+def test_a_data_file_longer_than_the_limit_is_refused_without_reading_it_all(tmp_path):
+    path = tmp_path / "points.csv"
+    path.write_text("x1,x2,y\n" + "1,2,3\n" * 5, encoding="utf-8")
+    x, _ = read_data_csv(path, max_rows=5)
+    assert len(x) == 5
+    with pytest.raises(DataError, match="more than 4 rows"):
+        read_data_csv(path, max_rows=4)

@@ -382,6 +382,17 @@ BAD_FILES = [
     ("bad_dtype.toml", "dtype"),
     ("negative_feature_scale.toml", "problem.feature_scales"),
     ("not_utf8.toml", "UTF-8"),
+    ("view_inverted.toml", "problem.view"),
+    ("view_zero_size.toml", "problem.view"),
+    ("start_nan.toml", "problem.start"),
+    ("run_start_inf.toml", "runs[0].start"),
+    ("condition_inf.toml", "problem.condition"),
+    ("feature_scales_extreme.toml", "problem.feature_scales"),
+    ("samples_too_many.toml", "problem.samples"),
+    ("true_weights_overflow.toml", "problem.true_weights"),
+    ("data_values_overflow.toml", "problem.data"),
+    ("too_many_rows.toml", "steps"),
+    ("empty.toml", "runs"),
 ]
 
 
@@ -436,6 +447,60 @@ def test_an_output_path_that_is_a_file_exits_1_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1
     assert "file.txt" in err[0]
+
+
+def test_an_output_path_that_is_a_file_says_so(tmp_path, capsys):
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+    blocker = tmp_path / "results.csv"
+    blocker.write_text("not a folder")
+    assert runner.main([str(exp), "--out", str(blocker), "--no-plots"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "results.csv: is a file" in err[0]
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("where", ["build", "training"])
+def test_running_out_of_memory_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch, where):
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 14.9 GiB for an array with shape (1000000000, 2)")
+
+    if where == "build":
+        monkeypatch.setattr(runner, "build", no_memory)
+    else:
+        from engine.training import Trainer
+
+        monkeypatch.setattr(Trainer, "run", no_memory)
+    exp = write(tmp_path, ROSENBROCK.format(record_every=1))
+    assert runner.main([str(exp), "--out", str(tmp_path / "o"), "--no-plots"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "out of memory" in err[0]
+    assert "exp.toml" in err[0]
+
+
+def test_duplicate_labels_are_told_apart_by_their_run_number(tmp_path, capsys):
+    text = ROSENBROCK.format(record_every=1).replace('label = "adam"', 'label = "sgd"')
+    exp = write(tmp_path, text)
+    assert runner.main([str(exp), "--out", str(tmp_path / "o"), "--no-plots"]) == 0
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "run 0 'sgd' " in summary
+    assert "run 1 'sgd' " in summary
+    assert summary.index("run 0 'sgd'") < summary.index("run 1 'sgd'")
+
+
+def test_a_warmup_longer_than_the_training_is_a_warning_not_an_error(tmp_path, capsys):
+    text = ROSENBROCK.format(record_every=1) + (
+        '\n[runs.schedule]\nkind = "cosine"\ntotal_steps = 5\nwarmup_steps = 30\n'
+    )
+    exp = write(tmp_path, text)
+    assert runner.main([str(exp), "--out", str(tmp_path / "o"), "--no-plots"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    warnings = [line for line in out if line.startswith("warning:")]
+    assert len(warnings) == 1, out
+    assert "runs[1].schedule.warmup_steps" in warnings[0]
+    assert "30" in warnings[0]
+    assert "20 steps" in warnings[0]
 
 
 def test_a_full_disk_exits_1_with_one_line(tmp_path, capsys, monkeypatch):
