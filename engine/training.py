@@ -31,6 +31,7 @@ from engine.problems.base import Problem
 from engine.schedules import Schedule
 
 PREPARE_AHEAD = 256  # micro-batches prepared at once (whole epochs, at least one)
+PREPARE_EXAMPLES = 1 << 20  # and examples: 256 epochs of a large set would fill the memory
 NOISE_BLOCK = 1024  # steps of gradient noise drawn at once (keyed by block: chunk-independent)
 
 
@@ -238,11 +239,14 @@ class _Lane:
     def _prepare_ahead(self, problem: Problem, seed: int) -> None:
         """Prepare the minibatches of the next few epochs in one call: on a small data set
         an epoch is a handful of updates, and one vectorized call beats many small ones."""
+        n = problem.n_examples
         if self._orders is None:
-            self._orders = epoch_orders(problem.n_examples, self.config.shuffle, seed)
-        per_epoch = self.config.micro_batches_per_epoch(problem.n_examples)
+            self._orders = epoch_orders(n, self.config.shuffle, seed)
+        per_epoch = self.config.micro_batches_per_epoch(n)
         # unshuffled, every epoch is the first one again: one is all there is to prepare
-        ahead = max(1, PREPARE_AHEAD // per_epoch) if self.config.shuffle else 1
+        ahead = 1
+        if self.config.shuffle:  # and a bounded number of examples (a large set: one epoch)
+            ahead = max(1, min(PREPARE_AHEAD // per_epoch, PREPARE_EXAMPLES // n))
         epochs = [split_epoch(self.config, next(self._orders)) for _ in range(ahead)]
         prepared = iter(problem.prepare([mb for ups in epochs for up in ups for mb in up]))
         for updates in epochs:
