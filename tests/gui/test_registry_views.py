@@ -109,7 +109,9 @@ def test_a_large_seed_is_shown_and_kept(window, tmp_path):
     showed the previous experiment's steps and seed."""
     path = tmp_path / "big_seed.toml"
     seed = 2**40 + 3
-    path.write_text(f'seed = {seed}\nsteps = 123\n[problem]\nname = "himmelblau"\n')
+    path.write_text(
+        f'seed = {seed}\nsteps = 123\n[problem]\nname = "himmelblau"\n[[runs]]\noptimizer = "sgd"\n'
+    )
     window.controller.open(path)
     panel = window.problem_panel
     assert panel.seed.text() == str(seed)
