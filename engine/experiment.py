@@ -66,11 +66,15 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 FinitePair = tuple[Finite, Finite]
 ViewBox = tuple[Finite, Finite, Finite, Finite]
 
-# Limits that keep a file within what one machine holds (see the README, "Limits").
-MAX_STEPS = 10_000_000
-MAX_SAMPLES = 1_000_000  # generated examples or rows of a data file (~100 bytes each)
+# Limits that keep a file within what one machine holds (see the README, "Limits"); those of
+# a single setting are its registry entry's bounds.
+MAX_STEPS = int(parameters.REGISTRY["steps"].bounds_for().high)
+MAX_SAMPLES = int(parameters.REGISTRY["samples"].bounds_for().high)  # or rows of a data file
+FEATURE_SCALE_RANGE = (
+    parameters.REGISTRY["feature_scales"].bounds_for().low,
+    parameters.REGISTRY["feature_scales"].bounds_for().high,
+)
 MAX_RECORDED_ROWS = 20_000_000  # recorded rows × runs: the CSV (~100 bytes a row) and memory
-FEATURE_SCALE_RANGE = (1e-8, 1e8)  # beyond, the squares in the loss lose or overflow digits
 
 
 class ExperimentError(ValueError):

@@ -584,7 +584,7 @@ PROBLEM_PARAMETERS: tuple[Parameter, ...] = (
         "N, the number of generated examples",
         type=int,
         default=200,
-        bounds=Bounds(1),
+        bounds=Bounds(1, 1_000_000),  # a limit (README, Limits): memory and time
         slider=Slider(2, 5000, "intlog"),
         where={"problem": ("linear_regression",)},
         active=_generated,
@@ -597,7 +597,7 @@ PROBLEM_PARAMETERS: tuple[Parameter, ...] = (
         "surface into a narrow valley (the lecture's case for feature normalization).",
         type=tuple,
         default=(1.0, 1.0),
-        bounds=Bounds(0, low_open=True),
+        bounds=Bounds(1e-8, 1e8),  # beyond, the loss's squares lose or overflow digits
         slider=Slider(0.01, 100.0, "log"),
         where={"problem": ("linear_regression",)},
         active=_generated,
@@ -653,7 +653,7 @@ EXPERIMENT_PARAMETERS: tuple[Parameter, ...] = (
         "Optimizer updates per run",
         type=int,
         default=300,
-        bounds=Bounds(1),
+        bounds=Bounds(1, 10_000_000),  # a limit (README, Limits)
         slider=Slider(10, 100_000, "intlog"),
     ),
     Parameter(
