@@ -36,7 +36,7 @@ from gui.widgets.parameter_slider import format_value
 COL_NAME, COL_RULE, COL_STATUS = range(3)
 COL_SHOW = COL_NAME  # the tick box and the colour sit beside the name
 MAX_ROWS_SHOWN = 8  # the list keeps room for this many runs; more scroll
-MAX_TABLE_WIDTH = 420  # px the table may claim for its cells; wider ones scroll
+MAX_TABLE_WIDTH = 330  # px the table may claim (the window must fit 1280 px); wider ones scroll
 WARNING_TIP = (
     "A run diverges when its loss or parameters stop being finite numbers: its path\n"
     "ends at its last finite point (✕) and the other runs go on."

@@ -186,3 +186,12 @@ def test_runs_table_shows_whole_labels_and_every_run(window, qtbot):
     assert panel.warnings.height() < 2 * metrics.height() + 4  # one line
     last = tree.topLevelItem(tree.topLevelItemCount() - 1)
     assert tree.visualItemRect(last).bottom() <= tree.viewport().height()
+
+
+def test_every_example_fits_a_1280_pixel_screen(window, qtbot):
+    """The runs table claims the width of its cells, up to a point: with long names (the
+    batch-size example) it made the window wider than the screen."""
+    for path in sorted(EXAMPLES.glob("*.toml")):
+        window.controller.open(path, as_copy=True)
+        qtbot.wait(20)
+        assert window.minimumSizeHint().width() <= 1280, path.name
