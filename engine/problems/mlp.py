@@ -226,6 +226,17 @@ class MLP:
             at(f"bn{i}.running_var"),
         )
 
+    def tiny_batch_warning(self, batch_size: int) -> str | None:
+        """The warning line for a batch of one with batch norm (allowed, and worth seeing),
+        or None when the batch is fine."""
+        if not self.batch_norm or batch_size > 1:
+            return None
+        return (
+            "batch_size 1 with batch norm: each example is normalized by its own statistics "
+            "(mean = itself, variance 0), so every hidden layer outputs β whatever the input; "
+            "PyTorch refuses such a batch in training mode"
+        )
+
     # ---- initial state -------------------------------------------------------------------
     def init_host(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """One run's initial ``(P,)`` parameters and ``(Q,)`` buffers, float64 on the host.

@@ -286,6 +286,14 @@ def test_a_batch_of_one_with_batch_norm_gives_beta_and_keeps_running():
     assert np.allclose(view(new_buffers, "bn0.running_var")[0], 0.9 * old_var)
 
 
+def test_a_batch_of_one_is_warned_about_only_with_batch_norm():
+    assert "outputs β" in MLP(3, [4], 2, batch_norm=True).tiny_batch_warning(1)
+    assert MLP(3, [4], 2, batch_norm=True).tiny_batch_warning(2) is None
+    assert MLP(3, [4], 2).tiny_batch_warning(1) is None
+    with pytest.raises(ValueError, match="more than 1 value per channel"):  # the oracle refuses
+        torch.nn.BatchNorm1d(4).train()(torch.zeros(1, 4))
+
+
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_runs_together_equal_each_run_alone(batch_norm):
     model = MLP(5, [8, 6], 4, "relu", batch_norm, dtype=F64)
