@@ -329,6 +329,15 @@ class MLP:
         grads = self._backward(params, x, cache, dz, train=False) if grad else None
         return Evaluation(loss, accuracy, grads)
 
+    def evaluate_first_layer(self, params, buffers, first_layer, y):
+        """Evaluation-mode loss and accuracy ``(R,)`` from the first Linear's outputs
+        ``(R, B, H)`` (bias included), computed by the caller: a plane's grid shares them,
+        ``X·W(a, b) = X·W₀ + a·X·D₁ + b·X·D₂``."""
+        xp = self.xp
+        logits, _ = self._forward(params, buffers, first_layer[0], False, None, first_layer)
+        loss, _ = self._cross_entropy(logits, y, want_grad=False)
+        return loss, (xp.argmax(logits, axis=2) == y).mean(axis=1)
+
     def logits(self, params, buffers, x, train: bool = False):
         """The network's outputs ``(R, B, classes)`` (evaluation mode unless ``train``; in
         training mode the running statistics are not updated)."""
@@ -363,8 +372,9 @@ class MLP:
             self._rows_cache[key] = rows
         return rows
 
-    def _forward(self, params, buffers, x, train, new_buffers):
-        """Logits ``(R, B, C)`` and what the backward pass needs, layer by layer."""
+    def _forward(self, params, buffers, x, train, new_buffers, first_layer=None):
+        """Logits ``(R, B, C)`` and what the backward pass needs, layer by layer
+        (``first_layer``: the first Linear's outputs ``(R, B, H)``, already computed)."""
         xp = self.xp
         runs, batch = params.shape[0], x.shape[0]
         last = len(self._layers) - 1
@@ -372,7 +382,9 @@ class MLP:
         a = x
         for i, layer in enumerate(self._layers):
             w = params[:, layer.w].reshape(runs, layer.fan_out, layer.fan_in)
-            if i == 0:
+            if i == 0 and first_layer is not None:
+                z = first_layer
+            elif i == 0:
                 # all runs' first layers as one GEMM: (B, in) @ (in, R·H) → (R, B, H) view
                 z = (x @ w.reshape(runs * layer.fan_out, layer.fan_in).T).reshape(
                     batch, runs, layer.fan_out
@@ -380,7 +392,8 @@ class MLP:
                 z = z.transpose(1, 0, 2)
             else:
                 z = xp.matmul(a, w.transpose(0, 2, 1))
-            z += params[:, None, layer.b]
+            if i > 0 or first_layer is None:
+                z += params[:, None, layer.b]
             if i == last:
                 return z, cache
             bn = None

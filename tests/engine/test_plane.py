@@ -1,0 +1,118 @@
+"""Planes through weight space: projections against points built on the plane (and off it by a
+known distance), the three constructions, and the grid of losses against point-by-point
+evaluation of the lifted parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.plane import Plane, mlp_grid_loss, random_plane, three_point_plane, trajectory_plane
+from engine.problems.mlp import MLP
+
+P = 40
+
+
+def skew_plane(seed=0):
+    rng = np.random.default_rng(seed)
+    d1 = rng.standard_normal(P)
+    d2 = 0.5 * d1 + rng.standard_normal(P)  # neither orthogonal nor of unit length
+    return Plane(rng.standard_normal(P), d1, 3 * d2), rng
+
+
+def off_plane(plane, rng, length):
+    """A vector orthogonal to both directions, of the given length."""
+    v = rng.standard_normal(P)
+    basis, _ = np.linalg.qr(np.stack([plane.d1, plane.d2]).T)
+    v -= basis @ (basis.T @ v)
+    return v * (length / np.linalg.norm(v))
+
+
+def test_projection_recovers_a_path_in_the_plane():
+    plane, rng = skew_plane()
+    coords = rng.uniform(-2, 2, (25, 2))
+    path = plane.lift(coords[:, 0], coords[:, 1])
+    np.testing.assert_allclose(plane.project(path), coords, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(plane.distance(path), 0, atol=1e-10)
+
+
+def test_distance_of_a_point_off_the_plane():
+    plane, rng = skew_plane(1)
+    point = plane.lift(0.3, -1.2) + off_plane(plane, rng, 2.5)
+    np.testing.assert_allclose(plane.project(point), [[0.3, -1.2]], rtol=1e-10)
+    assert plane.distance(point)[0] == pytest.approx(2.5, rel=1e-10)
+
+
+def test_parallel_directions_are_no_plane():
+    with pytest.raises(ValueError, match="parallel"):
+        Plane(np.zeros(3), np.array([1.0, 2, 3]), np.array([-2.0, -4, -6]))
+    with pytest.raises(ValueError, match="lie on one line"):
+        three_point_plane(np.zeros(3), np.ones(3), 2 * np.ones(3))
+
+
+def test_trajectory_plane_holds_paths_that_span_a_plane():
+    plane, rng = skew_plane(2)
+    coords = rng.standard_normal((60, 2)) * [3.0, 0.5]
+    points = plane.lift(coords[:, 0], coords[:, 1])
+    pca = trajectory_plane(points)
+    np.testing.assert_allclose(pca.distance(points), 0, atol=1e-9)
+    np.testing.assert_allclose(pca.gram, np.eye(2), atol=1e-12)  # orthonormal directions
+    np.testing.assert_allclose(pca.origin, points.mean(axis=0))
+    # the first direction is the one of largest spread: its coordinates vary the most
+    spread = pca.project(points).std(axis=0)
+    assert spread[0] > spread[1]
+    anchored = trajectory_plane(points, origin=points[-1])
+    np.testing.assert_allclose(anchored.project(points[-1:]), [[0, 0]], atol=1e-12)
+    line = np.outer(np.linspace(0, 1, 10), np.ones(P))
+    with pytest.raises(ValueError, match="span less than a plane"):
+        trajectory_plane(line)
+
+
+def test_three_point_plane_puts_the_points_at_the_unit_corners():
+    rng = np.random.default_rng(3)
+    p0, p1, p2 = rng.standard_normal((3, P))
+    plane = three_point_plane(p0, p1, p2)
+    np.testing.assert_allclose(
+        plane.project(np.stack([p0, p1, p2])), [[0, 0], [1, 0], [0, 1]], atol=1e-12
+    )
+
+
+def test_random_directions_are_filter_normalized():
+    model = MLP(6, [5, 4], 3, batch_norm=True, dtype=np.float64)
+    centre = model.init_host(0)[0] + 0.1
+    plane = random_plane(model, centre, seed=4)
+    for direction in (plane.d1, plane.d2):
+        for e in model.layout.params:
+            piece = direction[e.offset : e.stop].reshape(e.shape)
+            if e.name.endswith(".weight") and e.name.startswith("linear"):
+                rows = centre[e.offset : e.stop].reshape(e.shape)
+                np.testing.assert_allclose(
+                    np.linalg.norm(piece, axis=1), np.linalg.norm(rows, axis=1), rtol=1e-12
+                )
+            else:
+                assert not piece.any(), e.name
+    assert not np.allclose(plane.d1, plane.d2)
+    np.testing.assert_array_equal(random_plane(model, centre, seed=4).d1, plane.d1)
+    assert not np.allclose(random_plane(model, centre, seed=5).d1, plane.d1)
+
+
+@pytest.mark.parametrize("hidden", [[7, 5], []])
+def test_grid_losses_equal_point_by_point_evaluation(hidden):
+    model = MLP(4, hidden, 3, "tanh", batch_norm=True, dtype=np.float64)
+    rng = np.random.default_rng(5)
+    params, buffers = model.init_host(1)
+    buffers = np.abs(buffers + 0.3 * rng.standard_normal(buffers.shape)) + 0.1
+    others = params + 0.2 * rng.standard_normal((2, params.size))
+    plane = three_point_plane(params, others[0], others[1])
+    x, y = rng.standard_normal((30, 4)), rng.integers(0, 3, 30)
+    a_values, b_values = np.linspace(-1, 2, 5), np.linspace(-0.5, 1.5, 4)
+    # a budget of 3 grid points per chunk: chunks, the last one shorter
+    loss, accuracy = mlp_grid_loss(
+        model, plane, buffers, x, y, a_values, b_values, max_elements=3 * 30 * 7
+    )
+    assert loss.shape == accuracy.shape == (4, 5)
+    for i, b in enumerate(b_values):
+        lifted = plane.lift(a_values, np.full_like(a_values, b))
+        expected = model.evaluate(lifted, np.tile(buffers, (len(a_values), 1)), x, y)
+        np.testing.assert_allclose(loss[i], expected.loss, rtol=1e-11)
+        np.testing.assert_array_equal(accuracy[i], expected.accuracy)
