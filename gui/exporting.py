@@ -36,8 +36,11 @@ def _history(frame: Frame, count: int, diverged_at: np.ndarray) -> History | Non
     h = frame.snapshot.history
     if h is None:
         return None
-    labels = [r.display_label for r in frame.experiment.runs[: h.n_runs]]
-    labels += h.labels[len(labels) :]
+    # by column: a run removed since the snapshot keeps the label it was computed with
+    labels = [
+        r.display_label if r is not None else h.labels[col]
+        for col, r in enumerate(frame.runs_by_column())
+    ]
     return dataclasses.replace(h, labels=labels, count=count, diverged_at=diverged_at)
 
 
@@ -55,8 +58,23 @@ def history_computed(frame: Frame) -> History | None:
 
 
 def _styles(frame: Frame, n: int):
+    """Labels, colours and visibility of the history's first ``n`` columns: each its run's
+    in the document (a column is not the document's run of that index while an older
+    snapshot is shown); a column whose run was removed since is hidden."""
     labels, colors, visible = figures.run_styles_of(frame.experiment)
-    return labels[:n], colors[:n], visible[:n]
+    out = ([], [], [])
+    h = frame.snapshot.history
+    for col in range(n):
+        i = frame.column_run(col)
+        if i is None:
+            out[0].append(h.labels[col] if h is not None and col < len(h.labels) else "")
+            out[1].append(colors[col] if col < len(colors) else "#808080")
+            out[2].append(False)
+        else:
+            out[0].append(labels[i])
+            out[1].append(colors[i])
+            out[2].append(visible[i])
+    return out
 
 
 def surface_figure(frame: Frame, view=None):
@@ -170,7 +188,7 @@ def export_animation(
         if path.suffix.lower() == ".mp4":
             iio.imwrite(tmp, np.stack(images), fps=1000 / GIF_FRAME_MS, macro_block_size=8)
         else:
-            _labels, colors, _ = figures.run_styles_of(frame.experiment)
+            _labels, colors, _ = _styles(frame, frame.snapshot.history.n_runs)
             markers = [
                 MINIMUM_COLOR,
                 MINIMUM_EDGE,

@@ -141,6 +141,24 @@ class Frame:
         has none (a run added since, or no history)."""
         return self._columns.get(run)
 
+    @cached_property
+    def _runs_of_columns(self) -> dict[int, int]:
+        return {col: i for i, col in self._columns.items()}
+
+    def column_run(self, col: int) -> int | None:
+        """The document's run whose column ``col`` is (None: removed since)."""
+        return self._runs_of_columns.get(col)
+
+    def runs_by_column(self) -> list:
+        """The document's run (a ``RunModel``) of each column of the snapshot's history,
+        None for a column whose run has been removed since: what a figure of the history
+        labels and colours its columns with."""
+        h = self.snapshot.history
+        if h is None:
+            return []
+        runs = self.experiment.runs
+        return [None if (i := self.column_run(col)) is None else runs[i] for col in range(h.n_runs)]
+
     def finite_rows(self, run: int, rows: int | None = None) -> int:
         """Rows of the document's ``run`` to draw: revealed (or the first ``rows``), and
         before its divergence; 0 when the snapshot has no column for it."""

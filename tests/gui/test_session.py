@@ -162,3 +162,20 @@ def test_a_paused_long_experiment_says_it_waits_for_the_playhead(window, qtbot):
     qtbot.waitUntil(lambda: c.worker.busy, timeout=5000)
     c._emit_stats()
     assert window.rate_label.text().startswith("training ")
+
+
+def test_a_figure_of_an_older_snapshot_labels_each_path_with_its_own_run(window, monkeypatch):
+    from gui import exporting
+
+    c = window.controller
+    labels = [r.display_label for r in c.experiment.runs]
+    c.update_run(1, color="#123456")  # cosmetic: the same snapshot
+    monkeypatch.setattr(c.worker, "submit", lambda job: None)  # the new job never comes
+    c.remove_run(0)
+    frame = c.current_frame()
+    assert frame.snapshot.history.n_runs == len(labels)
+    names, colors, visible = exporting._styles(frame, len(labels))
+    assert names == labels  # column k is still the old run k
+    assert visible == [False] + [True] * (len(labels) - 1)  # the removed run is not drawn
+    assert colors[1] == "#123456"
+    assert exporting.history_at(frame).labels == labels
