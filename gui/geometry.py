@@ -94,26 +94,38 @@ def contour_segments(values: np.ndarray, level: float) -> np.ndarray:
     (m, 2, 2): ``[k, end, (column, row)]`` in sample units (sample (r, c) is at (c, r)),
     linearly interpolated along the cells' edges. A saddle cell (four crossings) is split
     by the value at its centre."""
+    return _marching_squares(values, level)[0]
+
+
+def _marching_squares(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """``contour_segments`` and, for each end of each segment, the grid edge it lies on
+    (an id shared by the two cells beside the edge), shape (m, 2)."""
     z = np.asarray(values, float)
     if z.ndim != 2 or min(z.shape) < 2:
-        return np.zeros((0, 2, 2))
+        return np.zeros((0, 2, 2)), np.zeros((0, 2), int)
+    nr, nc = z.shape
     above = z >= level
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # crossings along horizontal edges (r, c)–(r, c+1) and vertical ones (r, c)–(r+1, c)
-        th = (level - z[:, :-1]) / (z[:, 1:] - z[:, :-1])
-        tv = (level - z[:-1, :]) / (z[1:, :] - z[:-1, :])
-    cross_h = above[:, :-1] != above[:, 1:]
-    cross_v = above[:-1, :] != above[1:, :]
-    rows, cols = np.mgrid[0 : z.shape[0] - 1, 0 : z.shape[1] - 1]
-    # the four edges of cell (r, c): bottom, right, top, left, each as (crosses?, x, y)
+    cross_h = above[:, :-1] != above[:, 1:]  # edge (r, c)–(r, c+1) crosses the level
+    cross_v = above[:-1, :] != above[1:, :]  # edge (r, c)–(r+1, c)
+    crossings = cross_h[:-1, :].astype(np.int8) + cross_h[1:, :] + cross_v[:, :-1] + cross_v[:, 1:]
+    r, c = np.nonzero(crossings)  # only the cells the line passes through, from here on
+    count = crossings[r, c]
+
+    def along(p, q):  # where the level lies between the values p and q (0 … 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (level - p) / (q - p)
+
+    z00, z01, z10, z11 = z[r, c], z[r, c + 1], z[r + 1, c], z[r + 1, c + 1]
+    h_id = r * (nc - 1) + c
+    v_id = nr * (nc - 1) + r * nc + c
+    # the four edges of each cell: bottom, right, top, left, as (crosses?, x, y, id)
     edges = (
-        (cross_h[:-1, :], cols + th[:-1, :], rows),
-        (cross_v[:, 1:], cols + 1.0, rows + tv[:, 1:]),
-        (cross_h[1:, :], cols + th[1:, :], rows + 1.0),
-        (cross_v[:, :-1], cols + 0.0, rows + tv[:, :-1]),
+        (cross_h[r, c], c + along(z00, z01), r + 0.0, h_id),
+        (cross_v[r, c + 1], c + 1.0, r + along(z01, z11), v_id + 1),
+        (cross_h[r + 1, c], c + along(z10, z11), r + 1.0, h_id + (nc - 1)),
+        (cross_v[r, c], c + 0.0, r + along(z00, z10), v_id),
     )
-    count = sum(e[0].astype(int) for e in edges)
-    pieces = []
+    pieces, ids = [], []
 
     def emit(mask, a, b):
         if mask.any():
@@ -122,31 +134,83 @@ def contour_segments(values: np.ndarray, level: float) -> np.ndarray:
             seg[:, 0, 0], seg[:, 0, 1] = ea[1][mask], ea[2][mask]
             seg[:, 1, 0], seg[:, 1, 1] = eb[1][mask], eb[2][mask]
             pieces.append(seg)
+            ids.append(np.column_stack([ea[3][mask], eb[3][mask]]))
 
     two = count == 2
     for a, b in itertools.combinations(range(4), 2):
         emit(two & edges[a][0] & edges[b][0], a, b)
     four = count == 4
     if four.any():
-        centre = 0.25 * (z[:-1, :-1] + z[:-1, 1:] + z[1:, :-1] + z[1:, 1:]) >= level
-        joined = four & (centre == above[:-1, :-1])  # the bottom-left corner's side holds
+        centre = 0.25 * (z00 + z01 + z10 + z11) >= level
+        joined = four & (centre == above[r, c])  # the bottom-left corner's side holds
         emit(joined, 0, 1)  # the centre: cut off the bottom-right and top-left corners
         emit(joined, 2, 3)
         emit(four & ~joined, 0, 3)  # else cut off the bottom-left and top-right ones
         emit(four & ~joined, 1, 2)
-    return np.concatenate(pieces) if pieces else np.zeros((0, 2, 2))
+    if not pieces:
+        return np.zeros((0, 2, 2)), np.zeros((0, 2), int)
+    return np.concatenate(pieces), np.concatenate(ids)
 
 
-def contour_pairs(values: np.ndarray, levels: Sequence[float], box: Box) -> np.ndarray:
-    """Every contour segment of ``values`` (sampled at the pixel centres of an image that
-    fills ``box``) at ``levels``, as points in data coordinates in pairs (segment k joins
-    rows 2k and 2k + 1), shape (2m, 2): pyqtgraph's ``connect="pairs"``."""
+def contour_lines(values: np.ndarray, level: float) -> list[np.ndarray]:
+    """The contour ``values == level`` as polylines (arrays of (column, row) points in
+    sample units): the marching-squares segments joined where they share a grid edge, so
+    that a translucent pen is drawn once along a line, not darker at every joint."""
+    segments, id_array = _marching_squares(values, level)
+    ids = id_array.tolist()
+    ends: dict[int, list[int]] = {}
+    for k, (a, b) in enumerate(ids):
+        ends.setdefault(a, []).append(k)
+        ends.setdefault(b, []).append(k)
+    used = [False] * len(segments)
+
+    def walk(k: int, edge: int) -> list[int]:
+        """Edges met going on from segment ``k`` through its end on ``edge``."""
+        path = []
+        while True:
+            nxt = [j for j in ends[edge] if not used[j]]
+            if not nxt:
+                return path
+            k = nxt[0]
+            used[k] = True
+            a, b = ids[k]
+            edge = b if a == edge else a
+            path.append((k, edge))
+
+    lines = []
+    for k in range(len(segments)):
+        if used[k]:
+            continue
+        used[k] = True
+        a, b = ids[k]
+        forward = walk(k, b)
+        backward = walk(k, a)
+        # the points, in order: back along ``backward``, the segment, on along ``forward``
+        point = {a: segments[k][0], b: segments[k][1]}
+        for j, _edge in forward + backward:
+            ja, jb = ids[j]
+            point[ja], point[jb] = segments[j][0], segments[j][1]
+        order = [e for _, e in reversed(backward)] + [a, b] + [e for _, e in forward]
+        lines.append(np.array([point[e] for e in order]))
+    return lines
+
+
+def contour_paths(
+    values: np.ndarray, levels: Sequence[float], box: Box
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every contour line of ``values`` (sampled at the pixel centres of an image that
+    fills ``box``) at ``levels``, in data coordinates, as one array of points (n, 2) and
+    pyqtgraph's ``connect`` (False at the last point of each line)."""
     z = np.asarray(values, float)
+    lines = [line for level in levels for line in contour_lines(z, float(level))]
+    if not lines:
+        return np.zeros((0, 2)), np.zeros(0, bool)
+    pts = np.concatenate(lines)
+    connect = np.ones(len(pts), bool)
+    connect[np.cumsum([len(line) for line in lines]) - 1] = False
     x0, x1, y0, y1 = box
     sx, sy = (x1 - x0) / z.shape[1], (y1 - y0) / z.shape[0]
-    segments = [contour_segments(z, float(level)) for level in levels]
-    pts = np.concatenate(segments).reshape(-1, 2) if segments else np.zeros((0, 2))
-    return np.column_stack([x0 + (pts[:, 0] + 0.5) * sx, y0 + (pts[:, 1] + 0.5) * sy])
+    return np.column_stack([x0 + (pts[:, 0] + 0.5) * sx, y0 + (pts[:, 1] + 0.5) * sy]), connect
 
 
 def grid_value(values: np.ndarray, box: Box, x: float, y: float) -> float:
@@ -302,6 +366,58 @@ def pull_in(points: np.ndarray, view: Box) -> np.ndarray:
     return np.clip(points, lo, hi)
 
 
+def thin_path(
+    points: np.ndarray, box: Box, budget: int = 6000, early: int = 400, tolerance: float = 1e-3
+) -> np.ndarray:
+    """Indices of at most about ``budget`` points of a long path (shape (n, 2)) that keep
+    its shape: the first ``early`` points (where paths turn most), then one point each time
+    the path has travelled ``step`` (in views, ``box``'s width and height) since the last
+    one kept, and the last point. Every dropped point lies within ``step`` of the thinned
+    polyline (it is within that arc length of the kept point before it), so a path is dense
+    where it turns or oscillates and sparse where it crawls; ``step`` is the larger of
+    ``tolerance`` and what the budget allows. Distances are measured with the points
+    clamped to the box widened by a view on each side: what happens far outside costs
+    nothing."""
+    points = np.asarray(points, float)
+    n = len(points)
+    if n <= budget:
+        return np.arange(n)
+    x0, x1, y0, y1 = box
+    scaled = (points - (x0, y0)) / (x1 - x0, y1 - y0)
+    scaled = np.clip(scaled, -1.0, 2.0)
+    travelled = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(scaled, axis=0).T))])
+    early = min(early, budget // 2, n)
+    rest = travelled[early:] - travelled[early - 1 if early else 0]
+    room = max(budget - early - 1, 1)
+    step = max(tolerance, float(rest[-1]) / room)
+
+    def kept_after(step):
+        bucket = np.floor(rest / step)
+        return early + np.flatnonzero(np.diff(bucket, prepend=-1.0) != 0)
+
+    later = kept_after(step)
+    # a raw step longer than ``step`` spends several buckets on one point: refine the step
+    # (twice at most) while the budget has room
+    for _ in range(2):
+        if len(later) >= 0.9 * room or step <= tolerance:
+            break
+        finer = max(tolerance, step * len(later) / room)
+        candidate = kept_after(finer)
+        if len(candidate) > room:
+            break
+        step, later = finer, candidate
+    keep = np.concatenate([np.arange(early), later, [n - 1]])
+    return np.unique(keep)
+
+
+def last_seen(points: np.ndarray, box: Box, diverged: bool) -> np.ndarray:
+    """Where a run's marker goes: its last point, or for a diverged run where it leaves the
+    box for good (``exit_point``), so that its cross stays in sight on the edge. The live
+    view and the figures both place it here."""
+    points = np.asarray(points, float)
+    return exit_point(points, box) if diverged else points[-1]
+
+
 def quiet_corner(paths, minima, view: Box) -> tuple[int, int]:
     """The legend's offset: the corner of the view that the fewest path points cross."""
     x0, x1, y0, y1 = view
@@ -319,23 +435,43 @@ def quiet_corner(paths, minima, view: Box) -> tuple[int, int]:
     return min(corners, key=lambda offset: int(corners[offset].sum()))
 
 
+ARROW_KNEE_PIXELS = 2.0  # where the arrows' log compression sets in
+
+
+def arrow_pixels(direction, px: float, py: float, cap: float) -> float:
+    """How long to draw an arrow for a displacement ``direction`` (data units; ``px``,
+    ``py``: the data size of one pixel): its length on screen, log-compressed, so that a
+    displacement of ``cap`` pixels or more is drawn ``cap`` long, one of a few pixels is
+    magnified (at most about 9× at the start of the curve) and a tiny one shrinks to
+    nothing. 0 for a zero or non-finite vector: a converged run shows no arrow rather than
+    a full-size one in a random direction."""
+    d = np.asarray(direction, float)
+    true = float(np.hypot(d[0] / px, d[1] / py))
+    if not math.isfinite(true) or true <= 0:
+        return 0.0
+    knee = ARROW_KNEE_PIXELS
+    return min(cap, cap * math.log1p(true / knee) / math.log1p(cap / knee))
+
+
 def arrow_segments(origin, direction, px: float, py: float, length: float) -> list:
     """Segments (in pairs of points) of an arrow ``length`` pixels long from ``origin`` in
     ``direction`` (data units), drawn the same length whatever the axes' scales (``px``,
-    ``py``: the data size of one pixel)."""
+    ``py``: the data size of one pixel); the head is a third of it, at most 10 pixels.
+    Nothing for a zero vector or a length under a pixel."""
     d = np.asarray(direction, float)
     screen = np.array([d[0] / px, d[1] / py])
     norm = float(np.hypot(*screen))
-    if not math.isfinite(norm) or norm == 0:
+    if not math.isfinite(norm) or norm == 0 or not length >= 1.0:
         return []
     u = screen / norm
     tip_px = u * length
     o = np.asarray(origin, float)
     tip = o + tip_px * (px, py)
     segments = [o, tip]
+    head = min(10.0, length / 3)
     for angle in (2.6, -2.6):  # the two strokes of the head, about 150° back from the tip
         c, s = math.cos(angle), math.sin(angle)
-        back = np.array([c * u[0] - s * u[1], s * u[0] + c * u[1]]) * 10
+        back = np.array([c * u[0] - s * u[1], s * u[0] + c * u[1]]) * head
         segments.extend([tip, tip + back * (px, py)])
     return segments
 
@@ -385,3 +521,43 @@ def log_ticks(low: float, high: float) -> list[list[tuple[float, str]]]:
             elif span < 6:
                 minor.append((pos, ""))
     return [major, minor]
+
+
+def log_floor(smallest_positive: float) -> float:
+    """Where a log axis draws values that are 0 (a loss that reaches its minimum exactly):
+    a decade below the smallest positive value, so that the curve goes on along the bottom
+    instead of stopping as if the run had."""
+    return max(10.0 ** log_floor_exponent(math.log10(smallest_positive)), 5e-324)
+
+
+def log_floor_exponent(lowest_log10: float) -> int:
+    """``log_floor`` in log10 terms: the decade below the one ``lowest_log10`` is in."""
+    return math.floor(lowest_log10) - 1
+
+
+def nice_step(span: float, pixels: float, label_pixels: float) -> float:
+    """A tick spacing of 1, 2 or 5 × 10ᵏ for a linear axis of ``span`` data units drawn
+    ``pixels`` long, with room for labels ``label_pixels`` wide (gaps included): as many
+    ticks as fit, never labels that run into each other."""
+    if not (span > 0 and math.isfinite(span)) or pixels <= 0:
+        return 1.0
+    most = max(pixels / max(label_pixels, 1.0), 1.0)
+    raw = span / most
+    base = 10.0 ** math.floor(math.log10(raw))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if m * base >= raw:
+            return m * base
+    return 10.0 * base
+
+
+def grown_end(done: float, total: float) -> float:
+    """The end of an axis that spans what is computed so far (``done`` of ``total``):
+    the next 1, 2 or 5 × 10ᵏ at or above ``done``, never beyond ``total``, so that the axis
+    is laid out again only a few times while a long run is computed."""
+    if done >= total or done <= 0:
+        return float(total)
+    base = 10.0 ** math.floor(math.log10(done))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if m * base >= done:
+            return float(min(m * base, total))
+    return float(total)

@@ -1,5 +1,5 @@
 """The one renderer of the loss surface: a colour map (an ``ImageItem`` with fixed levels)
-and its contour lines (one ``PlotCurveItem`` of segments in pairs). The live view, the
+and its contour lines (one ``PlotCurveItem`` holding every line). The live view, the
 exported figure and the GIF (which films the live view) all draw the surface through it,
 so they show the same colours and the same contours."""
 
@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QGraphicsItem
 
-from gui.geometry import CONTOUR_LEVELS, Box, Shading, contour_pairs
+from gui.geometry import CONTOUR_LEVELS, Box, Shading, contour_paths
 
 
 class SurfaceLayer:
@@ -42,10 +42,7 @@ class SurfaceLayer:
             shade = shading(z)
         self.image.setImage(shade, levels=shading.levels, autoLevels=False)
         self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
-        pairs = contour_pairs(shade, shading.contour_levels(levels), box)
-        # segment k joins points 2k and 2k + 1; one path, not separate lines, so that the
-        # translucent pen does not darken where segments meet
-        connect = np.zeros(len(pairs), bool)
-        connect[0::2] = True
-        self.contours.setData(pairs[:, 0], pairs[:, 1], connect=connect)
+        # whole lines, not segments: a translucent pen would darken at every joint
+        points, connect = contour_paths(shade, shading.contour_levels(levels), box)
+        self.contours.setData(points[:, 0], points[:, 1], connect=connect)
         self.z, self.box = np.asarray(z, float), box

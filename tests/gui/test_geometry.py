@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -100,16 +101,22 @@ def test_a_saddle_cell_is_split_by_its_centre():
     assert cut_corners(low_centre) == [(0.0, 0.0), (1.0, 1.0)]
 
 
-def test_contour_pairs_are_in_data_coordinates_at_pixel_centres():
+def test_contour_lines_are_joined_and_in_data_coordinates_at_pixel_centres():
     box = (-1.0, 1.0, 10.0, 14.0)
     w1, w2 = geometry.pixel_centres(box, 8)
     assert w1[0] == pytest.approx(-1 + 0.125)
     assert w2[-1] == pytest.approx(14 - 0.25)
     z = np.broadcast_to(w1[None, :], (8, 8))  # z = w1: the contour z = 0.3 is w1 = 0.3
-    pairs = geometry.contour_pairs(z, [0.3], box)
-    assert pairs[:, 0] == pytest.approx(np.full(len(pairs), 0.3))
-    assert pairs[:, 1].min() == pytest.approx(w2[0])
-    assert pairs[:, 1].max() == pytest.approx(w2[-1])
+    points, connect = geometry.contour_paths(z, [0.3], box)
+    assert points[:, 0] == pytest.approx(np.full(len(points), 0.3))
+    assert sorted(points[:, 1]) == pytest.approx(list(w2))  # one point per row, in order
+    assert connect.tolist() == [True] * 7 + [False]  # one line, not seven segments
+    # a bowl's contour is one closed line
+    c = np.arange(81) - 40.0
+    lines = geometry.contour_lines(c[None, :] ** 2 + c[:, None] ** 2, 30.5**2)
+    assert len(lines) == 1
+    assert lines[0][0] == pytest.approx(lines[0][-1])
+    assert np.hypot(*(lines[0] - 40.0).T) == pytest.approx(np.full(len(lines[0]), 30.5), abs=0.02)
 
 
 def test_grid_value_interpolates_a_plane_exactly():
@@ -140,3 +147,118 @@ def test_block_extremes_keep_each_blocks_lowest_and_highest():
         block = y[8 * b : 8 * b + 8]
         assert out[2 * b] == np.nanmin(block)
         assert out[2 * b + 1] == np.nanmax(block)
+
+
+# ---- thinning long paths -------------------------------------------------------------------
+
+
+def deviation(points: np.ndarray, keep: np.ndarray, box) -> float:
+    """The farthest any point of the full path lies from the thinned polyline's segment
+    that replaces it (in views), by brute force."""
+    x0, x1, y0, y1 = box
+    p = (points - (x0, y0)) / (x1 - x0, y1 - y0)
+    worst = 0.0
+    for a, b in itertools.pairwise(keep):
+        if b - a < 2:
+            continue
+        u, v, q = p[a], p[b], p[a + 1 : b]
+        d = v - u
+        t = np.clip(((q - u) @ d) / max(float(d @ d), 1e-300), 0.0, 1.0)
+        gap = np.hypot(*(q - (u + t[:, None] * d)).T)
+        worst = max(worst, float(gap.max()))
+    return worst
+
+
+def stride_thinning(n: int, budget: int) -> np.ndarray:
+    """What the app did before: every k-th point and the last."""
+    k = math.ceil(n / budget)
+    return np.unique(np.append(np.arange(0, n, k), n - 1))
+
+
+def converging_spiral(n: int = 100_000) -> np.ndarray:
+    """Big turning steps first (some 60 turns), then ever smaller ones: a momentum run
+    circling in to its minimum."""
+    k = np.arange(n)
+    angle = np.cumsum(0.2 * np.exp(-k / 2000.0))
+    r = np.exp(-k / 30000.0)
+    return np.column_stack([r * np.cos(angle), r * np.sin(angle)])
+
+
+def zigzag_then_crawl(n: int = 100_000) -> np.ndarray:
+    """3000 zig-zag steps across a valley, then a slow straight crawl along it."""
+    zig = np.column_stack([np.linspace(-1, 0, 3000), 0.05 * (-1.0) ** np.arange(3000)])
+    crawl = np.column_stack([np.linspace(0, 1, n - 3000), np.zeros(n - 3000)])
+    return np.concatenate([zig, crawl])
+
+
+@pytest.mark.parametrize("path", [converging_spiral, zigzag_then_crawl], ids=lambda f: f.__name__)
+def test_thinned_paths_keep_their_shape(path):
+    box = (-1.0, 1.0, -1.0, 1.0)
+    points = path()
+    keep = geometry.thin_path(points, box, budget=6000)
+    assert keep[0] == 0
+    assert keep[-1] == len(points) - 1
+    assert np.all(np.diff(keep) > 0)
+    assert len(keep) <= 6000 + 1
+    # within a thousandth of the view (under a pixel) of the full path
+    assert deviation(points, keep, box) < 1e-3
+    # what every-k-th-point thinning did: chords across the turns
+    assert deviation(points, stride_thinning(len(points), 6000), box) > 1e-2
+
+
+def test_short_paths_are_not_thinned_and_the_budget_holds_for_long_wild_ones():
+    box = (0.0, 1.0, 0.0, 1.0)
+    assert geometry.thin_path(np.zeros((50, 2)), box).tolist() == list(range(50))
+    rng = np.random.default_rng(0)
+    wild = rng.uniform(-1e6, 1e6, size=(200_000, 2))  # far outside: measured clamped
+    keep = geometry.thin_path(wild, box, budget=5000)
+    assert len(keep) <= 5001
+
+
+def test_a_diverged_run_is_last_seen_on_the_edge():
+    box = (0.0, 10.0, 0.0, 10.0)
+    points = np.array([[5.0, 5.0], [5.0, 8.0], [5.0, 510.0]])
+    assert geometry.last_seen(points, box, diverged=True) == pytest.approx([5.0, 10.0])
+    assert geometry.last_seen(points, box, diverged=False) == pytest.approx([5.0, 510.0])
+
+
+# ---- arrows, log floors, ticks -------------------------------------------------------------
+
+
+def test_arrow_length_grows_with_the_vector_and_is_capped():
+    px = py = 0.01  # data units per pixel
+    lengths = [geometry.arrow_pixels((d, 0.0), px, py, cap=60) for d in (1e-6, 0.01, 0.1, 1, 100)]
+    assert lengths[0] < 0.01  # a run at rest: no visible arrow
+    assert all(a < b for a, b in itertools.pairwise(lengths[:-1]))
+    assert lengths[3] == pytest.approx(60)
+    assert lengths[4] == pytest.approx(60)
+    # short ones magnified (a pixel's displacement drawn a few pixels long), never 10×
+    assert 1 < geometry.arrow_pixels((0.01, 0.0), px, py, cap=60) < 10
+    assert geometry.arrow_pixels((0.0, 0.0), px, py, cap=60) == 0
+    assert geometry.arrow_pixels((np.nan, 1.0), px, py, cap=60) == 0
+    assert geometry.arrow_segments((0, 0), (1, 0), px, py, 0.5) == []
+    seg = np.array(geometry.arrow_segments((1.0, 2.0), (0.0, -3.0), px, py, 40))
+    assert seg[0] == pytest.approx([1.0, 2.0])
+    assert seg[1] == pytest.approx([1.0, 2.0 - 40 * py])  # 40 pixels along the vector
+
+
+def test_a_log_floor_is_a_decade_below_the_smallest_value():
+    assert geometry.log_floor(3e-7) == pytest.approx(1e-8)
+    assert geometry.log_floor(1.0) == pytest.approx(0.1)
+
+
+def test_tick_spacing_leaves_room_for_the_labels():
+    for span, pixels, label in ((200, 100, 34), (200, 150, 34), (1e6, 300, 70), (3.0, 500, 30)):
+        step = geometry.nice_step(span, pixels, label)
+        assert span / step * label <= pixels  # no two labels overlap
+        assert span / (step / 2.5) * label > pixels  # and not needlessly few
+        mantissa = step / 10 ** math.floor(math.log10(step))
+        assert round(mantissa, 9) in (1, 2, 5)
+
+
+def test_an_axis_grows_in_round_steps_up_to_the_total():
+    assert geometry.grown_end(641, 1_000_000) == 1000
+    assert geometry.grown_end(1200, 1_000_000) == 2000
+    assert geometry.grown_end(3205, 1_000_000) == 5000
+    assert geometry.grown_end(700_000, 1_000_000) == 1_000_000
+    assert geometry.grown_end(900, 800) == 800
