@@ -28,15 +28,17 @@ from PySide6.QtWidgets import QSizePolicy
 from gui.geometry import (
     Shading,
     clip_polyline,
-    exit_point,
     finite_path,
     fit_view,
     in_box,
     inside,
+    last_seen,
+    log_floor,
     log_ticks,
     pixel_centres,
     pull_in,
     quiet_corner,
+    thin_path,
     view_tuple,
 )
 from gui.offscreen import ensure_app
@@ -54,6 +56,7 @@ from gui.surface_layer import SurfaceLayer
 SURFACE_SIZE = (900, 760)
 CURVES_SIZE = (900, 720)
 SURFACE_RESOLUTION = 320  # grid points per axis
+FIGURE_PATH_POINTS = 20_000  # longer paths are thinned, keeping their shape
 
 
 def _font(points: float, bold: bool = False) -> QFont:
@@ -213,8 +216,8 @@ def surface_figure(
         color = pg.mkColor(colors[run])
         points = pull_in(paths[run], view)
         # clipped here rather than by the view box, so that an SVG (which keeps no clip)
-        # never shows a path running off the plot
-        x, y, connect = clip_polyline(points, view)
+        # never shows a path running off the plot; a long path thinned as in the app
+        x, y, connect = clip_polyline(points[thin_path(points, view, FIGURE_PATH_POINTS)], view)
         line = pg.PlotDataItem(
             x, y, connect=_connect_arg(connect), pen=pg.mkPen(color, width=2.2), antialias=True
         )
@@ -231,7 +234,7 @@ def surface_figure(
             )
             plot.addItem(start)
         diverged = history.diverged_at[run] >= 0
-        last = exit_point(points, view) if diverged else points[-1]
+        last = last_seen(points, view, diverged)
         if inside(last, view):
             end = pg.ScatterPlotItem(
                 [last[0]],
@@ -255,7 +258,7 @@ def surface_figure(
             pen=pg.mkPen(MINIMUM_EDGE, width=1.2),
             brush=pg.mkBrush(MINIMUM_COLOR),
         )
-        stars.setZValue(5)
+        stars.setZValue(12)  # above the runs' dots: a run that found one hides nothing
         plot.addItem(stars)
         legend.addItem(stars, "minimum" if shown.sum() == 1 else "minima")
 
@@ -336,7 +339,7 @@ def curves_figure(
         rows = history.rows_of(run)
         step = np.asarray(history.step[:rows], float)
         loss = np.asarray(history.loss[:rows, run], float) - offset
-        keep = np.isfinite(loss) & (loss > 0)
+        keep = np.isfinite(loss)
         if keep.any():
             curves.append((run, step[keep], loss[keep]))
         lr = np.asarray(history.lr[:rows, run], float)
@@ -352,12 +355,17 @@ def curves_figure(
     last_step = max(float(history.step[max(history.count - 1, 0)]), 1.0)
     loss_plot.setXRange(0, last_step, padding=0.01)
     if curves:
-        lowest = min(float(c[2].min()) for c in curves)
-        highest = max(float(c[2].max()) for c in curves)
-        first = max(float(c[2][0]) for c in curves)
-        # below |min| × 10⁻¹² a difference is rounding noise, not progress; and a run racing
-        # to infinity must not squash the others: the axis stops at 10³ × the start
+        positive = np.concatenate([c[2][c[2] > 0] for c in curves])
+        reaches_zero = any((c[2] <= 0).any() for c in curves)
+        lowest = float(positive.min()) if positive.size else 1.0
+        if reaches_zero:  # a loss of exactly 0 goes on along the floor, a decade below
+            lowest = log_floor(lowest)
+        # below |min| × 10⁻¹² a difference is rounding noise, not progress: the floor (and
+        # what is below it is drawn on it, inside the plot); a run racing to infinity must
+        # not squash the others: the axis stops at 10³ × the start
         lowest = max(lowest, abs(offset) * 1e-12)
+        highest = float(positive.max()) if positive.size else lowest
+        first = max(max(float(c[2][0]), lowest) for c in curves)
         ceiling = max(min(highest, first * 1e3), lowest * 10)
         low, high = math.log10(lowest), math.log10(ceiling)
         pad = 0.04 * (high - low)
@@ -365,6 +373,7 @@ def curves_figure(
         loss_plot.setYRange(low - pad, high + pad, padding=0)
         loss_plot.getAxis("left").setTicks(log_ticks(low - pad, high + pad))
         for run, step, loss in curves:
+            loss = np.maximum(loss, lowest)
             # clipped to the axes in log space: an SVG keeps no clip (see surface_figure)
             x, y, connect = clip_polyline(np.column_stack([step, np.log10(loss)]), box)
             item = loss_plot.plot(

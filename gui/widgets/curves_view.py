@@ -21,10 +21,10 @@ from superqt.utils import qthrottled
 
 from engine.parameters import OPTIMIZERS_INFO, REGISTRY
 from gui.figures import loss_offset
-from gui.geometry import block_extremes
+from gui.geometry import block_extremes, grown_end, log_floor_exponent
 from gui.theme import LIGHT, Theme, run_color, set_pen, style_plot
 from gui.widgets.curve_item import Curve
-from gui.widgets.log_axis import LogAxis
+from gui.widgets.log_axis import LogAxis, SpacedAxis
 from gui.widgets.parameter_slider import format_value
 
 ADAPTIVE = tuple(key for key, info in OPTIMIZERS_INFO.items() if info.adaptive)
@@ -41,6 +41,14 @@ Y_FROM_HISTORY = ("loss", "grad", "step")  # vertical ranges set from the comput
 # a valid rate may be near the largest float (lr = 1e308 diverges at once); pyqtgraph's
 # range arithmetic (padding, 1.08 × top) overflows on it, so the curve is drawn up to this
 LR_CEILING = 1e300
+#: The vertical axes' titles: short enough for a plot a hundred pixels high (the read-out
+#: and the tooltips say the rest: solid w1, dashed w2)
+AXIS_TITLES = {
+    "loss": "loss",
+    "lr": REGISTRY["lr"].label,
+    "grad": "‖∇L‖",
+    "step": f"step size {REGISTRY['lr'].symbol}/σ",
+}
 
 
 class CurvesView(QWidget):
@@ -60,6 +68,7 @@ class CurvesView(QWidget):
         self._lr_log = False
         self._extents: dict[str, _Extent] = {}
         self._extents_key = None
+        self._floors: dict[str, float] = {}  # where a plot draws values of 0 (log10)
         self._y_ranges: dict[str, tuple[float, float]] = {}
         self._y_by_user: set[str] = set()
 
@@ -70,10 +79,11 @@ class CurvesView(QWidget):
         self.playheads: dict[str, pg.InfiniteLine] = {}
         self.hover_lines: dict[str, pg.InfiniteLine] = {}
         first = None
-        for row, (name, label, log) in enumerate(PLOTS):
-            plot = self.layout_widget.addPlot(row=row, col=0, axisItems={"left": LogAxis("left")})
+        for row, (name, _label, log) in enumerate(PLOTS):
+            axes = {"left": LogAxis("left"), "bottom": SpacedAxis("bottom")}
+            plot = self.layout_widget.addPlot(row=row, col=0, axisItems=axes)
             plot.setMenuEnabled(False)
-            plot.setLabel("left", label)
+            plot.setLabel("left", AXIS_TITLES[name])
             plot.setLogMode(x=False, y=log)
             plot.getAxis("left").setWidth(62)
             plot.getAxis("left").enableAutoSIPrefix(False)
@@ -131,7 +141,8 @@ class CurvesView(QWidget):
         layout.addWidget(self.readout)
         self.layout_widget.setToolTip(
             "Scroll to zoom, drag to pan (all plots share the horizontal axis).\n"
-            "Solid step size: w1; dashed: w2. The vertical line is the playhead."
+            "Loss and ‖∇L‖ use log axes; a value of exactly 0 is drawn along the bottom.\n"
+            "Step size η/σ: solid w1, dashed w2. The vertical line is the playhead."
         )
         self._hover = pg.SignalProxy(
             self.layout_widget.scene().sigMouseMoved, rateLimit=30, slot=self._on_hover
@@ -251,6 +262,8 @@ class CurvesView(QWidget):
         step2 = self._items("step2", len(runs), "step")
         any_adaptive = False
         ceiling = self._ceiling(h, s.count, h.n_runs) if h is not None else math.inf
+        self._set_y_ranges(frame, n, ceiling)  # first: it finds where zeros are drawn
+        loss_floor, grad_floor = self._floors.get("loss"), self._floors.get("grad")
         for i in range(max(len(loss_items), len(runs))):
             run = runs[i] if i < len(runs) else None
             items = (loss_items[i], lr_items[i], grad_items[i], step1[i], step2[i])
@@ -265,12 +278,13 @@ class CurvesView(QWidget):
             set_pen(items[4], color, width, Qt.PenStyle.DashLine)
             rows = frame.finite_rows(i) if h is not None else 0
             col = frame.column(i)
-            source = (s.job_id, col, epoch, self._offset, ceiling)
+            source = (s.job_id, col, epoch, self._offset, ceiling, loss_floor, grad_floor)
             if rows:
                 x = h.epoch[:, col] if epoch else h.step
                 off = self._offset
-                _set(loss_items[i], source, rows, x, h.loss[:, col], True, ceiling, off)
-                _set(grad_items[i], source, rows, x, h.grad_norm[:, col], True, ceiling)
+                loss, grad = h.loss[:, col], h.grad_norm[:, col]
+                _set(loss_items[i], source, rows, x, loss, True, ceiling, off, loss_floor)
+                _set(grad_items[i], source, rows, x, grad, True, ceiling, 0.0, grad_floor)
                 adaptive = run.optimizer in ADAPTIVE and h.step_size is not None
                 any_adaptive |= adaptive
                 if adaptive:
@@ -302,7 +316,6 @@ class CurvesView(QWidget):
             else:
                 _clear(lr_items[i])
         self._show_step_plot(any_adaptive)
-        self._set_y_ranges(frame, n, ceiling)
         self._set_lr_range()
         self._draw_playhead(frame)
         self._set_x_range(frame)
@@ -364,6 +377,8 @@ class CurvesView(QWidget):
             if col in adaptive:
                 step.add((col, 0), h.step_size[:, col, 0], rows, math.inf)
                 step.add((col, 1), h.step_size[:, col, 1], rows, math.inf)
+        floors = {name: e.floor() for name, e in self._extents.items()}
+        self._floors = {name: f for name, f in floors.items() if f is not None}
         for name, extent in self._extents.items():
             span = extent.span()
             if span is None or name in self._y_by_user or span == self._y_ranges.get(name):
@@ -397,12 +412,19 @@ class CurvesView(QWidget):
             line.setValue(x)
 
     def _set_x_range(self, frame) -> None:
+        """By step: from 0 to what is computed (rounded up, so that a long experiment's
+        axis grows a few times rather than at every snapshot), the whole experiment once
+        it is; before any training, the whole schedule. By epoch: what is drawn."""
         plot = self.plots["loss"]
         if self.x_mode == "step":
-            key = ("step", frame.experiment.steps)
+            s, total = frame.snapshot, frame.experiment.steps
+            end = total
+            if s.history is not None and s.count and not s.done:
+                end = grown_end(float(s.history.step[s.count - 1]), total)
+            key = ("step", end)
             if key != self._x_key:
                 self._x_key = key
-                plot.setXRange(0, frame.experiment.steps, padding=0.01)
+                plot.setXRange(0, end, padding=0.01)
         else:
             self._x_key = None
             plot.enableAutoRange(x=True)
@@ -462,15 +484,17 @@ class CurvesView(QWidget):
         return f"<b>{label}</b> at {where_text}: " + " &nbsp; ".join(parts)
 
 
-def _set(item, source, rows: int, x, y, log: bool, ceiling: float, offset: float = 0.0):
+def _set(item, source, rows: int, x, y, log: bool, ceiling: float, offset: float = 0.0, floor=None):
     """Draw rows ``[:rows]`` of the columns ``x``, ``y`` (less ``offset``) on ``item``.
 
     Only finite (and, on a log axis, positive, as their log10) points reach pyqtgraph,
-    values above ``ceiling`` are drawn at it, and a long curve is drawn from the lowest and highest
+    values above ``ceiling`` are drawn at it, values of 0 on a log axis at ``floor`` (a
+    log10; None: not drawn), and a long curve is drawn from the lowest and highest
     point of each of about 2000 buckets of rows (what pyqtgraph's 'peak' downsampling
     would draw). The buckets are kept between frames and only the rows new since the last
     frame are reduced: a frame costs the same for a history of millions of rows as for
     one of thousands. ``source`` names the data; another source starts afresh."""
+    source = (source, floor)
     state = getattr(item, "_peaks", None)
     k = 1
     if rows > MAX_CURVE_POINTS:
@@ -485,7 +509,7 @@ def _set(item, source, rows: int, x, y, log: bool, ceiling: float, offset: float
     if full > state.done:
         a, b = state.done * k, full * k
         xs = np.asarray(x[a:b], float)
-        ys = _clean(np.asarray(y[a:b], float) - offset, log, ceiling)
+        ys = _clean(np.asarray(y[a:b], float) - offset, log, ceiling, floor)
         if k > 1:
             xs = np.repeat(xs[::k], 2)
             ys = block_extremes(ys, k)
@@ -494,7 +518,7 @@ def _set(item, source, rows: int, x, y, log: bool, ceiling: float, offset: float
         state.y.append(ys[keep])
         state.done = full
     tail_x = np.asarray(x[full * k : rows], float)
-    tail_y = _clean(np.asarray(y[full * k : rows], float) - offset, log, ceiling)
+    tail_y = _clean(np.asarray(y[full * k : rows], float) - offset, log, ceiling, floor)
     keep = ~np.isnan(tail_y)
     if len(state.x) > 1:  # one array for the next frame's concatenation
         state.x, state.y = [np.concatenate(state.x)], [np.concatenate(state.y)]
@@ -510,19 +534,32 @@ class _Extent:
         self.done: dict = {}  # rows seen, by column
         self.lo = math.inf
         self.hi = -math.inf
+        self.zero = False  # some value is 0 (or below: rounding under an offset)
 
     def add(self, column_key, column, rows: int, ceiling: float, offset: float = 0.0) -> None:
         start = self.done.get(column_key, 0)
         if rows <= start:
             return
         self.done[column_key] = rows
-        y = _clean(np.asarray(column[start:rows], float) - offset, True, ceiling)
+        values = np.asarray(column[start:rows], float) - offset
+        self.zero |= bool((values <= 0).any())
+        y = _clean(values, True, ceiling)
         lo, hi = float(np.fmin.reduce(y)), float(np.fmax.reduce(y))
         if not math.isnan(lo):
             self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
 
+    def floor(self) -> float | None:
+        """Where values of 0 are drawn (log10): a decade below the lowest positive one;
+        None when there is none."""
+        if not self.zero or self.lo > self.hi:
+            return None
+        return float(log_floor_exponent(self.lo))
+
     def span(self) -> tuple[float, float] | None:
-        return (self.lo, self.hi) if self.lo <= self.hi else None
+        if self.lo > self.hi:
+            return None
+        floor = self.floor()
+        return (self.lo if floor is None else floor, self.hi)
 
 
 class _Peaks:
@@ -537,14 +574,21 @@ class _Peaks:
         self.y: list[np.ndarray] = []
 
 
-def _clean(y: np.ndarray, log: bool, ceiling: float) -> np.ndarray:
+def _clean(y: np.ndarray, log: bool, ceiling: float, floor: float | None = None) -> np.ndarray:
     """NaN where a value can't be drawn; capped at ``ceiling``; on a log axis, log10 (a
-    plot in log mode maps a PlotDataItem's data, not a bare curve's)."""
+    plot in log mode maps a PlotDataItem's data, not a bare curve's), with values ≤ 0 at
+    ``floor`` (a log10) when there is one."""
     valid = ((y > 0) & (y < math.inf)) if log else np.isfinite(y)
+    zero = (y <= 0) if (log and floor is not None) else None
     y = np.where(valid, y, np.nan)
     if math.isfinite(ceiling):
         y = np.minimum(y, ceiling)
-    return np.log10(y) if log else y
+    if not log:
+        return y
+    y = np.log10(y)
+    if zero is not None:
+        y[zero] = floor
+    return y
 
 
 def _clear(item) -> None:

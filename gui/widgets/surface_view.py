@@ -3,13 +3,16 @@
 The surface is a colour map (``ImageItem`` with fixed levels; logarithmic colours where the
 loss spans a wide range, as on Rosenbrock's walls) with contour lines. Each visible run is a
 line in its colour, with a dot at its position at the playhead, or a cross where it
-diverged. The start (✛) can be dragged: every run without a start of its own restarts there
-and the paths follow the mouse. Optional arrows at each current position show the direction
-of steepest descent (−∇L) and of the run's last update or momentum.
+diverged (on the edge of the view where it leaves it for good, as in the exported figure).
+The start (✛) can be dragged: every run without a start of its own restarts there and the
+paths follow the mouse. Optional arrows at each current position show the gradient step
+(−η∇L) and the run's momentum or last update, their lengths growing with the vectors'.
 
 Every item is created once and updated with ``setData``/``setImage``. Nothing that is not
 finite reaches pyqtgraph: paths end at their last finite point and points on their way to
-infinity are pulled in to a box around the view.
+infinity are pulled in to a box around the view. Long paths are thinned so that they keep
+their shape (``gui.geometry.thin_path``); the surface is drawn by ``gui.surface_layer``, as
+in the figures.
 """
 
 from __future__ import annotations
@@ -18,18 +21,28 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 from superqt.utils import qthrottled
 
-from gui.geometry import FAR_FACTOR, Shading, arrow_segments, pull_in
+from gui.geometry import (
+    FAR_FACTOR,
+    Shading,
+    arrow_pixels,
+    arrow_segments,
+    last_seen,
+    pull_in,
+    thin_path,
+)
 from gui.palette import MINIMUM_COLOR, MINIMUM_EDGE
 from gui.snapshot import surface_key as surface_key
 from gui.surface_layer import SurfaceLayer
@@ -37,8 +50,27 @@ from gui.theme import LIGHT, Theme, run_color, set_pen, style_plot
 from gui.widgets.curve_item import Curve
 from gui.widgets.parameter_slider import format_value
 
-MAX_PATH_POINTS = 6000  # longer paths are drawn from every k-th point (and the last)
-ARROW_PIXELS = 46
+MAX_PATH_POINTS = 6000  # longer paths are thinned to about this many points, keeping their shape
+MIN_WIDTH = 520  # pixels
+ARROW_PIXELS = 60  # the longest arrow (a displacement of that many pixels or more)
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shortens its text with "…" rather than widening the window
+    (a regression's formula is long); ``text()`` is the whole text."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        painter.drawText(rect, int(self.alignment()), text)
 
 
 class SurfaceView(QWidget):
@@ -57,6 +89,7 @@ class SurfaceView(QWidget):
         self._grid_rect = None
         self._legend_key = None
         self._brushes: dict = {}
+        self._thinned: dict[int, tuple] = {}  # run: (source, pulled-in points, kept rows)
 
         self.plot_widget = pg.PlotWidget()
         self.plot_widget.setToolTip("")
@@ -76,7 +109,7 @@ class SurfaceView(QWidget):
         self.layer = SurfaceLayer(plot, cache=True)  # the figures' renderer too
         self.image, self.contours = self.layer.image, self.layer.contours
         self.minima = pg.ScatterPlotItem(symbol="star", size=17)
-        self.minima.setZValue(5)
+        self.minima.setZValue(25)  # above the runs' dots: a run that found it hides nothing
         plot.addItem(self.minima)
         self.paths: list[Curve] = []
         self.heads = pg.ScatterPlotItem(symbol="o", size=11)
@@ -95,15 +128,19 @@ class SurfaceView(QWidget):
         self.legend = pg.LegendItem(offset=(-10, 10), verSpacing=-4, labelTextSize="9pt")
         self.legend.setParentItem(self.viewbox)
 
-        self.readout = QLabel("")
+        # the read-out floats in the plot's bottom-left corner while the mouse is over the
+        # plot: in the header it ran into a long formula (a regression's)
+        self.readout = QLabel("", self.plot_widget)
         self.readout.setToolTip("The loss under the mouse pointer")
-        self.readout.setMinimumWidth(260)
-        self.formula = QLabel("")
+        self.readout.setContentsMargins(6, 2, 6, 2)
+        self.readout.hide()
+        self.formula = ElidedLabel("")
         self.formula.setToolTip("The loss being minimised")
         self.arrows_box = QCheckBox("arrows")
         self.arrows_box.setToolTip(
-            "At each current position: the direction of steepest descent −∇L (thin)\n"
-            "and of the run's momentum or last update (thick). Directions, not lengths."
+            "At each current position: the step plain gradient descent would take, −η∇L (thin),\n"
+            "and the run's momentum or last update (thick). Drawn to scale when short,\n"
+            "compressed when long: they shrink away as a run comes to rest."
         )
         self.fit_button = QToolButton()
         self.fit_button.setText("Fit")
@@ -111,13 +148,15 @@ class SurfaceView(QWidget):
         header = QHBoxLayout()
         header.setContentsMargins(4, 2, 4, 0)
         header.addWidget(self.formula, 1)
-        header.addWidget(self.readout)
         header.addWidget(self.arrows_box)
         header.addWidget(self.fit_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(header)
+        # the surface is the point of the window: it keeps this much room from the docks
+        # (the formula no longer holds it open: it is shortened with "…" when narrow)
+        self.setMinimumWidth(MIN_WIDTH)
         layout.addWidget(self.plot_widget, 1)
 
         # the worker computes the grid of a zoomed view: ask at most every 100 ms while
@@ -160,6 +199,10 @@ class SurfaceView(QWidget):
         self.gradient_arrows.setPen(pg.mkPen(fg, width=1.2))
         bg = pg.mkColor(theme.plot_background)
         bg.setAlpha(215)
+        self.readout.setStyleSheet(
+            f"background: rgba({bg.red()}, {bg.green()}, {bg.blue()}, 215);"
+            f" color: {fg}; border: 1px solid {theme.muted_text}; border-radius: 3px;"
+        )
         self.legend.setBrush(pg.mkBrush(bg))
         self.legend.setPen(pg.mkPen(theme.muted_text))
         self.legend.setLabelTextColor(fg)
@@ -193,7 +236,7 @@ class SurfaceView(QWidget):
         self.plot.setLabel("bottom", names[0], color=self.theme.plot_foreground)
         self.plot.setLabel("left", names[1], color=self.theme.plot_foreground)
         self.formula.setText(surface.formula)
-        self.readout.setText("")  # the value under the pointer was the old surface's
+        self.set_readout("")  # the value under the pointer was the old surface's
         self._hovered = None
         self.minima.setData(pos=surface.minima)
         self._show_grid(surface.z, surface.rect)
@@ -237,7 +280,6 @@ class SurfaceView(QWidget):
                 self._surface = surface
                 self._show_grid(surface.z, surface.rect)
         runs = frame.experiment.runs
-        h = s.history
         n = len(runs)  # run i is column frame.column(i) of the history (None: not yet)
         while len(self.paths) < n:
             item = Curve(antialias=True)
@@ -253,25 +295,29 @@ class SurfaceView(QWidget):
                 item.setData([], [])
                 item.setVisible(False)
                 continue
-            points = _thin(h.coords[:rows, frame.column(i)])
-            points = pull_in(points[np.isfinite(points).all(axis=1)], self._default_rect)
-            if len(points) == 0:
+            points, keep = self._path(frame, i)
+            shown = keep[: np.searchsorted(keep, rows)]
+            if len(shown) == 0:
                 item.setData([], [])
                 item.setVisible(False)
                 continue
+            if shown[-1] != rows - 1:
+                shown = np.append(shown, rows - 1)
+            drawn = points[shown]
             color = run_color(i, run.color)
             width = 3.0 if i == frame.selected_run and n > 1 else 2.0
             set_pen(item, color, width)
-            item.setData(points[:, 0], points[:, 1])
+            item.setData(drawn[:, 0], drawn[:, 1])
             item.setVisible(True)
-            end = points[-1]
             if frame.diverged_shown(i):
-                crosses.append(end)
+                # on the edge of the view where the run leaves it for good, as in the figures
+                seen = points[:rows][np.isfinite(points[:rows]).all(axis=1)]
+                crosses.append(last_seen(seen, self._default_rect, True))
                 cross_brushes.append(self._brush(color))
             else:
-                heads.append(end)
+                heads.append(drawn[-1])
                 head_brushes.append(self._brush(color))
-                current.append((i, rows - 1, end))
+                current.append((i, rows - 1, drawn[-1]))
         self.heads.setData(
             pos=np.array(heads).reshape(-1, 2), brush=head_brushes, pen=self._edges[0]
         )
@@ -281,6 +327,23 @@ class SurfaceView(QWidget):
         self._draw_start(frame)
         self._draw_arrows(frame, current)
         self._draw_legend(frame, n)
+
+    def _path(self, frame, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Run ``i``'s computed rows (pulled in from far away) and the rows a long path is
+        drawn from (``thin_path``), worked out once per snapshot: a frame only picks the
+        revealed ones."""
+        s = frame.snapshot
+        col = frame.column(i)
+        source = (s.job_id, col, s.count, self._default_rect)
+        cached = self._thinned.get(i)
+        if cached is None or cached[0] != source:
+            rows = frame.finite_rows(i, s.count)
+            points = pull_in(np.asarray(s.history.coords[:rows, col], float), self._default_rect)
+            # rows before the divergence are finite; keep the row numbers all the same
+            finite = np.flatnonzero(np.isfinite(points).all(axis=1))
+            keep = finite[thin_path(points[finite], self._default_rect, MAX_PATH_POINTS)]
+            cached = self._thinned[i] = (source, points, keep)
+        return cached[1], cached[2]
 
     def _draw_start(self, frame) -> None:
         if getattr(self.start, "moving", False):
@@ -300,34 +363,39 @@ class SurfaceView(QWidget):
             self.start.blockSignals(False)
 
     def _draw_arrows(self, frame, current) -> None:
+        """At each current position: the step plain gradient descent would take from there
+        (−η∇L, thin) and the run's momentum or last update (thick), in data units. They are
+        drawn as long as they are on screen up to a few pixels, then log-compressed up to
+        ARROW_PIXELS: a run coming to rest shows its arrows shrinking away."""
         for item in self.update_arrows:
             item.setVisible(False)
         if not self.show_arrows or not current:
             self.gradient_arrows.setData([], [])
             return
         h = frame.snapshot.history
-        grad = np.array([h.grad[row, frame.column(i)] for i, row, _ in current])
         px, py = self.viewbox.viewPixelSize()
         if not (px > 0 and py > 0):
             return
         grad_segments = []
-        for k, (i, row, point) in enumerate(current):
+        for i, row, point in current:
             col = frame.column(i)
-            if np.isfinite(grad[k]).all():
-                grad_segments.extend(arrow_segments(point, -grad[k], px, py, ARROW_PIXELS))
-            motion = None
-            if h.velocity is not None and np.isfinite(h.velocity[row, col]).all():
-                motion = h.velocity[row, col]
-            if (motion is None or not np.any(motion)) and h.update is not None:
-                motion = h.update[row, col] if np.isfinite(h.update[row, col]).all() else None
-            if motion is None or not np.any(motion):
+            step = -h.lr[row, col] * h.grad[row, col]
+            if np.isfinite(step).all():
+                length = arrow_pixels(step, px, py, ARROW_PIXELS * 0.8)
+                grad_segments.extend(arrow_segments(point, step, px, py, length))
+            motion = self.motion(h, col, row)
+            if motion is None:
                 continue
             while len(self.update_arrows) <= i:
                 item = pg.PlotCurveItem(connect="pairs", antialias=True)
+                item.setVisible(False)  # until it has an arrow to show
                 item.setZValue(16)
                 self.plot.addItem(item)
                 self.update_arrows.append(item)
-            u = np.array(arrow_segments(point, motion, px, py, ARROW_PIXELS * 1.3)).reshape(-1, 2)
+            length = arrow_pixels(motion, px, py, ARROW_PIXELS)
+            u = np.array(arrow_segments(point, motion, px, py, length)).reshape(-1, 2)
+            if len(u) == 0:
+                continue
             run = frame.experiment.runs[i]
             item = self.update_arrows[i]
             set_pen(item, run_color(i, run.color), 2.6)
@@ -335,6 +403,17 @@ class SurfaceView(QWidget):
             item.setVisible(True)
         g = np.array(grad_segments).reshape(-1, 2)
         self.gradient_arrows.setData(g[:, 0], g[:, 1])
+
+    @staticmethod
+    def motion(h, col: int, row: int) -> np.ndarray | None:
+        """What the thick arrow of the history's column ``col`` shows at ``row``: its
+        momentum (parameter units) if it has one, else its last update (new − old); None
+        when there is none."""
+        for field in (h.velocity, h.update):
+            v = None if field is None else field[row, col]
+            if v is not None and np.isfinite(v).all() and np.any(v):
+                return np.asarray(v, float)
+        return None
 
     def _draw_legend(self, frame, n: int) -> None:
         runs = frame.experiment.runs
@@ -368,8 +447,8 @@ class SurfaceView(QWidget):
 
     def _on_hover(self, event) -> None:
         pos = event[0]
-        if self._surface is None or not self.plot.sceneBoundingRect().contains(pos):
-            self.readout.setText("")
+        if self._surface is None or not self.viewbox.sceneBoundingRect().contains(pos):
+            self.set_readout("")
             return
         point = self.viewbox.mapSceneToView(pos)
         x, y = point.x(), point.y()
@@ -378,9 +457,9 @@ class SurfaceView(QWidget):
         self._hovered = (self._surface.key, x, y)
         loss = self._surface.value_at(x, y)
         if not math.isfinite(loss):
-            self.readout.setText("")
+            self.set_readout("")
         else:
-            self.readout.setText(f"w1 = {x:.4g}   w2 = {y:.4g}   L ≈ {format_value(loss)}")
+            self.set_readout(self._readout_text(x, y, "≈", loss))
         if self.controller is not None:
             self.controller.request_value(*self._hovered)
 
@@ -388,7 +467,32 @@ class SurfaceView(QWidget):
         """The worker's exact loss at the point last hovered (older answers are dropped)."""
         if self._hovered != (key, x, y) or self.readout.text() == "":
             return
-        self.readout.setText(f"w1 = {x:.4g}   w2 = {y:.4g}   L = {format_value(loss)}")
+        self.set_readout(self._readout_text(x, y, "=", loss))
+
+    def _readout_text(self, x: float, y: float, relation: str, loss: float) -> str:
+        a, b = self._surface.axis_names if self._surface is not None else ("w1", "w2")
+        return f"{a} = {x:.4g}   {b} = {y:.4g}   L {relation} {format_value(loss)}"
+
+    def set_readout(self, text: str) -> None:
+        """Show ``text`` in the plot's bottom-left corner (nothing: hide it)."""
+        self.readout.setText(text)
+        self.readout.setVisible(bool(text))
+        if text:
+            self.readout.adjustSize()
+            self._place_readout()
+
+    def _place_readout(self) -> None:
+        box = self.plot_widget.mapFromScene(self.viewbox.sceneBoundingRect()).boundingRect()
+        self.readout.move(box.left() + 6, box.bottom() - self.readout.height() - 6)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.readout.isVisible():
+            self._place_readout()
+
+    def leaveEvent(self, event) -> None:
+        super().leaveEvent(event)
+        self.set_readout("")  # the pointer left: no stale value
 
     def path_data(self, run: int) -> tuple[np.ndarray, np.ndarray]:
         """What the path item of ``run`` draws now (tests compare it)."""
@@ -398,10 +502,3 @@ class SurfaceView(QWidget):
         return (np.zeros(0) if x is None else np.asarray(x)), (
             np.zeros(0) if y is None else np.asarray(y)
         )
-
-
-def _thin(points: np.ndarray) -> np.ndarray:
-    if len(points) <= MAX_PATH_POINTS:
-        return points
-    stride = math.ceil(len(points) / MAX_PATH_POINTS)
-    return np.concatenate([points[::stride], points[-1:]])
