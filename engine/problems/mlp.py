@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import os
 import zipfile
 from dataclasses import dataclass
@@ -155,6 +156,10 @@ class _Layer(NamedTuple):
     running_var: slice | None
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 # ---- the model -------------------------------------------------------------------------------
 
 
@@ -187,9 +192,9 @@ class MLP:
             raise ValueError(
                 f"activation must be one of {', '.join(ACTIVATIONS)}, not {activation!r}"
             )
-        if isinstance(bn_momentum, bool) or not 0 <= bn_momentum <= 1:
+        if not _is_number(bn_momentum) or not 0 <= bn_momentum <= 1:
             raise ValueError(f"bn_momentum must be a number in [0, 1], got {bn_momentum!r}")
-        if isinstance(bn_eps, bool) or not bn_eps > 0:
+        if not _is_number(bn_eps) or not bn_eps > 0:
             raise ValueError(f"bn_eps must be a number > 0, got {bn_eps!r}")
         self.widths = [n_inputs, *hidden, n_classes]
         self.hidden = hidden

@@ -149,7 +149,9 @@ def test_initialization_is_pytorchs_default_drawn_from_the_seed():
         ({"activation": "gelu"}, r"activation must be one of relu, tanh, sigmoid, not 'gelu'"),
         ({"bn_momentum": 1.5}, r"bn_momentum must be a number in \[0, 1\], got 1.5"),
         ({"bn_momentum": -0.1}, r"bn_momentum must be a number in \[0, 1\]"),
+        ({"bn_momentum": "0.1"}, r"bn_momentum must be a number in \[0, 1\], got '0.1'"),
         ({"bn_eps": 0.0}, r"bn_eps must be a number > 0"),
+        ({"bn_eps": None}, r"bn_eps must be a number > 0, got None"),
         ({"n_classes": 1}, r"n_classes must be an integer ≥ 2"),
     ],
 )
