@@ -183,7 +183,12 @@ def test_the_side_docks_show_every_field_uncut(window, qtbot, size):
     qtbot.wait(10)
     for example in ("rosenbrock_momentum_vs_adam.toml", "batch_size.toml"):
         assert window.open_example(resources.experiments_dir() / example)
-        qtbot.wait(10)
+        assert window.controller.wait_until_computed(30)
+        window.controller.current_frame()  # the views show this experiment (its formula...)
+        qtbot.wait(20)
+        # the window still fits the screen: no dock or header demands more than it has
+        assert window.minimumSizeHint().width() <= size[0], example
+        assert window.width() == size[0], example
         for name in ("run", "problem"):
             window.docks[name].raise_()
             qtbot.wait(10)
