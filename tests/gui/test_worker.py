@@ -91,3 +91,66 @@ def test_a_bad_experiment_is_reported_not_raised(qtbot):
         wait_for(engine.worker, lambda s: s.job_id == 2 and s.done)
     finally:
         engine.shutdown()
+
+
+def test_the_worker_publishes_the_surface_and_the_schedules(qtbot):
+    import numpy as np
+
+    from engine.experiment import build, run_specs
+    from gui import snapshot as snapshots
+    from gui.geometry import pixel_centres, view_tuple
+
+    e = parse_experiment(
+        {
+            "steps": 120,
+            "problem": {"name": "himmelblau"},
+            "runs": [
+                {"optimizer": "adam", "lr": 0.05, "schedule": {"kind": "cosine"}},
+                {"optimizer": "sgd", "lr": 0.001, "schedule": {"kind": "step", "step_size": 30}},
+            ],
+        }
+    )
+    problem = build(e).problem  # the oracle: the engine's own function, here
+    engine = WorkerThread()
+    try:
+        engine.worker.submit(Job(1, e, run_ids=(7, 9)))
+        s = wait_for(engine.worker, lambda s: s.job_id == 1 and s.done)
+        assert s.run_ids == (7, 9)
+        surface = s.surface
+        rect = view_tuple(problem.default_view())
+        assert surface.rect == rect
+        assert surface.default_rect == rect
+        w1, w2 = pixel_centres(rect, snapshots.RESOLUTION)
+        np.testing.assert_array_equal(surface.z, problem.surface(w1, w2))
+        np.testing.assert_array_equal(surface.minima, problem.minima())
+        at_minima = [float(problem.surface([a], [b])[0, 0]) for a, b in problem.minima()]
+        assert surface.minima_loss == tuple(at_minima)
+        assert max(at_minima) < 1e-10  # Himmelblau's four zeros
+        assert surface.start == tuple(problem.start)
+        assert "x" in surface.formula or "w" in surface.formula
+        for rates, spec in zip(s.schedules, run_specs(e), strict=True):
+            expected = np.asarray(spec.rates(e.steps), float)
+            np.testing.assert_array_equal(rates[1:], expected)
+            assert rates[0] == expected[0]  # row 0 holds the first update's rate
+        # a zoomed view: computed over the new rectangle; a request for another key ignored
+        zoom = (0.0, 1.0, 1.0, 3.0)
+        engine.worker.request_surface(surface.key, zoom)
+        s2 = wait_for(engine.worker, lambda s: s.surface.serial > surface.serial)
+        assert s2.surface.rect == zoom
+        assert s2.surface.default_rect == rect
+        np.testing.assert_array_equal(
+            s2.surface.z, problem.surface(*pixel_centres(zoom, snapshots.RESOLUTION))
+        )
+        engine.worker.request_surface("another problem", (5.0, 6.0, 5.0, 6.0))
+        time.sleep(0.2)
+        assert engine.worker.latest.surface.rect == zoom  # the stale request did nothing
+        # the exact value at a point (the hover read-out)
+        values = []
+        engine.worker.sig_value.connect(lambda *args: values.append(args))
+        engine.worker.request_value(surface.key, 3.0, 2.0)
+        qtbot.waitUntil(lambda: bool(values), timeout=3000)
+        key, x, y, loss = values[-1]
+        assert (key, x, y) == (surface.key, 3.0, 2.0)
+        assert loss == 0.0  # (3, 2) is a minimum of Himmelblau's, exactly
+    finally:
+        engine.shutdown()
