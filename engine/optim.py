@@ -190,8 +190,11 @@ class SGD(Optimizer):
 
     def __init__(self, convention, hyper):
         super().__init__(convention, hyper)
-        # 1 − τ, where a run without momentum has no buffer for dampening to scale
-        self._undamped = 1 - hyper.get("dampening", 0.0) * (hyper["momentum"] > 0)
+        # 1 − τ, where a run without momentum has no buffer for dampening to scale; kept in
+        # a sweep's dtype (float × bool array is float64: a float32 sweep would go float64)
+        momentum = hyper["momentum"]
+        undamped = 1 - hyper.get("dampening", 0.0) * (momentum > 0)
+        self._undamped = undamped.astype(momentum.dtype) if hasattr(momentum, "dtype") else undamped
 
     def init(self, params):
         return MomentumState(buf=params * 0, t=0)
