@@ -106,6 +106,7 @@ def test_a_hyperparameter_error_names_the_key_and_says_what_is_wrong_apart():
         ("adam", {"eps": float("nan")}, "eps", "finite"),
         ("nesterov", {"momentum": 0.0}, "momentum", "> 0"),
     ],
+    ids=["unknown", "flag", "nan", "nesterov"],
 )
 def test_every_hyperparameter_error_says_what_is_expected(name, hyper, key, words):
     with pytest.raises(HyperparameterError) as caught:

@@ -28,7 +28,7 @@ def quadratic(start=(-2.5, 2.0)):
     "changed",
     [
         RunSpec("a", "momentum", lr=0.01, start=(1.0, 1.0)),  # another start
-        RunSpec("a", "momentum", lr=0.01, hyper={"momentum": 0.5}),  # another hyperparameter
+        RunSpec("a", "momentum", lr=0.01, start=(-1.0, 1.0), hyper={"momentum": 0.5}),
     ],
     ids=["start", "hyper"],
 )
