@@ -3,6 +3,9 @@
 python main.py [EXPERIMENT.toml]                     the desktop app
 python main.py run EXPERIMENT.toml --out DIR         headless: CSV and figures
 python main.py --self-test                           open, run, export, check; exit 0/1
+
+Installed, ``descent-lab`` starts the app and ``descent-lab-run EXPERIMENT.toml --out DIR``
+is the headless runner (``run_command``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     from gui.app import main as app_main
 
     return app_main(argv)
+
+
+def run_command(argv: list[str] | None = None) -> int:
+    """The ``descent-lab-run`` console command: ``main.py run``'s arguments, without ``run``."""
+    from engine.runner import main as run_main
+
+    argv = sys.argv[1:] if argv is None else argv
+    return run_main(argv, render=_render_figures, prog="descent-lab-run")
 
 
 def _render_figures(built, history, out_dir) -> list:

@@ -64,9 +64,9 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(status)
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(prog: str = "main.py run") -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="main.py run",
+        prog=prog,
         description="Train the runs of an experiment file without a display; write "
         f"{CSV_NAME} and the figures surface.png and curves.png into DIR.",
     )
@@ -136,13 +136,15 @@ def _final_losses(history: History) -> str:
     return ", ".join(parts)
 
 
-def main(argv: Sequence[str] | None = None, render: Render | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, render: Render | None = None, prog: str = "main.py run"
+) -> int:
     """Run ``run EXPERIMENT.toml --out DIR``'s arguments (without ``run``); return the exit
     status: 0 done (diverged runs included), 1 the output couldn't be written, 2 bad usage or
     a bad experiment file."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = make_parser().parse_args(argv)
+        args = make_parser(prog).parse_args(argv)
     except _UsageError as exc:
         return exc.status
     path = Path(args.experiment)
