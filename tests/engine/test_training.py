@@ -217,6 +217,50 @@ def test_sgd_update_uses_the_recorded_rate_and_the_minibatch_gradient(regression
         np.testing.assert_allclose(h.coords[k, 0], w - h.lr[k, 0] * g, rtol=1e-12)
 
 
+def rosenbrock_grad(w: np.ndarray) -> np.ndarray:
+    x, y = w
+    return np.array([-2 * (1 - x) - 400 * x * (y - x * x), 200 * (y - x * x)])
+
+
+def test_recorded_update_velocity_and_step_size_are_the_hand_computed_steps():
+    # PyTorch's momentum (v ← μv + g; θ ← θ − ηv) and Adagrad (s ← s + g²; θ ← θ − ηg/(√s + ε))
+    # written out, with a rate that halves every update so that a row's rate matters
+    schedule = Schedule(kind="exponential", gamma=0.5)
+    runs = [
+        RunSpec("momentum", "momentum", lr=1e-3, hyper={"momentum": 0.9}, schedule=schedule),
+        RunSpec("adagrad", "adagrad", lr=0.1, schedule=schedule),
+    ]
+    steps = 4
+    h = train(rosenbrock(), runs, steps)
+    rates = 0.5 ** np.arange(steps)
+
+    w, v = np.array([-1.5, 2.0]), np.zeros(2)
+    for k in range(1, steps + 1):
+        g, eta = rosenbrock_grad(w), 1e-3 * rates[k - 1]
+        v = 0.9 * v + g
+        new = w - eta * v
+        np.testing.assert_allclose(h.coords[k, 0], new, rtol=1e-13)
+        np.testing.assert_allclose(h.update[k, 0], new - w, rtol=1e-12)  # new − old
+        np.testing.assert_allclose(h.velocity[k, 0], -eta * v, rtol=1e-12)
+        np.testing.assert_allclose(h.step_size[k, 0], [eta, eta], rtol=1e-15)
+        w = new
+
+    w, s = np.array([-1.5, 2.0]), np.zeros(2)
+    for k in range(1, steps + 1):
+        g, eta = rosenbrock_grad(w), 0.1 * rates[k - 1]
+        s = s + g * g
+        new = w - eta * g / (np.sqrt(s) + 1e-10)
+        np.testing.assert_allclose(h.coords[k, 1], new, rtol=1e-13)
+        np.testing.assert_allclose(h.update[k, 1], new - w, rtol=1e-12)
+        np.testing.assert_allclose(h.step_size[k, 1], eta / (np.sqrt(s) + 1e-10), rtol=1e-12)
+        w = new
+    assert np.isnan(h.velocity[1:, 1]).all()  # Adagrad has no momentum
+
+    np.testing.assert_array_equal(h.update[0], 0.0)  # row 0: no update yet
+    np.testing.assert_array_equal(h.velocity[0, 0], 0.0)
+    assert np.isnan(h.step_size[0]).all()
+
+
 def test_shuffled_sgd_visits_each_epoch_in_a_new_order(regression):
     """A plain loop over batching's epoch orders, with a direct minibatch gradient."""
     batch = BatchConfig(batch_size=16, shuffle=True)
