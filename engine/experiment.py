@@ -479,10 +479,12 @@ def build(
     source: str = "<experiment>",
     diagnostics: bool = True,
     reuse: Built | None = None,
+    window: bool = False,
 ) -> Built:
     """The backend, problem and trainer of an experiment, or an ``ExperimentError``.
 
-    ``diagnostics=False`` records only what the CSV holds (see ``Trainer``). ``reuse``: an
+    ``diagnostics=False`` records only what the CSV holds, ``window=True`` only the latest
+    rows (see ``Trainer``). ``reuse``: an
     earlier build whose finished runs are copied where they would be computed again (the
     same problem, shared settings and run; see ``Trainer``)."""
     if backend is None:
@@ -501,6 +503,7 @@ def build(
             record_every=experiment.record_every,
             diagnostics=diagnostics,
             reuse=None if reuse is None else reuse.trainer,
+            window=window,
         )
     except ValueError as exc:
         raise ExperimentError(f"{source}: {exc}") from None

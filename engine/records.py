@@ -11,14 +11,23 @@ written with ``repr``, so reading a value back gives exactly the float that was 
 
 The file is written to a temporary name beside the target and renamed into place: a crash or
 a full disk leaves either the previous file or none, never half a table.
+
+For a long training the rows are streamed (``TrajectoryWriter``: rows written as they are
+computed, memory independent of the steps) and the figures get a bounded selection of them
+(``RowSample``).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+
+import numpy as np
 
 from engine.files import atomic_text
 from engine.training import History
@@ -57,3 +66,166 @@ def write_trajectories_csv(history: History, path: str | os.PathLike) -> Path:
         writer.writerow(COLUMNS)
         writer.writerows(trajectory_rows(history))
     return path
+
+
+# ---- streaming -----------------------------------------------------------------------------
+
+
+def _label_field(label: str) -> str:
+    """The label as one CSV field (quoted when it holds a comma, a quote or a newline)."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="").writerow([label])
+    return text.getvalue()
+
+
+def _lines(run: int, label: str, history: History, rows: np.ndarray) -> str:
+    """The CSV lines of ``rows`` of one run, exactly as ``write_trajectories_csv`` writes
+    them (``repr`` of Python floats), formatted column-wise: several times faster than a
+    ``csv.writer`` row by row, which matters for ten million rows."""
+    prefix = f"{run},{_label_field(label)},"
+    columns = (
+        history.epoch[rows, run].tolist(),
+        history.lr[rows, run].tolist(),
+        history.loss[rows, run].tolist(),
+        history.grad_norm[rows, run].tolist(),
+        history.coords[rows, run, 0].tolist(),
+        history.coords[rows, run, 1].tolist(),
+    )
+    return "".join(
+        f"{prefix}{k},{e!r},{lr!r},{loss!r},{g!r},{w1!r},{w2!r}\n"
+        for k, e, lr, loss, g, w1, w2 in zip(history.step[rows].tolist(), *columns, strict=True)
+    )
+
+
+def _rows_to_write(history: History, run: int) -> np.ndarray:
+    """Rows of a (window of) history that belong in the CSV: up to the run's divergence."""
+    steps = history.step[: history.count]
+    diverged = history.diverged_at[run]
+    return np.flatnonzero(steps <= diverged) if diverged >= 0 else np.arange(len(steps))
+
+
+class TrajectoryWriter:
+    """``trajectories.csv`` written while training runs: ``add(history)`` after every window
+    of rows (a ``Trainer(window=True)``'s history), ``close()`` at the end.
+
+    The file is run after run, as ``write_trajectories_csv`` writes it: run 0's rows go
+    straight into it and the other runs' into spool files that ``close`` appends. It is
+    written under a temporary name and renamed into place by ``close``; ``abort`` (or an
+    error) leaves no file."""
+
+    def __init__(self, path: str | os.PathLike, labels: list[str]):
+        self.path = Path(path)
+        self.labels = labels
+        self._stack = ExitStack()
+        try:
+            self._out = self._stack.enter_context(atomic_text(self.path, newline=""))
+            self._out.write(",".join(COLUMNS) + "\n")
+            self._spools = (
+                [self._out]
+                + [
+                    self._stack.enter_context(
+                        tempfile.TemporaryFile(  # noqa: SIM115 (closed by the ExitStack)
+                            "w+", encoding="utf-8", newline="", dir=self.path.parent
+                        )
+                    )
+                    for _ in labels[1:]
+                ]
+            )
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def add(self, history: History) -> None:
+        for run, label in enumerate(self.labels):
+            rows = _rows_to_write(history, run)
+            if rows.size:
+                self._spools[run].write(_lines(run, label, history, rows))
+
+    def close(self, progress: Callable[[float], None] | None = None) -> Path:
+        """Append the spooled runs (``progress(fraction)`` between them) and put the file in
+        place."""
+        try:
+            sizes = [spool.tell() for spool in self._spools[1:]]
+            total, done = max(sum(sizes), 1), 0
+            for spool in self._spools[1:]:
+                spool.seek(0)
+                while chunk := spool.read(1 << 22):
+                    self._out.write(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(min(done / total, 1.0))
+        except BaseException:
+            self.abort()
+            raise
+        self._stack.close()
+        return self.path
+
+    def abort(self) -> None:
+        """Stop, leaving no file (and no temporary) behind."""
+        try:
+            with self._stack:
+                raise _Aborted
+        except _Aborted:
+            pass
+
+
+class _Aborted(Exception):
+    """Raised inside the writer's contexts so that the atomic write discards its file."""
+
+
+class RowSample:
+    """A bounded selection of the rows of a long training, for the figures: every row of the
+    first ``early`` ones (where paths turn most), then rows at a stride that doubles whenever
+    more than ``budget`` are kept, and always the row where a run diverged and the last row.
+    Its ``history()`` is a ``History`` like the trainer's (fewer rows, same meanings)."""
+
+    FIELDS = ("epoch", "lr", "loss", "grad_norm", "coords")
+
+    def __init__(self, labels: list[str], early: int = 5_000, budget: int = 20_000):
+        self.labels = labels
+        self.early, self.budget = early, budget
+        self.stride = 1
+        self.seen = 0  # rows offered so far
+        self._parts: list[dict[str, np.ndarray]] = []
+        self.diverged_at = np.full(len(labels), -1)
+
+    def add(self, history: History, final: bool = False) -> None:
+        """Offer a window's rows; ``final``: the last window (its last row is kept)."""
+        n = history.count
+        index = np.arange(self.seen, self.seen + n)
+        steps = history.step[:n]
+        pinned = np.isin(steps, history.diverged_at[history.diverged_at >= 0])
+        if final and n:
+            pinned[-1] = True
+        keep = pinned | (index < self.early) | ((index - self.early) % self.stride == 0)
+        self.diverged_at = history.diverged_at.copy()
+        picked = np.flatnonzero(keep)
+        part = {"index": index[picked], "pinned": pinned[picked], "step": steps[picked]}
+        part.update({name: getattr(history, name)[picked] for name in self.FIELDS})
+        self._parts.append(part)
+        self.seen += n
+        if sum(len(p["index"]) for p in self._parts) > 2 * self.budget:
+            self._thin()
+
+    def _merged(self) -> dict[str, np.ndarray]:
+        kept = {name: np.concatenate([p[name] for p in self._parts]) for name in self._parts[0]}
+        self._parts = [kept]
+        return kept
+
+    def _thin(self) -> None:
+        kept = self._merged()
+        while len(kept["index"]) > self.budget:
+            self.stride *= 2
+            late = kept["index"] - self.early
+            keep = kept["pinned"] | (late < 0) | (late % self.stride == 0)
+            kept = {name: values[keep] for name, values in kept.items()}
+        self._parts = [kept]
+
+    def history(self) -> History:
+        kept = self._merged()
+        h = History.empty(self.labels, kept["step"], diagnostics=False)
+        for name in self.FIELDS:
+            getattr(h, name)[:] = kept[name]
+        h.count = len(h.step)
+        h.diverged_at = self.diverged_at.copy()
+        return h

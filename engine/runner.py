@@ -34,7 +34,7 @@ from engine.experiment import (
     experiment_warnings,
     load_experiment,
 )
-from engine.records import write_trajectories_csv
+from engine.records import RowSample, TrajectoryWriter
 from engine.training import History
 
 CSV_NAME = "trajectories.csv"
@@ -101,8 +101,19 @@ class _Progress:
             return
         if now - self.last < PROGRESS_EVERY_S and step < steps:
             return
+        self._show(f"step {step}/{steps} ({100 * step // steps}%)", now)
+
+    def writing(self, name: str, fraction: float) -> None:
+        """``writing trajectories.csv (40%)``: appending the runs after training."""
+        now = time.monotonic()
+        if not self.enabled or now - self.start < PROGRESS_AFTER_S:
+            return
+        if now - self.last < PROGRESS_EVERY_S and fraction < 1:
+            return
+        self._show(f"writing {name} ({int(100 * fraction)}%)", now)
+
+    def _show(self, text: str, now: float) -> None:
         self.last = now
-        text = f"step {step}/{steps} ({100 * step // steps}%)"
         if self.tty:
             self.stream.write("\r" + text + "\x1b[K")
         else:
@@ -153,7 +164,9 @@ def main(
     # Everything that can be wrong with the file is found here, before DIR exists.
     try:
         experiment = load_experiment(path)
-        built = build(experiment, base_dir=path.parent, source=str(path), diagnostics=False)
+        built = build(
+            experiment, base_dir=path.parent, source=str(path), diagnostics=False, window=True
+        )
     except ExperimentError as exc:
         print(_one_line(exc), file=sys.stderr)
         return 2
@@ -180,10 +193,12 @@ def main(
 
     progress = _Progress(sys.stderr, enabled=not args.quiet)
     try:
-        history = built.trainer.run(CHUNK, progress=progress)
+        history = _train_and_write(built, out / CSV_NAME, progress)
     except MemoryError:
-        progress.close()
         print(f"{path}: {OUT_OF_MEMORY}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{out / CSV_NAME}: cannot write ({_os_reason(exc)})", file=sys.stderr)
         return 1
     finally:
         progress.close()
@@ -192,12 +207,7 @@ def main(
         if history.diverged_at[run] >= 0:
             print(f"run {run} {label!r} diverged at step {int(history.diverged_at[run])}")
 
-    written: list[Path] = []
-    try:
-        written.append(write_trajectories_csv(history, out / CSV_NAME))
-    except OSError as exc:
-        print(f"{out / CSV_NAME}: cannot write ({_os_reason(exc)})", file=sys.stderr)
-        return 1
+    written: list[Path] = [out / CSV_NAME]
     if not args.no_plots and render is not None:
         try:
             written.extend(Path(p) for p in render(built, history, out))
@@ -216,6 +226,29 @@ def main(
         names = ", ".join(p.name for p in written)
         print(f"wrote {names} to {out}; final loss: {_final_losses(history)}")
     return 0
+
+
+def _train_and_write(built: Built, csv_path: Path, progress: _Progress) -> History:
+    """Train, streaming every row to ``csv_path`` as it is computed (memory does not grow
+    with the steps: the trainer keeps one window of rows at a time), and return a bounded,
+    shape-preserving selection of the rows for the figures (``RowSample``)."""
+    trainer = built.trainer
+    labels = trainer.history.labels
+    writer = TrajectoryWriter(csv_path, labels)
+    sample = RowSample(labels)
+    try:
+        writer.add(trainer.history)  # row 0
+        sample.add(trainer.history, final=trainer.done)
+        while not trainer.done:
+            trainer.advance(CHUNK)
+            writer.add(trainer.history)
+            sample.add(trainer.history, final=trainer.done)
+            progress(trainer.step, trainer.steps)
+        writer.close(progress=lambda done: progress.writing(CSV_NAME, done))
+    except BaseException:
+        writer.abort()
+        raise
+    return sample.history()
 
 
 def _os_reason(exc: OSError) -> str:

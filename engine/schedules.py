@@ -72,7 +72,11 @@ class Schedule:
 
     def rates(self, base_lr: float, steps: int) -> np.ndarray:
         """The learning rate of updates 0 … steps − 1."""
-        k = np.arange(steps, dtype=float)
+        return self.rates_at(base_lr, np.arange(steps))
+
+    def rates_at(self, base_lr: float, k: np.ndarray) -> np.ndarray:
+        """The learning rate of updates ``k`` (any indices ≥ 0: a block of a long run)."""
+        k = np.asarray(k, dtype=float)
         w = self.warmup_steps
         if w == 0:
             return self.decay(k, base_lr)

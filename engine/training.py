@@ -33,6 +33,8 @@ from engine.schedules import Schedule
 PREPARE_AHEAD = 256  # micro-batches prepared at once (whole epochs, at least one)
 PREPARE_EXAMPLES = 1 << 20  # and examples: 256 epochs of a large set would fill the memory
 NOISE_BLOCK = 1024  # steps of gradient noise drawn at once (keyed by block: chunk-independent)
+RATE_CELLS = 1 << 18  # learning rates (steps × runs) computed at once: memory bounded by this,
+# not by steps × runs (10 M steps of 1,000 runs would be 80 GB of rates)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class RunSpec:
 
     def rates(self, steps: int) -> np.ndarray:
         return self.schedule.rates(self.lr, steps)
+
+    def rates_at(self, k: np.ndarray) -> np.ndarray:
+        return self.schedule.rates_at(self.lr, k)
 
     def path_key(self) -> tuple:
         """Everything that decides the run's path (not its label), hashable."""
@@ -152,7 +157,12 @@ class _Unit:
     """Runs of one lane that share an optimizer."""
 
     def __init__(
-        self, runs: list[int], optimizer: Optimizer, params, rates: np.ndarray, backend: Backend
+        self,
+        runs: list[int],
+        optimizer: Optimizer,
+        params,
+        specs: list[RunSpec],
+        backend: Backend,
     ):
         self.runs = runs  # indices into the user's run list
         # the same as an index into the history's runs axis: a slice when contiguous
@@ -164,15 +174,32 @@ class _Unit:
         self.update = optimizer.update
         self.params = params
         self.state = optimizer.init(params)
-        self.lr_host = rates  # (steps, R_u) NumPy
-        # the rate of each update as the optimizer takes it: (R_u, 1) on the device, or a
-        # plain float when every run of the unit has the same schedule (scalar arithmetic
-        # is what a single run needs, and it is cheaper than a 1-element array's)
-        if np.all(rates == rates[:, :1]):
-            self.lr_table = rates[:, 0].tolist()
-        else:
-            self.lr_table = backend.asarray(rates[:, :, None])
-        self.records: list[tuple] = []  # (old params, new params, state, epoch) per recorded step
+        self.specs = specs
+        self.backend = backend
+        # the rates of one block of updates [rates_from, rates_from + block)
+        self.block = max(16, min(4096, RATE_CELLS // len(runs)))
+        self.rates_from = -1
+        self.lr_host: np.ndarray = np.zeros((0, len(runs)))  # (block, R_u) NumPy
+        self.lr_table: Any = []
+        self.load_rates(0)
+        # (old params, new params, state, epoch, rates) per recorded step
+        self.records: list[tuple] = []
+
+    def load_rates(self, k: int) -> int:
+        """Make the block of rates that holds update k current; return its first update."""
+        first = k - k % self.block
+        if first != self.rates_from:
+            ks = np.arange(first, first + self.block)
+            rates = np.stack([spec.rates_at(ks) for spec in self.specs], axis=1)
+            self.rates_from, self.lr_host = first, rates
+            # the rate of each update as the optimizer takes it: (R_u, 1) on the device, or
+            # a plain float when every run of the unit has the same schedule (scalar
+            # arithmetic is what a single run needs, cheaper than a 1-element array's)
+            if np.all(rates == rates[:, :1]):
+                self.lr_table = rates[:, 0].tolist()
+            else:
+                self.lr_table = self.backend.asarray(rates[:, :, None])
+        return first
 
 
 class _Lane:
@@ -289,6 +316,7 @@ class Trainer:
         record_every: int = 1,
         diagnostics: bool = True,
         reuse: Trainer | None = None,
+        window: bool = False,
     ):
         """``diagnostics=False`` records only what the CSV holds (no update, velocity or
         step size): less memory and time for sweeps of thousands of runs.
@@ -298,7 +326,14 @@ class Trainer:
         and its own spec — so every run whose spec (label aside) and shared settings match
         one of its runs is copied from it instead of trained again. That is what makes a
         slider that changes one run of eight answer in the time of one.
+
+        ``window=True``: the history holds only the rows recorded by the latest ``advance``
+        (the first one: row 0), so that memory does not grow with the steps; the caller
+        takes each window's rows as they come (the headless runner streams them to the CSV).
+        ``diverged_at`` is shared by every window.
         """
+        if window and reuse is not None:
+            raise ValueError("a windowed trainer keeps no history to reuse runs from")
         if not runs:
             raise ValueError("an experiment needs at least one run")
         if steps < 1:
@@ -316,9 +351,9 @@ class Trainer:
         self.record_every = record_every
         self.step = 0
         self.diagnostics = diagnostics
-        self.history = History.empty(
-            [r.label for r in runs], record_steps(steps, record_every), diagnostics
-        )
+        self.window = window
+        rows = np.zeros(1, dtype=int) if window else record_steps(steps, record_every)
+        self.history = History.empty([r.label for r in runs], rows, diagnostics)
         self.reused = self._copy_known_runs(reuse)  # run index -> the reused trainer's run
         self._lanes = self._build_lanes([i for i in range(len(runs)) if i not in self.reused])
         if not self._lanes:
@@ -327,7 +362,7 @@ class Trainer:
         self._noise_block = (-1, None)
         for lane in self._lanes:
             for unit in lane.units:
-                unit.records.append((unit.params, unit.params, unit.state, 0))
+                unit.records.append((unit.params, unit.params, unit.state, 0, unit.lr_host[0]))
         self._flush()
 
     # ---- setup ---------------------------------------------------------------------------
@@ -385,8 +420,8 @@ class Trainer:
                 except ValueError as exc:
                     raise ValueError(f"run {self.runs[idx[0]].label!r}: {exc}") from None
                 starts = np.array([self._start_of(self.runs[i]) for i in idx])
-                rates = np.stack([self.runs[i].rates(self.steps) for i in idx], axis=1)
-                built.append(_Unit(idx, opt, self.backend.asarray(starts), rates, self.backend))
+                specs = [self.runs[i] for i in idx]
+                built.append(_Unit(idx, opt, self.backend.asarray(starts), specs, self.backend))
             result.append(_Lane(config, built))
         return result
 
@@ -418,23 +453,51 @@ class Trainer:
         problem, seed = self.problem, self.seed
         record_every, steps = self.record_every, self.steps
         noise = self._noise if self.gradient_noise else None
+        units = [unit for lane in self._lanes for unit in lane.units]
+        block = min((unit.block for unit in units), default=end)
+        if self.window:
+            self._start_window(end)
+        start = self.step
         with np.errstate(all="ignore"):
-            for k in range(self.step, end):
-                record = (k + 1) % record_every == 0 or k + 1 == steps
-                for lane in self._lanes:
-                    grads = lane.gradient(problem, seed)
-                    if noise is not None:
-                        grads = grads + noise(k)
-                    for unit in lane.units:
-                        g = grads if unit.lane_rows is None else grads[unit.lane_rows]
-                        old = unit.params
-                        unit.params, unit.state = unit.update(g, unit.state, old, unit.lr_table[k])
-                        if record:
-                            unit.records.append((old, unit.params, unit.state, lane.epoch_done))
+            while start < end:
+                # one block of rates at a time (every unit's block is a multiple of this one)
+                stop = min(end, start - start % block + block)
+                for unit in units:
+                    unit.base = unit.load_rates(start)
+                for k in range(start, stop):
+                    record = (k + 1) % record_every == 0 or k + 1 == steps
+                    for lane in self._lanes:
+                        grads = lane.gradient(problem, seed)
+                        if noise is not None:
+                            grads = grads + noise(k)
+                        for unit in lane.units:
+                            g = grads if unit.lane_rows is None else grads[unit.lane_rows]
+                            old = unit.params
+                            i = k - unit.base
+                            unit.params, unit.state = unit.update(
+                                g, unit.state, old, unit.lr_table[i]
+                            )
+                            if record:
+                                unit.records.append(
+                                    (old, unit.params, unit.state, lane.epoch_done, unit.lr_host[i])
+                                )
+                start = stop
         done = end - self.step
         self.step = end
         self._flush()
         return done
+
+    def _start_window(self, end: int) -> None:
+        """A fresh history for the rows of updates (step, end]: multiples of record_every,
+        and the last step."""
+        every = self.record_every
+        first = self.step - self.step % every + every
+        rows = np.arange(first, end + 1, every)
+        if end == self.steps and (rows.size == 0 or rows[-1] != end):
+            rows = np.append(rows, end)
+        old = self.history
+        self.history = History.empty(old.labels, rows, self.diagnostics)
+        self.history.diverged_at = old.diverged_at
 
     def iterate(self, chunk: int = 50) -> Iterator[History]:
         """Yield the history after every ``chunk`` updates, until done."""
@@ -463,13 +526,12 @@ class Trainer:
                     if n_new == 0:
                         continue
                     rows = slice(first, first + n_new)
-                    olds, news, states, epochs = zip(*unit.records, strict=True)
+                    olds, news, states, epochs, rates = zip(*unit.records, strict=True)
                     new = xp.stack(news)  # (T, R_u, P)
                     t, r_u, p = new.shape
                     loss, grad = self.problem.loss_and_grad(new.reshape(t * r_u, p))
                     grad_norm = xp.sqrt(xp.einsum("ij,ij->i", grad, grad)).reshape(t, r_u)
-                    k = h.step[rows]
-                    lr = unit.lr_host[np.maximum(k - 1, 0)]  # row 0: the first update's
+                    lr = np.stack(rates)  # the rate of the update into the row (row 0: the first's)
                     cols = unit.cols
                     coords = to_host(self.problem.coords(new.reshape(-1, p))).reshape(t, r_u, 2)
                     h.coords[rows, cols] = coords
@@ -500,7 +562,7 @@ class Trainer:
         if velocity is not None:
             h.velocity[rows, cols] = to_host(velocity + new * 0)
         h.step_size[rows, cols] = to_host(unit.optimizer.step_size(state, lr_dev) + new * 0)
-        if rows.start == 0:
+        if h.step[rows.start] == 0:  # row 0 (a windowed history starts every window at 0)
             h.step_size[0, cols] = np.nan  # no gradient seen yet
             h.velocity[0, cols] = np.nan if velocity is None else 0.0
 

@@ -312,6 +312,94 @@ def test_a_run_with_the_largest_finite_rate_diverges_and_gets_figures(
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+STREAMED = """
+title = "streamed"
+steps = 400
+record_every = 3
+
+[problem]
+kind = "function"
+name = "rosenbrock"
+start = [-1.2, 1.0]
+
+[[runs]]
+label = "fine, slow"
+optimizer = "sgd"
+lr = 0.001
+
+[[runs]]
+label = "wild"
+optimizer = "sgd"
+lr = 0.01
+
+[[runs]]
+optimizer = "adam"
+lr = 0.05
+[runs.schedule]
+kind = "cosine"
+"""
+
+
+def test_the_streamed_csv_is_the_table_of_the_whole_history(tmp_path, monkeypatch):
+    # rows written window by window (many windows: a small chunk) make the very file that
+    # the whole history makes at once, a diverged run cut at its divergence included
+    from engine.experiment import build, parse_experiment
+    from engine.records import write_trajectories_csv
+    from engine.training import Trainer
+
+    monkeypatch.setattr(runner, "CHUNK", 7)
+    exp = write(tmp_path, STREAMED)
+    out = tmp_path / "out"
+    assert runner.main([str(exp), "--out", str(out), "--no-plots", "--quiet"]) == 0
+    built = build(parse_experiment(__import__("tomllib").loads(STREAMED)), diagnostics=False)
+    assert isinstance(built.trainer, Trainer)
+    whole = built.trainer.run()
+    assert whole.diverged_at[1] > 0
+    expected = write_trajectories_csv(whole, tmp_path / "expected.csv")
+    assert (out / "trajectories.csv").read_bytes() == expected.read_bytes()
+
+
+def test_the_figures_get_a_bounded_selection_of_rows(tmp_path, monkeypatch):
+    # the runner keeps a bounded sample for the figures (not every row): the early rows, a
+    # regular stride after them, the divergence row and the last row
+    from functools import partial
+
+    from engine.records import RowSample
+
+    monkeypatch.setattr(runner, "CHUNK", 50)
+    monkeypatch.setattr(runner, "RowSample", partial(RowSample, early=20, budget=40))
+    text = STREAMED.replace("steps = 400\nrecord_every = 3", "steps = 3000\nrecord_every = 1")
+    exp = write(tmp_path, text)
+    seen = []
+
+    def render(built, history, out_dir):
+        seen.append(history)
+        return []
+
+    assert runner.main([str(exp), "--out", str(tmp_path / "o"), "--quiet"], render=render) == 0
+    (h,) = seen
+    steps = h.step[: h.count]
+    assert h.count <= 2 * 40 + 50
+    np.testing.assert_array_equal(steps[:20], np.arange(20))
+    stride = np.diff(steps[20:-1])
+    assert (stride == stride[0]).all()  # the divergence row sits on the early rows here
+    assert steps[-1] == 3000
+    assert 0 < h.diverged_at[1] < 20
+    assert h.rows_of(1) == h.diverged_at[1] + 1
+    _, rows = read_csv(tmp_path / "o" / "trajectories.csv")
+    assert len(rows_of(rows, 0)) == 3001  # the CSV has every row
+
+
+def test_progress_continues_while_the_csv_is_put_together(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(runner, "PROGRESS_AFTER_S", 0.0)
+    monkeypatch.setattr(runner, "PROGRESS_EVERY_S", 0.0)
+    exp = write(tmp_path, STREAMED)
+    assert runner.main([str(exp), "--out", str(tmp_path / "o"), "--no-plots"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == "writing trajectories.csv (100%)"
+    assert any(line.startswith("step 400/400") for line in err)
+
+
 # ---- options -------------------------------------------------------------------------------
 
 
@@ -470,7 +558,7 @@ def test_running_out_of_memory_is_one_line_not_a_traceback(tmp_path, capsys, mon
     else:
         from engine.training import Trainer
 
-        monkeypatch.setattr(Trainer, "run", no_memory)
+        monkeypatch.setattr(Trainer, "advance", no_memory)
     exp = write(tmp_path, ROSENBROCK.format(record_every=1))
     assert runner.main([str(exp), "--out", str(tmp_path / "o"), "--no-plots"]) == 1
     err = capsys.readouterr().err.splitlines()
@@ -504,16 +592,17 @@ def test_a_warmup_longer_than_the_training_is_a_warning_not_an_error(tmp_path, c
 
 
 def test_a_full_disk_exits_1_with_one_line(tmp_path, capsys, monkeypatch):
-    def full(history, path):
+    def full(self, history):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(runner, "write_trajectories_csv", full)
+    monkeypatch.setattr(runner.TrajectoryWriter, "add", full)
     exp = write(tmp_path, ROSENBROCK.format(record_every=1))
     assert runner.main([str(exp), "--out", str(tmp_path / "o"), "--no-plots"]) == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1
     assert "trajectories.csv" in err[0]
     assert os.strerror(errno.ENOSPC) in err[0]
+    assert list((tmp_path / "o").iterdir()) == []  # no half-written table, no temporary
 
 
 def test_figures_that_cannot_be_written_exit_1(tmp_path, capsys):

@@ -490,3 +490,43 @@ def test_when_every_run_is_known_nothing_is_trained():
     assert again.done
     assert again.history.count == 41
     np.testing.assert_array_equal(again.history.coords[:, 0], first.history.coords[:, 1])
+
+
+@pytest.mark.parametrize(("record_every", "chunk"), [(1, 7), (3, 10), (5, 4), (7, 1000)])
+def test_a_windowed_trainer_yields_the_rows_of_the_whole_history(record_every, chunk):
+    runs = [
+        RunSpec("sgd", "sgd", lr=1e-3),
+        RunSpec("wild", "sgd", lr=1e-2),
+        RunSpec("adam", "adam", lr=0.05, schedule=Schedule(kind="cosine", total_steps=50)),
+    ]
+    whole = train(rosenbrock((-1.2, 1.0)), runs, 101, record_every=record_every)
+    trainer = Trainer(rosenbrock((-1.2, 1.0)), runs, 101, record_every=record_every, window=True)
+    windows = [trainer.history]
+    while not trainer.done:
+        trainer.advance(chunk)
+        windows.append(trainer.history)
+    assert all(w.count == len(w.step) for w in windows)
+    np.testing.assert_array_equal(np.concatenate([w.step for w in windows]), whole.step)
+    for name in ("epoch", "lr", "loss", "grad_norm", "coords", "update", "step_size"):
+        joined = np.concatenate([getattr(w, name) for w in windows])
+        np.testing.assert_array_equal(joined, getattr(whole, name), err_msg=name)
+    assert whole.diverged_at[1] > 0
+    np.testing.assert_array_equal(windows[-1].diverged_at, whole.diverged_at)
+
+
+def test_rates_computed_block_by_block_are_the_schedule(regression, monkeypatch):
+    # the trainer computes learning rates a block of updates at a time (memory bounded by
+    # RATE_CELLS, not steps × runs); tiny blocks must give the very same rows
+    from engine import training
+
+    schedule = Schedule(kind="step", step_size=7, gamma=0.8, warmup_steps=5)
+    runs = [RunSpec(f"r{i}", "sgd", lr=0.01 * (i + 1), schedule=schedule) for i in range(4)]
+    runs.append(RunSpec("adam", "adam", lr=0.05, schedule=schedule))
+    reference = train(regression, runs, 90)
+    monkeypatch.setattr(training, "RATE_CELLS", 64)  # blocks of 16 updates
+    blocked = Trainer(regression, runs, 90)
+    assert blocked._lanes[0].units[0].block == 16
+    h = blocked.run(chunk=13)
+    for name in ("lr", "loss", "coords", "update", "step_size"):
+        np.testing.assert_array_equal(getattr(h, name), getattr(reference, name), err_msg=name)
+    np.testing.assert_array_equal(h.lr[1:, 0], schedule.rates(0.01, 90))
