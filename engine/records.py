@@ -62,10 +62,16 @@ def write_trajectories_csv(history: History, path: str | os.PathLike) -> Path:
     """Write the recorded rows of every run to ``path`` atomically; return the path."""
     path = Path(path)
     with atomic_text(path, newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows(trajectory_rows(history))
+        f.write(",".join(COLUMNS) + "\n")
+        for run, label in enumerate(history.labels):
+            rows = history.rows_of(run)
+            for first in range(0, rows, LINES_AT_ONCE):
+                block = np.arange(first, min(first + LINES_AT_ONCE, rows))
+                f.write(_lines(run, label, history, block))
     return path
+
+
+LINES_AT_ONCE = 1 << 16  # rows formatted into one string (bounded memory, few writes)
 
 
 # ---- streaming -----------------------------------------------------------------------------
