@@ -36,12 +36,12 @@ from superqt.utils import qthrottled
 
 from gui.geometry import (
     FAR_FACTOR,
+    PathThinner,
     Shading,
     arrow_pixels,
     arrow_segments,
     last_seen,
     pull_in,
-    thin_path,
 )
 from gui.palette import MINIMUM_COLOR, MINIMUM_EDGE
 from gui.snapshot import surface_key as surface_key
@@ -330,20 +330,18 @@ class SurfaceView(QWidget):
 
     def _path(self, frame, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Run ``i``'s computed rows (pulled in from far away) and the rows a long path is
-        drawn from (``thin_path``), worked out once per snapshot: a frame only picks the
-        revealed ones."""
+        drawn from (``PathThinner``). Worked out as rows arrive, at the cost of the new
+        ones: a frame only picks the revealed ones."""
         s = frame.snapshot
         col = frame.column(i)
-        source = (s.job_id, col, s.count, self._default_rect)
+        source = (s.job_id, col, self._default_rect)
+        rows = frame.finite_rows(i, s.count)
         cached = self._thinned.get(i)
-        if cached is None or cached[0] != source:
-            rows = frame.finite_rows(i, s.count)
-            points = pull_in(np.asarray(s.history.coords[:rows, col], float), self._default_rect)
-            # rows before the divergence are finite; keep the row numbers all the same
-            finite = np.flatnonzero(np.isfinite(points).all(axis=1))
-            keep = finite[thin_path(points[finite], self._default_rect, MAX_PATH_POINTS)]
-            cached = self._thinned[i] = (source, points, keep)
-        return cached[1], cached[2]
+        if cached is None or cached.source != source or cached.rows > rows:
+            cached = self._thinned[i] = _ThinnedPath(source, self._default_rect)
+        if cached.rows < rows:
+            cached.extend(s.history.coords[cached.rows : rows, col], self._default_rect)
+        return cached.points, cached.keep
 
     def _draw_start(self, frame) -> None:
         if getattr(self.start, "moving", False):
@@ -502,3 +500,27 @@ class SurfaceView(QWidget):
         return (np.zeros(0) if x is None else np.asarray(x)), (
             np.zeros(0) if y is None else np.asarray(y)
         )
+
+
+class _ThinnedPath:
+    """A run's path as ``SurfaceView`` keeps it between frames: every computed row,
+    pulled in (``points``), and the rows it is drawn from (``keep``)."""
+
+    def __init__(self, source, box):
+        self.source = source
+        self.rows = 0
+        self.points = np.zeros((0, 2))
+        self.keep = np.zeros(0, int)
+        self._thinner = PathThinner(box, MAX_PATH_POINTS)
+        self._finite: list[np.ndarray] = []  # row numbers of the thinner's points
+
+    def extend(self, coords: np.ndarray, box) -> None:
+        new = pull_in(np.asarray(coords, float), box)
+        finite = np.isfinite(new).all(axis=1)  # rows before a divergence are; to be sure
+        self._finite.append(self.rows + np.flatnonzero(finite))
+        self._thinner.extend(new[finite])
+        self.points = np.concatenate([self.points, new])
+        self.rows += len(new)
+        rows_of = np.concatenate(self._finite)
+        self._finite = [rows_of]
+        self.keep = rows_of[self._thinner.indices()]
