@@ -267,9 +267,9 @@ def test_an_axis_grows_in_round_steps_up_to_the_total():
 def test_a_growing_path_is_thinned_as_if_at_once():
     box = (-1.0, 1.0, -1.0, 1.0)
     points = converging_spiral(60_000)
-    thinner = geometry.PathThinner(box, budget=3000)
+    thinner = geometry.PathThinner(box, budget=6000)
     for chunk in np.array_split(points, 250):  # snapshots arriving
         thinner.extend(chunk)
-        assert len(thinner.indices()) <= 3000
-    assert np.array_equal(thinner.indices(), geometry.thin_path(points, box, budget=3000))
+        assert len(thinner.indices()) <= 6000
+    assert np.array_equal(thinner.indices(), geometry.thin_path(points, box, budget=6000))
     assert deviation(points, thinner.indices(), box) < 1e-3
