@@ -382,8 +382,9 @@ class PathThinner:
     travelled ``step`` (in views: ``box``'s width and height) since the last one kept, and
     the last point. Every dropped point lies within ``step`` of the thinned polyline (it is
     within that arc length of the kept point before it), so a path is dense where it turns
-    or oscillates and sparse where it crawls. ``step`` starts at ``tolerance`` and grows by
-    half whenever more than ``budget`` points would be kept. Distances are measured with
+    or oscillates and sparse where it crawls. A path of at most ``budget`` points is kept
+    whole; beyond, ``step`` starts at ``tolerance`` and grows by half whenever more than
+    ``budget`` points would be kept. Distances are measured with
     the points clamped to the box widened by a view on each side: what happens far outside
     costs nothing.
 
@@ -399,7 +400,8 @@ class PathThinner:
         self.size = np.array([x1 - x0, y1 - y0], float)
         self.budget = max(int(budget), 4)
         self.early = min(int(early), self.budget // 2)
-        self.step = float(tolerance)
+        self.tolerance = float(tolerance)
+        self.step = 0.0  # every point, while they fit in the budget
         self.n = 0
         self._travelled = np.zeros(0)
         self._last = None  # the last point, scaled
@@ -422,7 +424,7 @@ class PathThinner:
         self.n += len(points)
         self._kept = np.concatenate([self._kept, self._changes(max(first, self.early))])
         while len(self._kept) + self.early + 1 > self.budget:
-            self.step *= self.GROWTH
+            self.step = self.tolerance if self.step == 0 else self.step * self.GROWTH
             self._bucket = -1.0
             self._kept = self._changes(self.early)
 
@@ -430,6 +432,8 @@ class PathThinner:
         """Indices from ``first`` on where the path enters a new ``step`` of distance."""
         if first >= self.n:
             return np.zeros(0, int)
+        if self.step == 0:
+            return np.arange(first, self.n)
         base = self._travelled[self.early - 1] if self.early else 0.0
         bucket = np.floor((self._travelled[first:] - base) / self.step)
         change = np.diff(bucket, prepend=self._bucket) != 0
