@@ -297,7 +297,7 @@ class MLP:
         return loss, grads, new_buffers
 
     def evaluate(
-        self, params, buffers, x, y, grad: bool = False, max_elements: int = 1 << 24
+        self, params, buffers, x, y, grad: bool = False, max_elements: int = 1 << 22
     ) -> Evaluation:
         """Evaluation mode (running statistics) on a whole split: loss, accuracy and, with
         ``grad``, the gradient of the mean loss, for every run.
