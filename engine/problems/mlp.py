@@ -289,8 +289,9 @@ class MLP:
         """Training mode on one minibatch: ``(loss (R,), grads (R, P), new_buffers (R, Q))``.
 
         ``x`` is ``(B, in)`` in the model's dtype, shared by all runs; ``y`` is ``(B,)`` class
-        indices in 0 … classes − 1 (not checked here, on every step: the data set's are). The loss is the mean cross-entropy over the batch; batch norm normalizes with
-        the batch's statistics and the returned buffers hold the updated running ones.
+        indices in 0 … classes − 1 (not checked here, on every step: the data set's are).
+        The loss is the mean cross-entropy over the batch; batch norm normalizes with the
+        batch's statistics and the returned buffers hold the updated running ones.
         """
         new_buffers = buffers.copy() if self.batch_norm else buffers
         loss, grads = self._run(params, buffers, x, y, train=True, new_buffers=new_buffers)
