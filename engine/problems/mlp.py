@@ -466,9 +466,10 @@ class MLP:
         loss = xp.matmul(per_example, self._ones(batch)) * (1 / batch)
         if not want_grad:
             return loss, None
-        dz = e * (1 / (batch * total))[:, :, None]  # (softmax − one-hot) / B
-        dz.reshape(-1)[picked] -= 1 / batch
-        return loss, dz
+        total *= batch
+        e /= total[:, :, None]  # (softmax − one-hot) / B, in place: e is ours
+        e.reshape(-1)[picked] -= 1 / batch
+        return loss, e
 
     def _backward(self, params, x, cache, dz, train):
         """Gradients ``(R, P)`` from ∂loss/∂logits, last layer to first."""
@@ -477,7 +478,7 @@ class MLP:
         grads = xp.empty_like(params)
         for i in range(len(self._layers) - 1, -1, -1):
             layer = self._layers[i]
-            grads[:, layer.b] = self._sum_over_batch(dz)
+            xp.matmul(self._ones(dz.shape[1]), dz, out=grads[:, layer.b])  # Σ over the batch
             if i == 0:
                 # every run's weight gradient as one GEMM: (R·H, B) @ (B, in)
                 batch = x.shape[0]
@@ -498,10 +499,9 @@ class MLP:
 
     def _batch_norm_grad(self, grads, dy, bn, layer, train):
         z_hat, scale = bn  # scale = γ/√(σ² + ε), batch or running σ²
-        d_beta = self._sum_over_batch(dy)
-        d_gamma = self._sum_over_batch(dy * z_hat)
-        grads[:, layer.beta] = d_beta
-        grads[:, layer.gamma] = d_gamma
+        ones = self._ones(dy.shape[1])
+        d_beta = self.xp.matmul(ones, dy, out=grads[:, layer.beta])
+        d_gamma = self.xp.matmul(ones, dy * z_hat, out=grads[:, layer.gamma])
         if not train:  # running statistics are constants: an affine map per channel
             return dy * scale
         per_example = 1 / dy.shape[1]
