@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from engine import parameters
 from engine.backend import Backend, BackendName, DTypeName, select_backend
 from engine.batching import BatchConfig
+from engine.datasets import DATASETS, DatasetError, load_dataset, normalize, split
 from engine.files import atomic_text
 from engine.optim import (
     CONVENTIONS,
@@ -43,13 +44,15 @@ from engine.parameters import (
 )
 from engine.problems.base import Problem
 from engine.problems.functions import SURFACES, FunctionProblem, make_surface
+from engine.problems.mlp import ACTIVATIONS, MLP, WeightsError
+from engine.problems.network import MLPProblem
 from engine.problems.regression import (
     DataError,
     LinearRegressionProblem,
     generate_data,
-    normalize,
     read_data_csv,
 )
+from engine.problems.regression import normalize as normalize_columns
 from engine.schedules import KINDS, Schedule
 from engine.training import RunSpec, Trainer
 
@@ -216,7 +219,47 @@ class RegressionProblemModel(_Strict):
         return v
 
 
-ProblemModel = Annotated[FunctionProblemModel | RegressionProblemModel, Field(discriminator="kind")]
+def _mlp_default(key: str) -> Any:
+    """A network setting's default, as the registry declares it for networks."""
+    return parameters.REGISTRY[key].default_for("mlp")
+
+
+ActivationName = Literal[ACTIVATIONS]  # type: ignore[valid-type]
+
+
+class MLPProblemModel(_Strict):
+    """A network on a data set (``shared/EXPERIMENT_FORMAT.md``, "Networks")."""
+
+    kind: Literal["mlp"] = "mlp"
+    dataset: str = Field(_mlp_default("dataset"), min_length=1)
+    label_column: str = _mlp_default("label_column")
+    normalize_features: bool = _mlp_default("normalize_features")
+    validation_fraction: float = Field(
+        _mlp_default("validation_fraction"), ge=0, lt=1, allow_inf_nan=False
+    )
+    # pydantic copies a mutable default for every model
+    hidden: list[Annotated[int, Field(ge=1)]] = list(_mlp_default("hidden"))
+    activation: ActivationName = _mlp_default("activation")
+    batch_norm: bool = _mlp_default("batch_norm")
+    bn_momentum: float = Field(_mlp_default("bn_momentum"), ge=0, le=1, allow_inf_nan=False)
+    bn_eps: float = Field(_mlp_default("bn_eps"), gt=0, allow_inf_nan=False)
+    init: str | None = None
+    samples: int | None = Field(None, ge=1, le=MAX_SAMPLES)
+    noise: float | None = Field(None, ge=0, allow_inf_nan=False)
+    classes: int | None = Field(None, ge=2)
+    gradient_noise: float = Field(0.0, ge=0, allow_inf_nan=False)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, v: str) -> str:
+        if v not in DATASETS and not v.lower().endswith(".csv"):
+            raise ValueError(f"expected {', '.join(DATASETS)} or a path to a .csv file")
+        return v
+
+
+ProblemModel = Annotated[
+    FunctionProblemModel | RegressionProblemModel | MLPProblemModel, Field(discriminator="kind")
+]
 
 
 class Experiment(_Strict):
@@ -229,6 +272,15 @@ class Experiment(_Strict):
     record_every: int = Field(1, ge=1)
     problem: ProblemModel = Field(default_factory=FunctionProblemModel)
     runs: list[RunModel] = Field(default_factory=lambda: [RunModel()], min_length=1)
+
+    @property
+    def effective_dtype(self) -> str:
+        """The ``dtype`` the engine computes in: the file's, or for a network whose file does
+        not say, float32 (issue 7: networks are fast in float32; ``dtype = "float64"`` is
+        what the PyTorch comparisons use)."""
+        if "dtype" not in self.model_fields_set and isinstance(self.problem, MLPProblemModel):
+            return "float32"
+        return self.dtype
 
     def to_toml(self) -> str:
         # only what applies (no condition on Himmelblau, no schedule fields of other kinds):
@@ -251,7 +303,7 @@ def _key(loc: tuple) -> str:
     for i, part in enumerate(loc):
         if isinstance(part, int):
             text += f"[{part}]"
-        elif i > 0 and loc[i - 1] == "problem" and part in ("function", "linear_regression"):
+        elif i > 0 and loc[i - 1] == "problem" and part in ("function", "linear_regression", "mlp"):
             continue
         else:
             text += ("." if text else "") + str(part)
@@ -264,8 +316,7 @@ def _describe(error: dict) -> str:
         return f"{key}: unknown key"
     if error["type"] == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag")
-        later = " (networks are not available yet)" if tag == "mlp" else ""
-        return f"{key}.kind: expected 'function' or 'linear_regression', got {tag!r}{later}"
+        return f"{key}.kind: expected 'function', 'linear_regression' or 'mlp', got {tag!r}"
     if error["type"] == "too_short" and error["loc"] == ("runs",):
         return f"{key}: {NO_RUNS}"
     got = error.get("input")
@@ -385,6 +436,8 @@ def build_problem(
     spec = experiment.problem
     if isinstance(spec, FunctionProblemModel):
         return FunctionProblem(backend, make_surface(spec.name, spec.condition), start=spec.start)
+    if isinstance(spec, MLPProblemModel):
+        return build_network(experiment, spec, backend, base_dir, source)
     with np.errstate(all="ignore"):  # overflow is found below, not warned about
         if spec.data is not None:
             data_path = Path(base_dir) / spec.data
@@ -397,7 +450,7 @@ def build_problem(
                 experiment.seed, spec.samples, spec.feature_scales, spec.noise, spec.true_weights
             )
         if spec.normalize_features:
-            x = normalize(x)
+            x = normalize_columns(x)
         problem = LinearRegressionProblem(backend, x, y, start=spec.start)
         # The loss is built from the examples' squares and products: a value near 1e155 squares
         # to inf (and LAPACK floods stderr solving for the minimum); in float32 the limit is
@@ -410,6 +463,77 @@ def build_problem(
                 "numbers (values too large); scale the data down"
             )
     return problem
+
+
+# The headless runner keeps every recorded state of a network to choose the drawn plane after
+# training (README, Limits): recorded rows × runs × parameters is bounded.
+MAX_SNAPSHOT_VALUES = 50_000_000
+
+
+def build_network(
+    experiment: Experiment, spec: MLPProblemModel, backend: Backend, base_dir, source: str
+) -> MLPProblem:
+    """Data → split → normalization (training statistics) → the MLP and its start."""
+    base_dir = Path(base_dir)
+    try:
+        data = load_dataset(
+            spec.dataset,
+            experiment.seed,
+            samples=spec.samples,
+            noise=spec.noise,
+            classes=spec.classes,
+            label_column=spec.label_column,
+            base_dir=base_dir,
+        )
+    except DatasetError as exc:
+        key = "problem.dataset"
+        text = str(exc)
+        for setting in ("samples", "noise", "classes"):
+            if text.startswith(setting) or f"; {setting} " in text:
+                key = f"problem.{setting}"
+        if "label column" in text:
+            key = "problem.label_column"
+        raise ExperimentError(f"{source}: {key}: {exc}") from None
+    if len(data.y) > MAX_SAMPLES:
+        raise ExperimentError(
+            f"{source}: problem.dataset: more than {MAX_SAMPLES:,} examples ({len(data.y):,})"
+        )
+    try:
+        parts = split(data, spec.validation_fraction, experiment.seed)
+    except DatasetError as exc:
+        raise ExperimentError(f"{source}: problem.validation_fraction: {exc}") from None
+    if spec.normalize_features:
+        parts = normalize(parts)
+    try:
+        model = MLP(
+            data.n_features,
+            spec.hidden,
+            data.n_classes,
+            activation=spec.activation,
+            batch_norm=spec.batch_norm,
+            bn_momentum=spec.bn_momentum,
+            bn_eps=spec.bn_eps,
+            xp=backend.xp,
+            dtype=backend.dtype,
+        )
+    except ValueError as exc:
+        raise ExperimentError(f"{source}: problem: {exc}") from None
+    if spec.init is not None:
+        try:
+            start, buffers = model.load_weights(base_dir / spec.init)
+        except WeightsError as exc:
+            raise ExperimentError(f"{source}: problem.init: {exc}") from None
+    else:
+        start, buffers = model.init_host(experiment.seed)
+    rows = recorded_rows(experiment.steps, experiment.record_every)
+    values = rows * len(experiment.runs) * model.n_params
+    if values > MAX_SNAPSHOT_VALUES:
+        raise ExperimentError(
+            f"{source}: record_every: {len(experiment.runs)} run(s) × {rows:,} recorded rows × "
+            f"{model.n_params:,} parameters is more than the {MAX_SNAPSHOT_VALUES:,} values "
+            "kept to draw the plane; raise record_every or lower steps"
+        )
+    return MLPProblem(backend, model, parts, start, buffers)
 
 
 def run_specs(experiment: Experiment) -> list[RunSpec]:
@@ -469,7 +593,9 @@ def validate(
 ) -> None:
     """Every check ``build`` makes (data file, batch sizes against the data), without
     training anything: what the app runs when a file is opened."""
-    _problem_and_runs(experiment, select_backend("numpy", experiment.dtype), base_dir, source)
+    _problem_and_runs(
+        experiment, select_backend("numpy", experiment.effective_dtype), base_dir, source
+    )
 
 
 def build(
@@ -489,7 +615,7 @@ def build(
     same problem, shared settings and run; see ``Trainer``)."""
     if backend is None:
         try:
-            backend = select_backend(experiment.backend, experiment.dtype)
+            backend = select_backend(experiment.backend, experiment.effective_dtype)
         except RuntimeError as exc:
             raise ExperimentError(f"{source}: backend: {exc}") from None
     problem, specs = _problem_and_runs(experiment, backend, base_dir, source)
@@ -503,7 +629,9 @@ def build(
             record_every=experiment.record_every,
             diagnostics=diagnostics,
             reuse=None if reuse is None else reuse.trainer,
-            window=window,
+            # a network's drawn plane is chosen from every recorded state once training is
+            # done: its trainer keeps the whole history (bounded, MAX_SNAPSHOT_VALUES)
+            window=window and not problem.carries_buffers,
         )
     except ValueError as exc:
         raise ExperimentError(f"{source}: {exc}") from None

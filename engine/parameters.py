@@ -392,7 +392,7 @@ def optimizer_defaults(optimizer: str, convention: str | None = None) -> dict[st
 
 # ---- minibatches -------------------------------------------------------------------------------
 
-_DATA = {"problem": ("linear_regression",)}  # problems with examples (networks will add "mlp")
+_DATA = {"problem": ("linear_regression", "mlp")}  # problems with examples
 
 BATCH_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
@@ -558,9 +558,15 @@ PROBLEM_KINDS = {
     "function": "Function of two parameters",
     "linear_regression": "Linear regression on data",
 }
+# Problem kinds the headless runner takes but the app does not show yet (networks).
+HEADLESS_PROBLEM_KINDS = {"mlp": "Network (MLP) on a data set"}
+GENERATED_DATASETS = ("moons", "circles", "spirals", "xor", "blobs")
+_MLP = {"problem": ("mlp",)}
 
 
 def _generated(section: Mapping[str, Any]) -> bool:
+    if section.get("kind") == "mlp":
+        return section.get("dataset") in GENERATED_DATASETS
     return section.get("data") is None
 
 
@@ -583,10 +589,10 @@ PROBLEM_PARAMETERS: tuple[Parameter, ...] = (
         "N",
         "N, the number of generated examples",
         type=int,
-        default=200,
+        default={"mlp": None, "*": 200},  # a network's generated set: that set's own default
         bounds=Bounds(1, 1_000_000),  # a limit (README, Limits): memory and time
         slider=Slider(2, 5000, "intlog"),
-        where={"problem": ("linear_regression",)},
+        where={"problem": ("linear_regression", "mlp")},
         active=_generated,
     ),
     Parameter(
@@ -606,11 +612,11 @@ PROBLEM_PARAMETERS: tuple[Parameter, ...] = (
         "noise",
         "label noise",
         "σ",
-        "Label noise: y = w*·x + N(0, σ²)",
-        default=0.1,
+        "Label noise: y = w*·x + N(0, σ²); a network's generated set: the points' noise",
+        default={"mlp": None, "*": 0.1},  # a network's generated set: that set's own default
         bounds=Bounds(0),
         slider=Slider(1e-3, 10.0, "log", zero_at_min=True),
-        where={"problem": ("linear_regression",)},
+        where={"problem": ("linear_regression", "mlp")},
         active=_generated,
     ),
     Parameter(
@@ -630,8 +636,107 @@ PROBLEM_PARAMETERS: tuple[Parameter, ...] = (
         "Feature normalization: x ← (x − mean) / std per column,\n"
         "which makes the loss surface round and one learning rate fit both weights.",
         type=bool,
+        default={"mlp": True, "*": False},
+        where={"problem": ("linear_regression", "mlp")},
+    ),
+    # ---- networks (kind = "mlp"), shared/EXPERIMENT_FORMAT.md "Networks" ----
+    Parameter(
+        "dataset",
+        "data set",
+        "data",
+        "digits (8×8, 1,797 images, 10 classes), a generated 2-D set (moons, circles,\n"
+        "spirals, xor, blobs) or a CSV path relative to the experiment file",
+        type=str,
+        default="digits",
+        where=_MLP,
+    ),
+    Parameter(
+        "label_column",
+        "label column",
+        "label",
+        "CSV only: the column of classes; every other column is a numeric feature",
+        type=str,
+        default="label",
+        where=_MLP,
+    ),
+    Parameter(
+        "classes",
+        "classes",
+        "C",
+        "Generated spirals and blobs: the number of classes (default: the set's own)",
+        type=int,
+        default=None,
+        nullable=True,
+        bounds=Bounds(2),
+        where=_MLP,
+        active=_generated,
+    ),
+    Parameter(
+        "validation_fraction",
+        "validation fraction",
+        "f_val",
+        "Share of the examples held out for validation, drawn from the seed (0: none)",
+        default=0.2,
+        bounds=Bounds(0, 1, high_open=True),
+        where=_MLP,
+    ),
+    Parameter(
+        "hidden",
+        "hidden widths",
+        "hidden",
+        "Widths of the hidden layers, in order ([]: softmax regression)",
+        type=tuple,
+        default=(64,),
+        bounds=Bounds(1),
+        where=_MLP,
+    ),
+    Parameter(
+        "activation",
+        "activation",
+        "φ",
+        "The activation after every hidden layer: relu, tanh or sigmoid",
+        type=str,
+        default="relu",
+        where=_MLP,
+    ),
+    Parameter(
+        "batch_norm",
+        "batch norm",
+        "BN",
+        "A BatchNorm1d after each hidden Linear, before the activation:\n"
+        "ŷ = γ·(z − μ_B)/√(σ²_B + ε) + β in training, running statistics in evaluation",
+        type=bool,
         default=False,
-        where={"problem": ("linear_regression",)},
+        where=_MLP,
+    ),
+    Parameter(
+        "bn_momentum",
+        "batch-norm momentum",
+        "m",
+        "PyTorch's meaning: running = (1 − m)·running + m·batch statistic",
+        default=0.1,
+        bounds=Bounds(0, 1),
+        where=_MLP,
+    ),
+    Parameter(
+        "bn_eps",
+        "batch-norm ε",
+        "ε",
+        "ε in √(σ² + ε) of batch norm",
+        default=1e-5,
+        bounds=Bounds(0, low_open=True),
+        where=_MLP,
+    ),
+    Parameter(
+        "init",
+        "initial weights",
+        "init",
+        "An NPZ of initial weights with PyTorch's names and layouts (linear0.weight, …);\n"
+        "default: PyTorch's nn.Linear initialization drawn from the seed",
+        type=str,
+        default=None,
+        nullable=True,
+        where=_MLP,
     ),
     Parameter(
         "gradient_noise",

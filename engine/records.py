@@ -40,9 +40,29 @@ def _number(value) -> str:
     return repr(float(value))
 
 
+def columns(history: History) -> tuple[str, ...]:
+    """The header: the contract's columns, then the problem's own (a network's ``accuracy,
+    val_loss,val_accuracy``)."""
+    return COLUMNS + tuple(history.extra_columns)
+
+
+def _extra_cells(history: History, rows, run: int) -> list[list[str]]:
+    """Per row, the problem's own cells (empty where a column has no values, such as
+    ``val_loss`` without a validation split)."""
+    cells = []
+    for name in history.extra_columns:
+        values = history.extra.get(name)
+        if values is None:
+            cells.append([""] * len(rows))
+        else:
+            cells.append([repr(v) for v in values[rows, run].tolist()])
+    return [list(row) for row in zip(*cells, strict=True)] if cells else [[] for _ in rows]
+
+
 def trajectory_rows(history: History) -> Iterator[list[str]]:
     """The CSV rows (without the header) of every run, run after run."""
     for run in range(history.n_runs):
+        extra = _extra_cells(history, np.arange(history.rows_of(run)), run)
         label = history.labels[run]
         for row in range(history.rows_of(run)):
             yield [
@@ -55,6 +75,7 @@ def trajectory_rows(history: History) -> Iterator[list[str]]:
                 _number(history.grad_norm[row, run]),
                 _number(history.coords[row, run, 0]),
                 _number(history.coords[row, run, 1]),
+                *extra[row],
             ]
 
 
@@ -62,7 +83,7 @@ def write_trajectories_csv(history: History, path: str | os.PathLike) -> Path:
     """Write the recorded rows of every run to ``path`` atomically; return the path."""
     path = Path(path)
     with atomic_text(path, newline="") as f:
-        f.write(",".join(COLUMNS) + "\n")
+        f.write(",".join(columns(history)) + "\n")
         for run, label in enumerate(history.labels):
             rows = history.rows_of(run)
             for first in range(0, rows, LINES_AT_ONCE):
@@ -97,6 +118,14 @@ def _lines(run: int, label: str, history: History, rows: np.ndarray) -> str:
         history.coords[rows, run, 0].tolist(),
         history.coords[rows, run, 1].tolist(),
     )
+    if history.extra_columns:  # a network's accuracy, val_loss, val_accuracy
+        extra = ["," + ",".join(cells) for cells in _extra_cells(history, rows, run)]
+        return "".join(
+            f"{prefix}{k},{e!r},{lr!r},{loss!r},{g!r},{w1!r},{w2!r}{more}\n"
+            for k, e, lr, loss, g, w1, w2, more in zip(
+                history.step[rows].tolist(), *columns, extra, strict=True
+            )
+        )
     return "".join(
         f"{prefix}{k},{e!r},{lr!r},{loss!r},{g!r},{w1!r},{w2!r}\n"
         for k, e, lr, loss, g, w1, w2 in zip(history.step[rows].tolist(), *columns, strict=True)

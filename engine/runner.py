@@ -34,10 +34,11 @@ from engine.experiment import (
     experiment_warnings,
     load_experiment,
 )
-from engine.records import RowSample, TrajectoryWriter
+from engine.records import RowSample, TrajectoryWriter, write_trajectories_csv
 from engine.training import History
 
 CSV_NAME = "trajectories.csv"
+PARAMS_NAME = "params.npz"  # a network's final weights, every run (the contract's names)
 PROGRESS_AFTER_S = 1.0  # a run shorter than this prints no progress at all
 PROGRESS_EVERY_S = 0.5
 CHUNK = 500  # updates between progress checks (results do not depend on it)
@@ -193,7 +194,10 @@ def main(
 
     progress = _Progress(sys.stderr, enabled=not args.quiet)
     try:
-        history = _train_and_write(built, out / CSV_NAME, progress)
+        if built.problem.carries_buffers:  # a network: its plane needs every recorded row
+            history = _train_network_and_write(built, out, progress)
+        else:
+            history = _train_and_write(built, out / CSV_NAME, progress)
     except MemoryError:
         print(f"{path}: {OUT_OF_MEMORY}", file=sys.stderr)
         return 1
@@ -208,6 +212,8 @@ def main(
             print(f"run {run} {label!r} diverged at step {int(history.diverged_at[run])}")
 
     written: list[Path] = [out / CSV_NAME]
+    if built.problem.carries_buffers:
+        written.append(out / PARAMS_NAME)
     if not args.no_plots and render is not None:
         try:
             written.extend(Path(p) for p in render(built, history, out))
@@ -249,6 +255,32 @@ def _train_and_write(built: Built, csv_path: Path, progress: _Progress) -> Histo
         writer.abort()
         raise
     return sample.history()
+
+
+def _train_network_and_write(built: Built, out: Path, progress: _Progress) -> History:
+    """A network's rows are not streamed: ``w1,w2`` are coordinates on the plane of every
+    run's recorded states, known once training is done (the trainer keeps them, bounded by
+    ``MAX_SNAPSHOT_VALUES``). Then the CSV and ``params.npz`` (every run's final state)."""
+    history = built.trainer.run(CHUNK, progress=progress)
+    write_trajectories_csv(history, out / CSV_NAME)
+    write_params(built, out / PARAMS_NAME)
+    return history
+
+
+def write_params(built: Built, path: Path) -> Path:
+    """``params.npz``: every run's final parameters and buffers, named ``run{r}.linear0.weight``
+    … in PyTorch's layouts, written to a temporary name and renamed into place."""
+    import numpy as np
+
+    params, buffers = built.trainer.final_state()
+    arrays = built.problem.weights(params, buffers)
+    partial = path.with_name(path.name + ".partial.npz")
+    try:
+        np.savez(partial, **arrays)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
 
 
 def _os_reason(exc: OSError) -> str:

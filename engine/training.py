@@ -103,6 +103,11 @@ class History:
     step_size: np.ndarray | None  # (rows, R, 2) per-parameter η/σ of the last update (NaN row 0)
     diverged_at: np.ndarray  # (R,) step where the run diverged, −1 if it has not
     count: int = 0
+    # a problem's own columns after w1,w2 (a network's accuracy, val_loss, val_accuracy), in
+    # order; ``extra`` holds the (rows, R) values of those it computes (a column without
+    # values, such as val_loss without a validation split, is written as empty cells)
+    extra_columns: tuple[str, ...] = ()
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, labels: Sequence[str], steps: np.ndarray, diagnostics: bool = True) -> History:
@@ -184,6 +189,10 @@ class _Unit:
         self.load_rates(0)
         # (old params, new params, state, epoch, rates) per recorded step
         self.records: list[tuple] = []
+        # a problem that carries buffers (batch norm's running statistics): this unit's
+        # (R_u, Q) buffers, and their value at each recorded step (beside ``records``)
+        self.buffers = None
+        self.buffer_records: list = []
 
     def load_rates(self, k: int) -> int:
         """Make the block of rates that holds update k current; return its first update."""
@@ -242,6 +251,8 @@ class _Lane:
             self._start_epoch(problem, seed)
         micro, weights = self.updates[self.position]
         self.position += 1
+        if problem.carries_buffers:
+            return self._gradient_with_buffers(problem, params, micro, weights)
         grads = problem.batch_grad(params, micro[0])
         if len(micro) > 1:
             if weights is None:  # micro-batches of one size: their plain mean
@@ -252,6 +263,30 @@ class _Lane:
                 grads = grads * weights[0]
                 for prepared, weight in zip(micro[1:], weights[1:], strict=True):
                     grads = grads + weight * problem.batch_grad(params, prepared)
+        return grads
+
+    def _gradient_with_buffers(self, problem: Problem, params, micro, weights):
+        """As ``gradient``, for a problem with buffers: each micro-batch runs in training
+        mode from the buffers the previous one left (batch norm: its own batch statistics,
+        and one update of the running ones each, as k forward/backward passes before one
+        ``optimizer.step()`` in PyTorch); the units keep the buffers after the last."""
+        units = self.units
+        xp = problem.xp
+        buffers = (
+            units[0].buffers if len(units) == 1 else xp.concatenate([u.buffers for u in units])
+        )
+        grads, buffers = problem.batch_grad_buffers(params, buffers, micro[0])
+        if len(micro) > 1:
+            shares = weights if weights is not None else [1 / len(micro)] * len(micro)
+            grads = grads * shares[0]
+            for prepared, share in zip(micro[1:], shares[1:], strict=True):
+                g, buffers = problem.batch_grad_buffers(params, buffers, prepared)
+                grads = grads + share * g
+        if len(units) == 1:
+            units[0].buffers = buffers
+        else:
+            for unit in units:
+                unit.buffers = buffers[unit.lane_rows]
         return grads
 
     def _start_epoch(self, problem: Problem, seed: int) -> None:
@@ -360,8 +395,20 @@ class Trainer:
             self.step = steps  # every run was known
             self.history.count = len(self.history.step)
         self._noise_block = (-1, None)
+        # a problem with more than two parameters is drawn on a plane chosen from every
+        # recorded state (see _finish_plane): those states are kept, host-side
+        self.plane = None
+        self._snapshots = None
+        if problem.n_params != 2 and not self.window:
+            rows = len(self.history.step)
+            self._snapshots = np.full((rows, len(self.runs), problem.n_params), np.nan)
+        if problem.extra_columns:
+            self.history.extra_columns = tuple(problem.extra_columns)
         for lane in self._lanes:
             for unit in lane.units:
+                if problem.carries_buffers:
+                    unit.buffers = problem.initial_buffers(len(unit.runs))
+                    unit.buffer_records.append(unit.buffers)
                 unit.records.append((unit.params, unit.params, unit.state, 0, unit.lr_host[0]))
         self._flush()
 
@@ -481,6 +528,8 @@ class Trainer:
                                 unit.records.append(
                                     (old, unit.params, unit.state, lane.epoch_done, unit.lr_host[i])
                                 )
+                                if unit.buffers is not None:
+                                    unit.buffer_records.append(unit.buffers)
                 start = stop
         done = end - self.step
         self.step = end
@@ -529,7 +578,19 @@ class Trainer:
                     olds, news, states, epochs, rates = zip(*unit.records, strict=True)
                     new = xp.stack(news)  # (T, R_u, P)
                     t, r_u, p = new.shape
-                    loss, grad = self.problem.loss_and_grad(new.reshape(t * r_u, p))
+                    if self.problem.carries_buffers:
+                        buffers = xp.stack(unit.buffer_records).reshape(t * r_u, -1)
+                        unit.buffer_records.clear()
+                        loss, grad, extra = self.problem.evaluate_rows(
+                            new.reshape(t * r_u, p), buffers
+                        )
+                        for name, values in extra.items():
+                            column = h.extra.setdefault(name, np.full(h.loss.shape, np.nan))
+                            column[rows, unit.cols] = to_host(values).reshape(t, r_u)
+                    else:
+                        loss, grad = self.problem.loss_and_grad(new.reshape(t * r_u, p))
+                    if self._snapshots is not None:
+                        self._snapshots[rows, unit.cols] = to_host(new)
                     grad_norm = xp.sqrt(xp.einsum("ij,ij->i", grad, grad)).reshape(t, r_u)
                     lr = np.stack(rates)  # the rate of the update into the row (row 0: the first's)
                     cols = unit.cols
@@ -546,6 +607,61 @@ class Trainer:
                     unit.records.clear()
         h.count = first + n_new
         self._mark_divergence(first, h.count)
+        if self._snapshots is not None and self.done and self.plane is None:
+            self._finish_plane()
+
+    def _finish_plane(self) -> None:
+        """The drawn coordinates of a larger model: every recorded state of every run
+        projected on the top two principal directions of all of them (the trajectory plane,
+        ``engine.plane.trajectory_plane``), through the runs' common start when they share
+        one (so that the start sits at (0, 0)), else through the states' mean."""
+        from engine.plane import trajectory_plane
+
+        h, snapshots = self.history, self._snapshots
+        finite = np.isfinite(snapshots).all(axis=2)  # (rows, R): a diverged run's tail is not
+        points = snapshots[finite]
+        starts = snapshots[0][finite[0]]
+        origin = starts[0] if len(starts) and np.all(starts == starts[0]) else None
+        try:
+            self.plane = trajectory_plane(points, origin=origin)
+        except ValueError:
+            return  # every path on one line (or a single point): the coordinates stay 0
+        coords = np.full((*finite.shape, 2), np.nan)
+        coords[finite] = self.plane.project(points)
+        for run in range(h.n_runs):
+            rows = h.rows_of(run)
+            h.coords[:rows, run] = coords[:rows, run]
+        problem = self.problem
+        problem.plane = self.plane
+        if hasattr(problem, "view"):  # the drawn rectangle: every path, with a margin
+            from engine.problems.base import View
+
+            drawn = coords[finite]
+            low, high = drawn.min(axis=0), drawn.max(axis=0)
+            margin = np.maximum((high - low) * 0.15, 1e-3)
+            problem.view = View(
+                low[0] - margin[0], high[0] + margin[0], low[1] - margin[1], high[1] + margin[1]
+            )
+        if problem.carries_buffers:
+            buffers = self.final_state()[1]
+            finite_runs = np.isfinite(buffers).all(axis=1)
+            if finite_runs.any():
+                problem.surface_buffers = buffers[int(np.argmax(finite_runs))]
+
+    def final_state(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Every run's parameters ``(R, P)`` and buffers ``(R, Q)`` (None without buffers)
+        after the last update, host NumPy, rows in run order."""
+        to_host = self.backend.to_host
+        params = np.full((len(self.runs), self.problem.n_params), np.nan)
+        buffers = None
+        if self.problem.carries_buffers:
+            buffers = np.full((len(self.runs), self.problem.n_buffers), np.nan)
+        for lane in self._lanes:
+            for unit in lane.units:
+                params[unit.cols] = to_host(unit.params)
+                if buffers is not None:
+                    buffers[unit.cols] = to_host(unit.buffers)
+        return params, buffers
 
     def _flush_diagnostics(self, unit, rows, olds, states, new, coords, lr) -> None:
         """Update vectors, momentum and effective step sizes of a chunk's recorded rows."""

@@ -138,7 +138,11 @@ def _legend_label(history, run: int, label: str) -> str:
 
 
 def problem_subtitle(problem) -> str | None:
-    """A line under the title: the surface's formula, or the regression's loss."""
+    """A line under the title: the surface's formula, the regression's loss, or the
+    problem's own (a network's plane)."""
+    own = getattr(problem, "subtitle", None)  # a network says what its plane shows
+    if isinstance(own, str):
+        return own
     surface = getattr(problem, "surface_fn", None)
     if surface is not None and getattr(surface, "formula", ""):
         return f"{surface.name}: f(w1, w2) = {surface.formula}"

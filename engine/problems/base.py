@@ -43,6 +43,12 @@ class Problem(ABC):
     axis_names: tuple[str, str] = ("w1", "w2")
     #: the parameters every run starts from unless a run says otherwise
     start: np.ndarray
+    #: whether the problem carries per-run buffers beside the parameters (batch norm's
+    #: running statistics): then the trainer calls ``initial_buffers``,
+    #: ``batch_grad_buffers`` and ``evaluate_rows`` (see ``engine.problems.network``)
+    carries_buffers: bool = False
+    #: CSV columns a problem adds after ``w1,w2`` (``evaluate_rows`` gives their values)
+    extra_columns: tuple[str, ...] = ()
 
     def __init__(self, backend: Backend):
         self.backend = backend

@@ -14,6 +14,7 @@ from engine.experiment import (
     Experiment,
     ExperimentError,
     FunctionProblemModel,
+    MLPProblemModel,
     RegressionProblemModel,
     load_experiment,
     make_run_model,
@@ -180,7 +181,11 @@ def test_a_saved_regression_keeps_its_batches():
 
 # ---- the problem's and the experiment's settings -----------------------------------------------
 
-MODELS = {"function": FunctionProblemModel, "linear_regression": RegressionProblemModel}
+MODELS = {
+    "function": FunctionProblemModel,
+    "linear_regression": RegressionProblemModel,
+    "mlp": MLPProblemModel,
+}
 
 
 def _settings():
@@ -197,13 +202,14 @@ def test_schema_agrees_with_the_registry(entry, kind):
     saved files read must say the same default and refuse what the schema refuses."""
     model = Experiment if kind is None else MODELS[kind]
     default = model.model_fields[entry.key].default
-    assert (tuple(default) if isinstance(default, list) else default) == entry.default_for()
+    expected = entry.default_for(kind or "*")
+    assert (tuple(default) if isinstance(default, list) else default) == expected
     bounds = entry.bounds_for()
     if bounds.low is None:
         return
     bad = bounds.low if bounds.low_open else bounds.low - 1
     if entry.type is tuple:
-        bad = [bad, *entry.default_for()[1:]]
+        bad = [bad, *entry.default_for(kind or "*")[1:]]
     data = {entry.key: bad} if kind is None else {"problem": {"kind": kind, entry.key: bad}}
     with pytest.raises(ExperimentError, match=rf"\b{entry.key}\b"):
         parse_experiment(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.experiment import parse_experiment
+from engine.experiment import ExperimentError, parse_experiment
 from gui.document import MAX_RECORDED_ROWS, Change, Document
 
 
@@ -132,3 +132,18 @@ def test_dirty_save_and_replace(tmp_path):
     doc.load(path)
     assert doc.experiment.runs[0].label == "x"
     assert not set(doc.run_ids) & set(ids)  # another document: new ids
+
+
+def test_a_network_file_is_refused_with_a_clear_message(tmp_path):
+    """The app has no network views yet: opening an mlp file says so, and the document
+    keeps what it had (no crash)."""
+    path = tmp_path / "net.toml"
+    path.write_text(
+        '[problem]\nkind = "mlp"\ndataset = "moons"\n\n[[runs]]\noptimizer = "sgd"\n',
+        encoding="utf-8",
+    )
+    doc = three_runs()
+    before = doc.experiment
+    with pytest.raises(ExperimentError, match="networks run headless only for now"):
+        doc.load(path)
+    assert doc.experiment is before

@@ -1,0 +1,139 @@
+"""A network on a data set as the trainer's ``Problem``: an ``MLP`` over a train/validation split.
+
+The trainer's contract for problems (``engine.problems.base``) is widened here by *buffers*:
+batch norm's running statistics, one ``(R, Q)`` array beside the ``(R, P)`` parameters. The
+minibatch gradient runs in training mode and returns the updated buffers
+(``batch_grad_buffers``); the optimizer only ever sees the parameters. Recorded rows are
+evaluated in evaluation mode (``evaluate_rows``): loss, gradient and accuracy on the whole
+training split, loss and accuracy on the validation split.
+
+The two drawn coordinates of a network are its position on a plane of weight space chosen
+after training (the trajectory plane of every run, ``engine.plane``); during training
+``coords`` is a placeholder of zeros and the trainer fills the real ones in at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.backend import Backend
+from engine.datasets import Split
+from engine.problems.base import Problem, View
+from engine.problems.mlp import MLP
+
+#: the extra CSV columns of a network's rows, in order
+EXTRA_COLUMNS = ("accuracy", "val_loss", "val_accuracy")
+
+
+class MLPProblem(Problem):
+    """Cross-entropy of an MLP over the training split of ``split``."""
+
+    carries_buffers = True
+    extra_columns = EXTRA_COLUMNS
+
+    def __init__(
+        self, backend: Backend, model: MLP, split: Split, start: np.ndarray, buffers: np.ndarray
+    ):
+        super().__init__(backend)
+        self.model = model
+        self.split = split
+        self.n_params = model.n_params
+        self.n_buffers = model.n_buffers
+        self.n_examples = len(split.y_train)
+        self.start = np.asarray(start, float)
+        self.start_buffers = np.asarray(buffers, float)
+        self.axis_names = ("a", "b")
+        xp = self.xp
+        self._x = model.asarray(split.x_train)
+        self._y = xp.asarray(split.y_train)
+        self._x_val = model.asarray(split.x_val)
+        self._y_val = xp.asarray(split.y_val)
+        self.plane = None  # set by the trainer once every path is known
+        # the running statistics batch norm uses on the drawn plane (the trainer sets the
+        # first run's final ones)
+        self.surface_buffers = self.start_buffers
+        self.view = View(-1.0, 1.0, -1.0, 1.0)  # the trainer fits it to the projected paths
+
+    # ---- training ------------------------------------------------------------------------
+    def prepare(self, micro_batches):
+        """Each micro-batch as its examples' indices on the device (gathered at the step, so
+        a prepared epoch costs indices, not copies of the features)."""
+        xp = self.xp
+        return [xp.asarray(np.asarray(mb, dtype=np.int64)) for mb in micro_batches]
+
+    def batch_grad_buffers(self, params, buffers, prepared):
+        """Training mode on one micro-batch: ``(grads (R, P), new buffers (R, Q))``."""
+        x = self.xp.take(self._x, prepared, axis=0)
+        y = self.xp.take(self._y, prepared)
+        _, grads, new_buffers = self.model.batch_grad(params, buffers, x, y)
+        return grads, new_buffers
+
+    def batch_grad(self, params, prepared):
+        buffers = self._start_buffers_for(params.shape[0])
+        return self.batch_grad_buffers(params, buffers, prepared)[0]
+
+    def _start_buffers_for(self, runs: int):
+        return self.xp.asarray(
+            np.broadcast_to(self.start_buffers, (runs, self.n_buffers)), dtype=self.model.dtype
+        )
+
+    def initial_buffers(self, runs: int):
+        """Every run's buffers at the start: ``(R, Q)`` on the device."""
+        return self._start_buffers_for(runs)
+
+    def loss_and_grad(self, params):
+        """Evaluation mode at the start's running statistics (for callers without buffers)."""
+        result = self.model.evaluate(
+            params, self._start_buffers_for(params.shape[0]), self._x, self._y, grad=True
+        )
+        return result.loss, result.grads
+
+    def evaluate_rows(self, params, buffers):
+        """Evaluation mode at ``M`` states ``(M, P)``, ``(M, Q)``: the training split's loss
+        ``(M,)`` and gradient ``(M, P)``, and the extra columns (``(M,)`` each; the validation
+        ones only when there is a validation split)."""
+        params = self.xp.asarray(params, dtype=self.model.dtype)
+        buffers = self.xp.asarray(buffers, dtype=self.model.dtype)
+        train = self.model.evaluate(params, buffers, self._x, self._y, grad=True)
+        extra = {"accuracy": train.accuracy}
+        if self.split.has_validation:
+            val = self.model.evaluate(params, buffers, self._x_val, self._y_val)
+            extra["val_loss"] = val.loss
+            extra["val_accuracy"] = val.accuracy
+        return train.loss, train.grads, extra
+
+    # ---- drawing -------------------------------------------------------------------------
+    def coords(self, params):
+        """Zeros while training (finite, so that divergence is judged by the loss); the
+        trainer projects every recorded state on the trajectory plane at the end."""
+        return self.xp.zeros((params.shape[0], 2), dtype=params.dtype)
+
+    def surface(self, w1, w2):
+        """The evaluation-mode training loss over the plane (the trajectory plane once the
+        trainer has set it), batch norm with the start's running statistics."""
+        from engine.plane import mlp_grid_loss  # plane imports the MLP: no cycle at import
+
+        if self.plane is None:
+            return np.full((len(w2), len(w1)), np.nan)
+        loss, _ = mlp_grid_loss(
+            self.model, self.plane, self.surface_buffers, self.split.x_train,
+            self.split.y_train, w1, w2,
+        )  # fmt: skip
+        return loss
+
+    def default_view(self) -> View:
+        return self.view
+
+    @property
+    def subtitle(self) -> str:
+        """What the drawn surface is (figures put it under the title)."""
+        widths = "-".join(str(w) for w in self.model.widths)
+        return f"MLP {widths}: training loss (eval mode) on the runs' trajectory plane"
+
+    def weights(self, params, buffers) -> dict[str, np.ndarray]:
+        """Every run's arrays named as ``params.npz`` holds them: ``run{r}.linear0.weight``…
+        (PyTorch layouts), from host ``(R, P)`` and ``(R, Q)``."""
+        out: dict[str, np.ndarray] = {}
+        for r in range(len(params)):
+            out.update(self.model.weights_dict(params[r], buffers[r], prefix=f"run{r}."))
+        return out
