@@ -268,19 +268,20 @@ class Experiment(_Strict):
     seed: int = Field(0, ge=0)
     steps: int = Field(300, ge=1, le=MAX_STEPS)
     backend: BackendName = "auto"
-    dtype: DTypeName = "float64"
+    # None: float64, or float32 for a network (see ``effective_dtype``)
+    dtype: DTypeName | None = None
     record_every: int = Field(1, ge=1)
     problem: ProblemModel = Field(default_factory=FunctionProblemModel)
     runs: list[RunModel] = Field(default_factory=lambda: [RunModel()], min_length=1)
 
     @property
     def effective_dtype(self) -> str:
-        """The ``dtype`` the engine computes in: the file's, or for a network whose file does
-        not say, float32 (issue 7: networks are fast in float32; ``dtype = "float64"`` is
-        what the PyTorch comparisons use)."""
-        if "dtype" not in self.model_fields_set and isinstance(self.problem, MLPProblemModel):
-            return "float32"
-        return self.dtype
+        """The ``dtype`` the engine computes in: the file's, else float64, or float32 for a
+        network (issue 7: networks are fast in float32; the PyTorch comparisons say
+        ``dtype = "float64"``)."""
+        if self.dtype is not None:
+            return self.dtype
+        return "float32" if isinstance(self.problem, MLPProblemModel) else "float64"
 
     def to_toml(self) -> str:
         # only what applies (no condition on Himmelblau, no schedule fields of other kinds):
@@ -362,6 +363,15 @@ def experiment_warnings(experiment: Experiment) -> list[str]:
     can show them): a warmup longer than the training, a cosine that ends before it."""
     found = []
     steps = experiment.steps
+    spec = experiment.problem
+    if isinstance(spec, MLPProblemModel) and spec.batch_norm and spec.hidden:
+        for i, run in enumerate(experiment.runs):
+            if run.batch_size == 1:
+                found.append(
+                    f"runs[{i}].batch_size: 1 with batch norm: each example is normalized by "
+                    "its own statistics (mean itself, variance 0), so every hidden layer "
+                    "outputs β whatever the input; PyTorch refuses such a batch in training"
+                )
     for i, run in enumerate(experiment.runs):
         schedule = run.schedule
         key = f"runs[{i}].schedule"

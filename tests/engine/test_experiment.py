@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 
 import numpy as np
 import pytest
@@ -257,3 +258,30 @@ def test_a_data_file_longer_than_the_limit_is_refused_without_reading_it_all(tmp
     assert len(x) == 5
     with pytest.raises(DataError, match="more than 4 rows"):
         read_data_csv(path, max_rows=4)
+
+
+def test_a_network_computes_in_float32_unless_the_file_says():
+    """Issue 7: networks default to float32; the contract's dtype key decides when given,
+    and a saved file keeps saying nothing (so it stays a float32 network)."""
+    net = parse_experiment({"problem": {"kind": "mlp", "dataset": "moons", "hidden": [4]}})
+    assert net.effective_dtype == "float32"
+    assert "dtype" not in tomllib.loads(net.to_toml())
+    built = build(net, backend=None)
+    assert built.trainer._lanes[0].units[0].params.dtype == np.float32
+    given = parse_experiment({"dtype": "float64", "problem": {"kind": "mlp", "dataset": "moons"}})
+    assert given.effective_dtype == "float64"
+    assert parse_experiment({}).effective_dtype == "float64"  # 2-parameter problems
+
+
+def test_a_batch_of_one_with_batch_norm_is_a_warning_not_a_refusal():
+    data = {
+        "problem": {"kind": "mlp", "dataset": "moons", "hidden": [4], "batch_norm": True},
+        "runs": [{"batch_size": 1}, {"batch_size": 2}],
+    }
+    experiment = parse_experiment(data)
+    (line,) = experiment_warnings(experiment)
+    assert line.startswith("runs[0].batch_size: 1 with batch norm")
+    history = build(experiment).trainer.run()
+    assert np.isfinite(history.loss).all()  # trained, not crashed
+    data["problem"]["batch_norm"] = False
+    assert experiment_warnings(parse_experiment(data)) == []
