@@ -243,3 +243,28 @@ def test_accumulation_with_batch_norm_is_not_the_large_batch(tmp_path):
             finals[batch_norm, batch] = np.load(out / "params.npz")["run0.linear0.weight"]
     np.testing.assert_allclose(finals[False, 4], finals[False, 8], rtol=1e-12)
     assert np.abs(finals[True, 4] - finals[True, 8]).max() > 1e-4
+
+
+def test_w1_w2_are_the_states_on_the_trajectory_plane(tmp_path):
+    """Row 0 is the common start, the plane's origin (0, 0); the last row is the final
+    state of params.npz projected on the plane (least squares, by hand)."""
+    from engine.experiment import build, load_experiment
+
+    x, y = make_data(np.random.default_rng(4))
+    path = write_files(tmp_path, x, y, torch_model(True), True, 0.0, False)
+    out = tmp_path / "out"
+    assert runner.main([str(path), "--out", str(out), "--no-plots", "--quiet"]) == 0
+    rows = read_rows(out / "trajectories.csv")
+    built = build(load_experiment(path), base_dir=tmp_path)
+    built.trainer.run()
+    plane = built.trainer.plane
+    d = np.stack([plane.d1, plane.d2])
+    weights = np.load(out / "params.npz")
+    layout = built.problem.model.layout
+    for r in range(len(RUNS)):
+        mine = [row for row in rows if row["run"] == str(r)]
+        assert (float(mine[0]["w1"]), float(mine[0]["w2"])) == (0.0, 0.0)
+        final = np.concatenate([weights[f"run{r}.{e.name}"].ravel() for e in layout.params])
+        ab = np.linalg.lstsq(d.T, final - plane.origin, rcond=None)[0]
+        got = [float(mine[-1]["w1"]), float(mine[-1]["w2"])]
+        np.testing.assert_allclose(got, ab, rtol=1e-7, atol=1e-10)
