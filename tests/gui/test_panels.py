@@ -230,3 +230,33 @@ def test_long_experiments_record_every_kth_step(window):
     assert any("record_every" in m for m in messages)
     c.update_experiment(steps=400)
     assert c.experiment.record_every == 1
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1366, 768)])
+def test_runs_table_status_is_in_sight_on_a_small_screen(window, qtbot, size):
+    """At 1366 × 768 the status column sat behind the sideways scrollbar, cut to "loss 0.0"
+    for a loss of 0.0018: the live loss must be whole in sight; what scrolls away is the
+    optimizer's summary (also shown in the run settings)."""
+    from gui.widgets.runs_panel import COL_NAME, COL_STATUS
+
+    window.resize(*size)
+    qtbot.wait(100)
+    tree = window.runs_panel.tree
+    header = tree.header()
+    viewport = tree.viewport().width()
+    for column in (COL_NAME, COL_STATUS):
+        left = header.sectionViewportPosition(column)
+        assert left >= 0
+        assert left + header.sectionSize(column) <= viewport, (column, viewport)
+    # each status is the run's loss at the last step, as the engine computed it (the
+    # status is redrawn by a throttle: wait for its trailing update on a loaded machine)
+    history = window.controller.snapshot.history
+
+    def statuses_are_final_losses():
+        for i in range(tree.topLevelItemCount()):
+            text = tree.topLevelItem(i).text(COL_STATUS)
+            assert text.startswith("loss "), text
+            assert float(text.split()[1]) == pytest.approx(float(history.loss[-1, i]), rel=1e-3)
+
+    window.controller.current_frame()
+    qtbot.waitUntil(statuses_are_final_losses, timeout=5000)
