@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.files import atomic_text
+from engine.thinning import Box, PathThinner
 from engine.training import History
 
 COLUMNS = ("run", "label", "step", "epoch", "lr", "loss", "grad_norm", "w1", "w2")
@@ -209,18 +210,30 @@ class _Aborted(Exception):
 
 
 class RowSample:
-    """A bounded selection of the rows of a long training, for the figures: every row of the
-    first ``early`` ones (where paths turn most), then rows at a stride that doubles whenever
-    more than ``budget`` are kept, and always the row where a run diverged and the last row.
+    """A bounded selection of the rows of a long training, for the figures, that keeps each
+    run's path in shape: per run, the rows that a ``PathThinner`` over its coordinates keeps
+    (every one of the first ``early``, then one each time the path has travelled a small
+    distance, so the sample is dense where a path turns; a regular stride would cut a late
+    turn into a chord through places never visited), their union for all runs, and always
+    the row where a run diverged and the last row. Each run's thinner keeps at most
+    ``max(budget // runs, MIN_PER_RUN)`` points; the curves get the same rows.
     Its ``history()`` is a ``History`` like the trainer's (fewer rows, same meanings)."""
 
     FIELDS = ("epoch", "lr", "loss", "grad_norm", "coords")
+    MIN_PER_RUN = 1_000
 
-    def __init__(self, labels: list[str], early: int = 5_000, budget: int = 20_000):
+    def __init__(
+        self, labels: list[str], box: Box, early: int = 5_000, budget: int = 20_000
+    ) -> None:
         self.labels = labels
-        self.early, self.budget = early, budget
-        self.stride = 1
+        per_run = max(budget // max(len(labels), 1), min(budget, self.MIN_PER_RUN))
+        self.thinners = [PathThinner(box, per_run, early) for _ in labels]
+        # a run's thinner sees its rows up to its first non-finite one, so that point i of
+        # the thinner is row i of the run
+        self._feeding = np.ones(len(labels), bool)
         self.seen = 0  # rows offered so far
+        self._stored = 0
+        self._limit = 2 * per_run * max(len(labels), 1)
         self._parts: list[dict[str, np.ndarray]] = []
         self.diverged_at = np.full(len(labels), -1)
 
@@ -232,14 +245,27 @@ class RowSample:
         pinned = np.isin(steps, history.diverged_at[history.diverged_at >= 0])
         if final and n:
             pinned[-1] = True
-        keep = pinned | (index < self.early) | ((index - self.early) % self.stride == 0)
+        for run, thinner in enumerate(self.thinners):
+            if not self._feeding[run]:
+                continue
+            coords = history.coords[:n, run]
+            finite = np.isfinite(coords).all(axis=1)
+            if history.diverged_at[run] >= 0:  # nothing after the divergence row counts
+                finite &= steps <= history.diverged_at[run]
+            upto = n if finite.all() else int(np.argmin(finite))
+            thinner.extend(coords[:upto])
+            self._feeding[run] = upto == n
         self.diverged_at = history.diverged_at.copy()
-        picked = np.flatnonzero(keep)
-        part = {"index": index[picked], "pinned": pinned[picked], "step": steps[picked]}
-        part.update({name: getattr(history, name)[picked] for name in self.FIELDS})
+        # rows no thinner keeps are dropped at the next compaction, for good (a coarser step
+        # may pick a row a finer one dropped; it is gone by then). Each dropped row still lies
+        # within the sum of the steps it was dropped at, under three times the last (they
+        # grow by half), of a row kept: the sample keeps the shape at about the thinner's scale
+        part = {"index": index, "pinned": pinned, "step": steps}
+        part.update({name: getattr(history, name)[:n].copy() for name in self.FIELDS})
         self._parts.append(part)
         self.seen += n
-        if sum(len(p["index"]) for p in self._parts) > 2 * self.budget:
+        self._stored += n
+        if self._stored > self._limit:
             self._thin()
 
     def _merged(self) -> dict[str, np.ndarray]:
@@ -249,14 +275,16 @@ class RowSample:
 
     def _thin(self) -> None:
         kept = self._merged()
-        while len(kept["index"]) > self.budget:
-            self.stride *= 2
-            late = kept["index"] - self.early
-            keep = kept["pinned"] | (late < 0) | (late % self.stride == 0)
-            kept = {name: values[keep] for name, values in kept.items()}
+        selected = np.unique(np.concatenate([t.indices() for t in self.thinners]))
+        keep = kept["pinned"] | np.isin(kept["index"], selected)
+        kept = {name: values[keep] for name, values in kept.items()}
         self._parts = [kept]
+        self._stored = len(kept["index"])
+        # the union may hold up to runs × per-run points: compact again only past twice that
+        self._limit = max(self._limit, 2 * self._stored)
 
     def history(self) -> History:
+        self._thin()
         kept = self._merged()
         h = History.empty(self.labels, kept["step"], diagnostics=False)
         for name in self.FIELDS:

@@ -241,7 +241,7 @@ def _train_and_write(built: Built, csv_path: Path, progress: _Progress) -> Histo
     trainer = built.trainer
     labels = trainer.history.labels
     writer = TrajectoryWriter(csv_path, labels)
-    sample = RowSample(labels)
+    sample = RowSample(labels, _figure_box(built))
     try:
         writer.add(trainer.history)  # row 0
         sample.add(trainer.history, final=trainer.done)
@@ -281,6 +281,17 @@ def write_params(built: Built, path: Path) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+def _figure_box(built: Built) -> tuple[float, float, float, float]:
+    """The view the figures start from (the file's, else the problem's): the paths are
+    thinned to keep their shape at its scale."""
+    view = getattr(built.experiment.problem, "view", None)
+    if view is None:
+        v = built.problem.default_view()
+        view = (v.w1_min, v.w1_max, v.w2_min, v.w2_max)
+    x0, x1, y0, y1 = (float(value) for value in view)
+    return (x0, x1, y0, y1)
 
 
 def _os_reason(exc: OSError) -> str:

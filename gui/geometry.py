@@ -16,11 +16,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# the path thinning lives in the engine (the headless runner thins too); re-exported here
+from engine.thinning import Box, PathThinner, thin_path  # noqa: F401
+
 LOG_SHADING_FRACTION = 0.35  # log colours when this much of the view is in the bottom 10%
 FAR_FACTOR = 50.0  # path points farther than this many views away are pulled in to there
 CONTOUR_LEVELS = 14
-
-Box = tuple[float, float, float, float]
 
 
 def view_tuple(view) -> Box:
@@ -364,88 +365,6 @@ def pull_in(points: np.ndarray, view: Box) -> np.ndarray:
     lo = (x0 - FAR_FACTOR * w, y0 - FAR_FACTOR * h)
     hi = (x1 + FAR_FACTOR * w, y1 + FAR_FACTOR * h)
     return np.clip(points, lo, hi)
-
-
-def thin_path(
-    points: np.ndarray, box: Box, budget: int = 6000, early: int = 400, tolerance: float = 1e-3
-) -> np.ndarray:
-    """Indices of at most ``budget`` points of a long path (shape (n, 2)) that keep its
-    shape (see ``PathThinner``, which does this for a path that grows)."""
-    thinner = PathThinner(box, budget, early, tolerance)
-    thinner.extend(points)
-    return thinner.indices()
-
-
-class PathThinner:
-    """Which points of a long path to draw so that it keeps its shape: the first
-    ``early`` points (where paths turn most), then one point each time the path has
-    travelled ``step`` (in views: ``box``'s width and height) since the last one kept, and
-    the last point. Every dropped point lies within ``step`` of the thinned polyline (it is
-    within that arc length of the kept point before it), so a path is dense where it turns
-    or oscillates and sparse where it crawls. A path of at most ``budget`` points is kept
-    whole; beyond, ``step`` starts at ``tolerance`` and grows by half whenever more than
-    ``budget`` points would be kept. Distances are measured with
-    the points clamped to the box widened by a view on each side: what happens far outside
-    costs nothing.
-
-    Incremental: ``extend`` with the rows new since the last call costs time in proportion
-    to them (a re-bucketing of everything, when the step grows, is rare), so a history of
-    millions of rows growing at every snapshot is thinned at the cost of its new rows."""
-
-    GROWTH = 1.5
-
-    def __init__(self, box: Box, budget: int = 6000, early: int = 400, tolerance: float = 1e-3):
-        x0, x1, y0, y1 = box
-        self.origin = np.array([x0, y0], float)
-        self.size = np.array([x1 - x0, y1 - y0], float)
-        self.budget = max(int(budget), 4)
-        self.early = min(int(early), self.budget // 2)
-        self.tolerance = float(tolerance)
-        self.step = 0.0  # every point, while they fit in the budget
-        self.n = 0
-        self._travelled = np.zeros(0)
-        self._last = None  # the last point, scaled
-        self._kept = np.zeros(0, int)  # beyond the early points
-        self._bucket = -1.0  # of the last point
-
-    def extend(self, points: np.ndarray) -> None:
-        points = np.asarray(points, float).reshape(-1, 2)
-        if not len(points):
-            return
-        scaled = np.clip((points - self.origin) / self.size, -1.0, 2.0)
-        joined = scaled if self._last is None else np.vstack([self._last, scaled])
-        d = np.hypot(*np.diff(joined, axis=0).T)
-        if self._last is None:
-            d = np.concatenate([[0.0], d])
-        start = self._travelled[-1] if self.n else 0.0
-        self._travelled = np.concatenate([self._travelled, start + np.cumsum(d)])
-        self._last = scaled[-1]
-        first = self.n
-        self.n += len(points)
-        self._kept = np.concatenate([self._kept, self._changes(max(first, self.early))])
-        while len(self._kept) + self.early + 1 > self.budget:
-            self.step = self.tolerance if self.step == 0 else self.step * self.GROWTH
-            self._bucket = -1.0
-            self._kept = self._changes(self.early)
-
-    def _changes(self, first: int) -> np.ndarray:
-        """Indices from ``first`` on where the path enters a new ``step`` of distance."""
-        if first >= self.n:
-            return np.zeros(0, int)
-        if self.step == 0:
-            return np.arange(first, self.n)
-        base = self._travelled[self.early - 1] if self.early else 0.0
-        bucket = np.floor((self._travelled[first:] - base) / self.step)
-        change = np.diff(bucket, prepend=self._bucket) != 0
-        self._bucket = float(bucket[-1])
-        return first + np.flatnonzero(change)
-
-    def indices(self) -> np.ndarray:
-        """The points to draw, in order, the first and last included."""
-        if self.n == 0:
-            return np.zeros(0, int)
-        early = np.arange(min(self.early, self.n))
-        return np.unique(np.concatenate([early, self._kept, [self.n - 1]]))
 
 
 def last_seen(points: np.ndarray, box: Box, diverged: bool) -> np.ndarray:

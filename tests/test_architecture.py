@@ -75,11 +75,32 @@ GEOMETRY = ENGINE.parent / "gui" / "geometry.py"
 STANDARD_LIBRARY = {"__future__", "collections", "itertools", "math", "typing", "dataclasses"}
 
 
+THINNING = ENGINE / "thinning.py"  # the path thinning, shared by the runner and the views
+
+
+def engine_modules_imported(path: Path) -> set[str]:
+    """The ``engine.*`` modules a file imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] == "engine":
+                names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.split(".")[0] == "engine")
+    return names
+
+
 def test_the_drawing_math_is_numpy_only():
-    """What the views and figures draw is computed without Qt (and without the engine), so
-    that it can be unit-tested and reused by any front end."""
-    extra = imported_modules(GEOMETRY) - STANDARD_LIBRARY - {"numpy"}
+    """What the views and figures draw is computed without Qt (and, but for the NumPy-only
+    path thinning it shares with the headless runner, without the engine), so that it can be
+    unit-tested and reused by any front end."""
+    extra = imported_modules(GEOMETRY) - STANDARD_LIBRARY - {"numpy", "engine"}
     assert not extra, f"gui/geometry.py imports {', '.join(sorted(extra))}"
+    engine = engine_modules_imported(GEOMETRY) - {"engine.thinning"}
+    assert not engine, f"gui/geometry.py imports {', '.join(sorted(engine))}"
+    extra = imported_modules(THINNING) - STANDARD_LIBRARY - {"numpy"}
+    assert not extra, f"engine/thinning.py imports {', '.join(sorted(extra))}"
 
 
 GUI = ENGINE.parent / "gui"
