@@ -227,7 +227,7 @@ class RowSample:
     ) -> None:
         self.labels = labels
         per_run = max(budget // max(len(labels), 1), min(budget, self.MIN_PER_RUN))
-        self.thinners = [PathThinner(box, per_run, early) for _ in labels]
+        self.thinners = [PathThinner(box, per_run, early, bounded=True) for _ in labels]
         # a run's thinner sees its rows up to its first non-finite one, so that point i of
         # the thinner is row i of the run
         self._feeding = np.ones(len(labels), bool)
@@ -256,10 +256,8 @@ class RowSample:
             thinner.extend(coords[:upto])
             self._feeding[run] = upto == n
         self.diverged_at = history.diverged_at.copy()
-        # rows no thinner keeps are dropped at the next compaction, for good (a coarser step
-        # may pick a row a finer one dropped; it is gone by then). Each dropped row still lies
-        # within the sum of the steps it was dropped at, under three times the last (they
-        # grow by half), of a row kept: the sample keeps the shape at about the thinner's scale
+        # rows no thinner keeps now are dropped at the next compaction: a bounded thinner
+        # re-buckets only the points it keeps, so a row it has dropped never comes back
         part = {"index": index, "pinned": pinned, "step": steps}
         part.update({name: getattr(history, name)[:n].copy() for name in self.FIELDS})
         self._parts.append(part)

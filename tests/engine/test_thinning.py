@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 
 from engine.records import RowSample
+from engine.thinning import PathThinner
 from engine.training import History
 
 BOX = (-1.0, 1.0, -1.0, 1.0)
@@ -77,3 +78,16 @@ def test_sampled_paths_keep_a_sharp_late_turn():
     # what a regular stride (the same number of rows) did: a chord through the turns
     stride = np.unique(np.append(np.arange(0, n, n // h.count + 1), n - 1))
     assert max(deviation(paths[:, run], stride) for run in range(2)) > 1e-2
+
+
+def test_a_bounded_thinner_keeps_the_shape_of_a_path_arriving_in_pieces():
+    n = 100_000
+    for path in (crawl_then_late_zigzag(n), late_spiral(n)):
+        thinner = PathThinner(BOX, budget=6000, bounded=True)
+        for chunk in np.array_split(path, 300):
+            thinner.extend(chunk)
+            assert len(thinner.indices()) <= 6000
+        keep = thinner.indices()
+        assert keep[0] == 0
+        assert keep[-1] == n - 1
+        assert deviation(path, keep) < 1e-3
