@@ -316,7 +316,8 @@ def curves_figure(
     for plot in (loss_plot, lr_plot):
         plot.showGrid(x=True, y=True, alpha=0.18)
         plot.getAxis("left").setWidth(72)  # both plots' y axes line up
-    lr_plot.getAxis("left").enableAutoSIPrefix(False)
+    for plot in (loss_plot, lr_plot):  # log axes: "loss (x1e+15)" would mislabel the decades
+        plot.getAxis("left").enableAutoSIPrefix(False)
     lr_plot.setXLink(loss_plot)
     loss_plot.setPreferredHeight(size[1] * 0.55)
     lr_plot.setPreferredHeight(size[1] * 0.35)

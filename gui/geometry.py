@@ -484,12 +484,19 @@ def log_floor(smallest_positive: float) -> float:
     """Where a log axis draws values that are 0 (a loss that reaches its minimum exactly):
     a decade below the smallest positive value, so that the curve goes on along the bottom
     instead of stopping as if the run had."""
-    return max(10.0 ** log_floor_exponent(math.log10(smallest_positive)), 5e-324)
+    return 10.0 ** log_floor_exponent(math.log10(smallest_positive))
+
+
+# The lowest floor a log axis gets: a loss that halves its way to 0 passes through the
+# subnormal floats (down to 5e-324), whose decade below would underflow to 0 and break the
+# log axis; what lies below this floor is drawn on it.
+LOWEST_LOG_FLOOR_EXPONENT = -300
 
 
 def log_floor_exponent(lowest_log10: float) -> int:
-    """``log_floor`` in log10 terms: the decade below the one ``lowest_log10`` is in."""
-    return math.floor(lowest_log10) - 1
+    """``log_floor`` in log10 terms: the decade below the one ``lowest_log10`` is in, never
+    below ``LOWEST_LOG_FLOOR_EXPONENT``."""
+    return max(math.floor(lowest_log10) - 1, LOWEST_LOG_FLOOR_EXPONENT)
 
 
 def nice_step(span: float, pixels: float, label_pixels: float) -> float:

@@ -577,7 +577,7 @@ class _Peaks:
 def _clean(y: np.ndarray, log: bool, ceiling: float, floor: float | None = None) -> np.ndarray:
     """NaN where a value can't be drawn; capped at ``ceiling``; on a log axis, log10 (a
     plot in log mode maps a PlotDataItem's data, not a bare curve's), with values ≤ 0 at
-    ``floor`` (a log10) when there is one."""
+    ``floor`` (a log10) when there is one, and so are the (subnormal) values below it."""
     valid = ((y > 0) & (y < math.inf)) if log else np.isfinite(y)
     zero = (y <= 0) if (log and floor is not None) else None
     y = np.where(valid, y, np.nan)
@@ -588,6 +588,7 @@ def _clean(y: np.ndarray, log: bool, ceiling: float, floor: float | None = None)
     y = np.log10(y)
     if zero is not None:
         y[zero] = floor
+        y = np.maximum(y, floor)
     return y
 
 

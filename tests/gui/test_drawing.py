@@ -428,3 +428,37 @@ def test_the_readout_is_cleared_on_another_surface_and_stays_off_the_formula(sur
     assert not readout.intersects(surface.formula.geometry())
     assert surface.rect().contains(readout)
     assert surface.formula.text().startswith("L(w)")
+
+
+def test_a_loss_that_halves_through_the_subnormals_to_zero_stays_on_the_floor(curves):
+    # lr 0.5 on a round bowl halves the loss at every step: it passes through the subnormal
+    # floats (down to 5e-324) before it is exactly 0; a decade below those underflows to 0
+    frame = computed(
+        {
+            "steps": 1200,
+            "problem": {
+                "kind": "function",
+                "name": "elongated_quadratic",
+                "condition": 1,
+                "start": [1.0, 1.0],
+            },
+            "runs": [{"optimizer": "sgd", "lr": 0.5}],
+        }
+    )
+    h = frame.history
+    loss = h.loss[: h.count, 0]
+    assert loss[-1] == 0 and ((loss > 0) & (loss < 1e-308)).any()
+    curves.draw(frame)
+    x, y = curves.items["loss"][0].getData()
+    assert len(x) == h.count and np.isfinite(y).all()
+    low, high = curves.plots["loss"].vb.viewRange()[1]
+    assert low <= y.min() and y.max() <= high
+    widget = figures.curves_figure(h, frame.snapshot.built.problem)
+    loss_plot = widget.ci.getItem(0, 0)
+    fx, fy = loss_plot.listDataItems()[0].getData()
+    assert len(fx) == h.count and np.isfinite(fy).all()
+    ylow, yhigh = loss_plot.vb.viewRange()[1]
+    assert (fy >= ylow - 1e-9).all() and (fy <= yhigh + 1e-9).all()
+    # decades are labelled as decades, not rescaled by an SI prefix ("loss (x1e+15)")
+    assert "x1e" not in loss_plot.getAxis("left").labelString()
+    widget.close()
