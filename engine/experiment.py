@@ -289,7 +289,41 @@ class Experiment(_Strict):
         data = prune(self.model_dump(mode="json", exclude_none=True))
         if not data["description"]:
             del data["description"]
-        return tomli_w.dumps(data)
+        return _toml_document(data)
+
+
+# ---- TOML as a person writes it -------------------------------------------------------------
+# tomli_w decides the layout by line length: short runs become an inline array, a start
+# point four lines, the notes one line of "\n" escapes. A saved experiment should read like
+# the examples: a table per section, one [[runs]] table per run, short lists on one line,
+# the description as a multi-line string.
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, list | tuple) and not any(isinstance(v, dict | list) for v in value):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value}, multiline_strings=True)[len("v = ") :].rstrip("\n")
+
+
+def _toml_tables(data: dict, name: str = "", array: bool = False) -> list[str]:
+    """``data`` as TOML blocks: its own keys under its header, then its sub-tables."""
+    lines = [f"[[{name}]]" if array else f"[{name}]"] if name else []
+    tables: list[tuple[str, dict, bool]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value, False))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            tables.extend((key, table, True) for table in value)
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    blocks = ["\n".join(lines)] if lines else []
+    for key, table, is_array in tables:
+        blocks.extend(_toml_tables(table, f"{name}.{key}" if name else key, is_array))
+    return blocks
+
+
+def _toml_document(data: dict) -> str:
+    return "\n\n".join(_toml_tables(data)) + "\n"
 
 
 # ---- reading and writing ------------------------------------------------------------------

@@ -285,3 +285,31 @@ def test_a_batch_of_one_with_batch_norm_is_a_warning_not_a_refusal():
     assert np.isfinite(history.loss).all()  # trained, not crashed
     data["problem"]["batch_norm"] = False
     assert experiment_warnings(parse_experiment(data)) == []
+
+
+def test_a_saved_file_reads_like_a_hand_written_one():
+    # one [[runs]] table per run, short lists on one line, the notes as a multi-line string
+    # (tomli_w alone writes short runs as an inline array, a start point over four lines
+    # and the notes as one line of "\n" escapes); and it loads as the same experiment
+    notes = 'Look at "the valley" \\ its floor;\nthen """ compare.\n\n\tTabbed.'
+    experiment = parse_experiment(
+        {
+            "title": "t",
+            "description": notes,
+            "problem": {"kind": "function", "name": "rosenbrock", "start": [-1.5, 2.0]},
+            "runs": [
+                {"optimizer": "sgd", "lr": 0.001},
+                {"optimizer": "adam", "lr": 0.05, "schedule": {"kind": "step", "gamma": 0.5}},
+            ],
+        }
+    )
+    text = experiment.to_toml()
+    lines = text.splitlines()
+    assert lines.count("[[runs]]") == 2
+    assert "[runs.schedule]" in lines
+    assert "start = [-1.5, 2.0]" in lines
+    assert 'description = """' in lines
+    assert "runs = [" not in text
+    again = parse_experiment(tomllib.loads(text))
+    assert again == experiment
+    assert again.description == notes
