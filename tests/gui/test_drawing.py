@@ -447,18 +447,23 @@ def test_a_loss_that_halves_through_the_subnormals_to_zero_stays_on_the_floor(cu
     )
     h = frame.history
     loss = h.loss[: h.count, 0]
-    assert loss[-1] == 0 and ((loss > 0) & (loss < 1e-308)).any()
+    assert loss[-1] == 0
+    assert ((loss > 0) & (loss < 1e-308)).any()
     curves.draw(frame)
     x, y = curves.items["loss"][0].getData()
-    assert len(x) == h.count and np.isfinite(y).all()
+    assert len(x) == h.count
+    assert np.isfinite(y).all()
     low, high = curves.plots["loss"].vb.viewRange()[1]
-    assert low <= y.min() and y.max() <= high
+    assert low <= y.min()
+    assert y.max() <= high
     widget = figures.curves_figure(h, frame.snapshot.built.problem)
     loss_plot = widget.ci.getItem(0, 0)
     fx, fy = loss_plot.listDataItems()[0].getData()
-    assert len(fx) == h.count and np.isfinite(fy).all()
+    assert len(fx) == h.count
+    assert np.isfinite(fy).all()
     ylow, yhigh = loss_plot.vb.viewRange()[1]
-    assert (fy >= ylow - 1e-9).all() and (fy <= yhigh + 1e-9).all()
+    assert (fy >= ylow - 1e-9).all()
+    assert (fy <= yhigh + 1e-9).all()
     # decades are labelled as decades, not rescaled by an SI prefix ("loss (x1e+15)")
     assert "x1e" not in loss_plot.getAxis("left").labelString()
     widget.close()
