@@ -35,8 +35,12 @@ def test_points_on_the_edges_are_in_the_box():
 
 
 def test_a_single_point_is_drawn_only_inside():
-    drawn, connect = clipped([[5.0, 5.0]])
-    assert drawn.tolist() == [[5.0, 5.0]]
+    drawn, connect = clipped([[4.0, 5.0]])
+    assert drawn.tolist() == [[4.0, 5.0]]
+    assert connect == [False]
+    # within the rounding slack (1e-9 of the box) of the edge: still drawn, where it is
+    drawn, connect = clipped([[12.0 + 1e-9, 4.0]])
+    assert drawn.tolist() == [[12.0 + 1e-9, 4.0]]
     assert connect == [False]
     drawn, connect = clipped([[50.0, 5.0]])
     assert drawn.shape == (0, 2)
@@ -54,10 +58,12 @@ def test_a_single_point_is_drawn_only_inside():
         ([[-2.0, 0.0], [6.0, 4.0], [8.0, 4.0]], [[2, 2], [6, 4], [8, 4]]),
         # enters through the bottom edge: (4, −7) → (6, 1) crosses y = −3 at t = 1/2
         ([[4.0, -7.0], [6.0, 1.0]], [[5, -3], [6, 1]]),
+        # a step of less than one unit out through the right edge
+        ([[11.0, 0.0], [11.6, 0.0], [12.4, 0.0]], [[11, 0], [11.6, 0], [12, 0]]),
     ],
-    ids=["out-left", "out-bottom", "in-left", "in-bottom"],
+    ids=["out-left", "out-bottom", "in-left", "in-bottom", "short-step"],
 )
-def test_a_path_is_cut_exactly_on_the_left_and_bottom_edges(points, expected):
+def test_a_path_is_cut_exactly_on_the_edge_it_crosses(points, expected):
     drawn, connect = clipped(points)
     assert drawn == pytest.approx(np.array(expected, float))
     assert connect == [True] * (len(expected) - 1) + [False]  # one polyline
