@@ -26,6 +26,7 @@ NO_DESCRIPTION = (
     'This experiment has no description. Add one as description = """…""" at the top of its file.'
 )
 MAX_LINES = 6  # taller notes scroll: the surface keeps its room on a 768-pixel screen
+MAX_LINES_TALL = 8  # in a window 900 px tall or more
 
 
 def notes_html(description: str) -> str:
@@ -123,12 +124,13 @@ class NotesPanel(QFrame):
 
     # ---- height ------------------------------------------------------------------------------
     def _fit_height(self, *_args) -> None:
-        """As tall as the text, up to MAX_LINES lines."""
+        """As tall as the text, up to MAX_LINES lines (MAX_LINES_TALL in a tall window)."""
         document = self.body.document()  # laid out at the viewport's width by the browser
         line = self.body.fontMetrics().lineSpacing()
+        lines = MAX_LINES_TALL if self.window().height() >= 900 else MAX_LINES
         margins = 2 * int(document.documentMargin()) + 2
         content = int(document.size().height()) + 2
-        height = max(line + margins, min(content, MAX_LINES * line + margins))
+        height = max(line + margins, min(content, lines * line + margins))
         if self.body.height() != height:
             self.body.setFixedHeight(height)
 

@@ -195,3 +195,24 @@ def test_the_side_docks_show_every_field_uncut(window, qtbot, size):
             assert _cut_off_children(window.docks[name].widget()) == [], (example, name)
     central = window.centralWidget().width()
     assert central >= 0.4 * size[0] - 1  # the surface keeps most of the room
+
+
+@pytest.mark.parametrize(("height", "lines"), [(740, 6), (1000, 8)])
+def test_long_notes_take_six_lines_or_eight_in_a_tall_window(qtbot, height, lines):
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    from gui.widgets.notes_panel import NotesPanel
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    panel = NotesPanel()
+    QVBoxLayout(host).addWidget(panel)
+    host.resize(500, height)
+    host.show()
+    panel.set_notes("t", " ".join(["a long note"] * 200))  # far more than 8 lines
+    host.resize(520, height)  # a resize refits the height, as a window's does
+    qtbot.wait(10)
+    body = panel.body
+    shown = body.viewport().height() / body.fontMetrics().lineSpacing()
+    assert lines - 0.5 < shown < lines + 0.7
+    assert body.verticalScrollBar().maximum() > 0  # the rest scrolls
