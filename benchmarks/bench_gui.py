@@ -49,7 +49,7 @@ import numpy as np
 import pyqtgraph
 import PySide6
 from pyqtgraph.widgets.GraphicsView import GraphicsView
-from PySide6.QtCore import QEventLoop, QSignalBlocker, QTimer
+from PySide6.QtCore import QEventLoop, QSignalBlocker, Qt, QTimer
 
 from engine.experiment import build, parse_experiment
 
@@ -148,8 +148,12 @@ def make_window(size: tuple[int, int], settings_dir: str):
     from gui.settings import Settings
 
     window = MainWindow(Settings(Path(settings_dir) / "settings.ini"), interactive=False)
+    # a small (offscreen: 800 × 800) screen opens the window maximized, which would
+    # override the size asked for
+    window.setWindowState(Qt.WindowState.WindowNoState)
     window.resize(*size)
     window.show()
+    window.resize(*size)
     c = window.controller
     c.set_experiment(parse_experiment(experiment_data()), None, saved=True)
     if not c.wait_until_computed(60):
