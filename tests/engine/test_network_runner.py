@@ -268,3 +268,23 @@ def test_w1_w2_are_the_states_on_the_trajectory_plane(tmp_path):
         ab = np.linalg.lstsq(d.T, final - plane.origin, rcond=None)[0]
         got = [float(mine[-1]["w1"]), float(mine[-1]["w2"])]
         np.testing.assert_allclose(got, ab, rtol=1e-7, atol=1e-10)
+
+
+def test_the_drawn_surface_is_the_loss_on_the_plane(tmp_path):
+    """A fine grid is evaluated coarsely and interpolated: its corners (points of both grids)
+    are the evaluation-mode loss of the lifted parameters, with the surface's buffers."""
+    from engine.experiment import build, load_experiment
+
+    x, y = make_data(np.random.default_rng(4))
+    path = write_files(tmp_path, x, y, torch_model(True), True, 0.0, False)
+    built = build(load_experiment(path), base_dir=tmp_path)
+    built.trainer.run()
+    problem = built.problem
+    w1, w2 = np.linspace(-1.0, 2.0, 60), np.linspace(-0.5, 0.7, 70)
+    z = problem.surface(w1, w2)
+    assert z.shape == (70, 60)
+    model, plane = problem.model, problem.plane
+    for i, j in ((0, 0), (0, -1), (-1, 0), (-1, -1)):
+        params = plane.lift(w1[j], w2[i])[None]
+        exact = model.evaluate(params, problem.surface_buffers[None], x, y).loss[0]
+        np.testing.assert_allclose(z[i, j], exact, rtol=1e-10)
