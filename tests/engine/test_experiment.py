@@ -260,17 +260,15 @@ def test_a_data_file_longer_than_the_limit_is_refused_without_reading_it_all(tmp
         read_data_csv(path, max_rows=4)
 
 
-def test_a_network_computes_in_float32_unless_the_file_says():
-    """Issue 7: networks default to float32; the contract's dtype key decides when given,
-    and a saved file keeps saying nothing (so it stays a float32 network)."""
+def test_a_network_computes_in_the_files_dtype_float64_unless_it_says():
+    """The contract's default dtype is float64 for every problem (a PyTorch comparison in
+    float64 of a file that does not say must hold); float32 when the file says so."""
     net = parse_experiment({"problem": {"kind": "mlp", "dataset": "moons", "hidden": [4]}})
-    assert net.effective_dtype == "float32"
-    assert "dtype" not in tomllib.loads(net.to_toml())
-    built = build(net, backend=None)
-    assert built.trainer._lanes[0].units[0].params.dtype == np.float32
-    given = parse_experiment({"dtype": "float64", "problem": {"kind": "mlp", "dataset": "moons"}})
-    assert given.effective_dtype == "float64"
-    assert parse_experiment({}).effective_dtype == "float64"  # 2-parameter problems
+    assert net.dtype == "float64"
+    assert build(net).trainer._lanes[0].units[0].params.dtype == np.float64
+    fast = parse_experiment({"dtype": "float32", "problem": {"kind": "mlp", "dataset": "moons"}})
+    assert build(fast).trainer._lanes[0].units[0].params.dtype == np.float32
+    assert tomllib.loads(fast.to_toml())["dtype"] == "float32"
 
 
 def test_a_batch_of_one_with_batch_norm_is_a_warning_not_a_refusal():
