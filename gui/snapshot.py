@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from engine.experiment import Built, Experiment
 from engine.training import History
+from gui.geometry import grid_value
 
 RESOLUTION = 220  # grid points per axis of the shaded surface
 MAX_SCHEDULE_STEPS = 2_000_000  # longer schedules are drawn from the recorded rows only
@@ -64,21 +64,8 @@ class Surface:
     def value_at(self, x: float, y: float) -> float:
         """The loss at (x, y), interpolated between the grid's points (a lookup: the
         engine is not called); NaN outside the grid."""
-        x0, x1, y0, y1 = self.rect
-        ny, nx = self.z.shape
-        if not (x0 <= x <= x1 and y0 <= y <= y1):
-            return math.nan
-        # grid coordinates of the point, pixel centres at integers
-        u = np.clip((x - x0) / (x1 - x0) * nx - 0.5, 0, nx - 1)
-        v = np.clip((y - y0) / (y1 - y0) * ny - 0.5, 0, ny - 1)
-        i, j = min(int(u), nx - 2) if nx > 1 else 0, min(int(v), ny - 2) if ny > 1 else 0
-        fu, fv = (u - i if nx > 1 else 0.0), (v - j if ny > 1 else 0.0)
-        z = self.z
-        i1, j1 = min(i + 1, nx - 1), min(j + 1, ny - 1)
-        with np.errstate(all="ignore"):
-            top = z[j, i] * (1 - fu) + z[j, i1] * fu
-            bottom = z[j1, i] * (1 - fu) + z[j1, i1] * fu
-            return float(top * (1 - fv) + bottom * fv)
+        with np.errstate(all="ignore"):  # a grid may hold inf far out
+            return grid_value(self.z, self.rect, x, y)
 
 
 @dataclass(frozen=True)
