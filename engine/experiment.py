@@ -38,6 +38,7 @@ from engine.optim import (
 from engine.parameters import (
     BATCH_PARAMETERS,
     OPTIMIZER_PARAMETERS,
+    PROBLEM_PARAMETERS,
     SCHEDULE_PARAMETERS,
     Parameter,
     prune,
@@ -421,6 +422,37 @@ def experiment_warnings(experiment: Experiment) -> list[str]:
     return found
 
 
+def _refuse_keys_that_do_not_apply(data: dict, experiment: Experiment, source: str) -> None:
+    """A key the file gives where it does not apply — ``step_size`` on a cosine schedule,
+    ``condition`` on Himmelblau — is refused, as a hyperparameter the optimizer does not
+    take is: the file would say something the experiment silently ignores. (Only the
+    file's own keys: a model dump holds every field, and ``prune`` keeps saved files clean.)"""
+    problem = experiment.problem
+    given = data.get("problem") if isinstance(data.get("problem"), dict) else {}
+    problem_entries = {p.key: p for p in PROBLEM_PARAMETERS}
+    schedule_entries = {p.key: p for p in SCHEDULE_PARAMETERS}
+    for key in given:
+        entry = problem_entries.get(key)
+        surface = getattr(problem, "name", None)
+        if entry is not None and not entry.applies(problem=problem.kind, surface=surface):
+            where = entry.where.get("surface")
+            words = f"the {' / '.join(where)} surface" if where else "this problem kind"
+            raise ExperimentError(f"{source}: problem.{key}: applies to {words} only")
+    for i, run in enumerate(data.get("runs") or []):
+        schedule = run.get("schedule") if isinstance(run, dict) else None
+        if not isinstance(schedule, dict):
+            continue
+        kind = experiment.runs[i].schedule.kind
+        for key in schedule:
+            entry = schedule_entries.get(key)
+            if entry is not None and not entry.applies(schedule=kind):
+                takes = ", ".join(p.key for p in parameters.schedule_parameters(kind))
+                raise ExperimentError(
+                    f"{source}: runs[{i}].schedule.{key}: does not apply to schedule "
+                    f"{kind!r}; it takes {takes}"
+                )
+
+
 def load_experiment(path: str | os.PathLike) -> Experiment:
     """Read and validate an experiment file (everything but the data, see ``build``)."""
     path = Path(path)
@@ -435,6 +467,7 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"{path}: TOML syntax error: {exc}") from None
     experiment = parse_experiment(data, source=str(path))
+    _refuse_keys_that_do_not_apply(data, experiment, str(path))
     if "runs" not in data:
         # A file must say what to train: without [[runs]] (an empty file included) it is as
         # bad as `runs = []`, rather than silently one default run. (A dict given to

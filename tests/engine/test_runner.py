@@ -454,6 +454,8 @@ BAD_FILES = [
     ("unknown_optimizer.toml", "runs[0].optimizer"),
     ("unknown_function.toml", "problem.name"),
     ("kind_unknown.toml", "problem.kind"),
+    ("condition_on_himmelblau.toml", "problem.condition"),
+    ("schedule_field_of_another_kind.toml", "runs[0].schedule.step_size"),
     ("mlp_zero_width.toml", "problem.hidden[1]"),
     ("mlp_unknown_activation.toml", "problem.activation"),
     ("mlp_unknown_dataset.toml", "problem.dataset"),
