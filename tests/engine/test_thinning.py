@@ -3,31 +3,14 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from engine.records import RowSample
 from engine.thinning import PathThinner
 from engine.training import History
+from tests.oracles import polyline_deviation
 
 BOX = (-1.0, 1.0, -1.0, 1.0)
-
-
-def deviation(points: np.ndarray, keep: np.ndarray, box=BOX) -> float:
-    """The farthest any point of the full path lies from the sampled polyline's segment
-    that replaces it (in views), by brute force."""
-    x0, x1, y0, y1 = box
-    p = (points - (x0, y0)) / (x1 - x0, y1 - y0)
-    worst = 0.0
-    for a, b in itertools.pairwise(keep):
-        if b - a < 2:
-            continue
-        u, v, q = p[a], p[b], p[a + 1 : b]
-        d = v - u
-        t = np.clip(((q - u) @ d) / max(float(d @ d), 1e-300), 0.0, 1.0)
-        worst = max(worst, float(np.hypot(*(q - (u + t[:, None] * d)).T).max()))
-    return worst
 
 
 def crawl_then_late_zigzag(n: int) -> np.ndarray:
@@ -73,11 +56,11 @@ def test_sampled_paths_keep_a_sharp_late_turn():
     for run in range(2):
         # the sampled coordinates are the run's own, and within a thousandth of the view
         np.testing.assert_array_equal(h.coords[: h.count, run], paths[rows, run])
-        assert deviation(paths[:, run], rows) < 1e-3
+        assert polyline_deviation(paths[:, run], rows, BOX) < 1e-3
     assert h.count <= 20_000 + 3  # bounded: the runs' budgets and the pinned rows
     # what a regular stride (the same number of rows) did: a chord through the turns
     stride = np.unique(np.append(np.arange(0, n, n // h.count + 1), n - 1))
-    assert max(deviation(paths[:, run], stride) for run in range(2)) > 1e-2
+    assert max(polyline_deviation(paths[:, run], stride, BOX) for run in range(2)) > 1e-2
 
 
 def test_a_bounded_thinner_keeps_the_shape_of_a_path_arriving_in_pieces():
@@ -90,4 +73,4 @@ def test_a_bounded_thinner_keeps_the_shape_of_a_path_arriving_in_pieces():
         keep = thinner.indices()
         assert keep[0] == 0
         assert keep[-1] == n - 1
-        assert deviation(path, keep) < 1e-3
+        assert polyline_deviation(path, keep, BOX) < 1e-3

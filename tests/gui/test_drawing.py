@@ -3,7 +3,6 @@ against the engine's own states, hand-computed steps and ``gui.geometry``'s orac
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -21,6 +20,7 @@ from gui.widgets import curves_view
 from gui.widgets.curve_item import Curve
 from gui.widgets.curves_view import CurvesView
 from gui.widgets.surface_view import ARROW_PIXELS, MAX_PATH_POINTS, SurfaceView
+from tests.oracles import polyline_deviation
 
 START = (2.0, 1.0)
 BOWL = {  # f = (x² + y²)/2: ∇f = w, so every step can be worked out by hand
@@ -121,21 +121,6 @@ def curves(qtbot):
 def points_of(item) -> np.ndarray:
     x, y = item.xData, item.yData
     return np.column_stack([x, y]) if x is not None else np.zeros((0, 2))
-
-
-def polyline_deviation(full: np.ndarray, index: np.ndarray, scale) -> float:
-    """The farthest a row of ``full`` lies from the drawn segment that replaces it (the
-    drawn points are the rows ``index``), in units of ``scale``."""
-    worst = 0.0
-    p = full / scale
-    for a, b in itertools.pairwise(index):
-        if b - a < 2:
-            continue
-        u, v, q = p[a], p[b], p[a + 1 : b]
-        d = v - u
-        t = np.clip(((q - u) @ d) / max(float(d @ d), 1e-300), 0, 1)
-        worst = max(worst, float(np.hypot(*(q - (u + t[:, None] * d)).T).max()))
-    return worst
 
 
 # ---- arrows --------------------------------------------------------------------------------
@@ -283,7 +268,7 @@ def test_a_long_path_keeps_its_shape_in_the_view(surface):
     assert index[-1] == len(full) - 1
     x0, x1, y0, y1 = surface._default_rect
     # every row within a thousandth of the view (under a pixel) of the drawn line
-    assert polyline_deviation(full, index, (x1 - x0, y1 - y0)) < 1e-3
+    assert polyline_deviation(full, index, (x0, x1, y0, y1)) < 1e-3
     # half-way through the playhead: the revealed part only, ending where the run is
     surface.draw(frame_of(experiment, built, h, head=50_000))
     x, y = surface.path_data(0)

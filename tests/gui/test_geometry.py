@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from gui import geometry
+from tests.oracles import polyline_deviation
 
 BOX = (0.0, 10.0, 0.0, 10.0)
 
@@ -152,23 +153,6 @@ def test_block_extremes_keep_each_blocks_lowest_and_highest():
 # ---- thinning long paths -------------------------------------------------------------------
 
 
-def deviation(points: np.ndarray, keep: np.ndarray, box) -> float:
-    """The farthest any point of the full path lies from the thinned polyline's segment
-    that replaces it (in views), by brute force."""
-    x0, x1, y0, y1 = box
-    p = (points - (x0, y0)) / (x1 - x0, y1 - y0)
-    worst = 0.0
-    for a, b in itertools.pairwise(keep):
-        if b - a < 2:
-            continue
-        u, v, q = p[a], p[b], p[a + 1 : b]
-        d = v - u
-        t = np.clip(((q - u) @ d) / max(float(d @ d), 1e-300), 0.0, 1.0)
-        gap = np.hypot(*(q - (u + t[:, None] * d)).T)
-        worst = max(worst, float(gap.max()))
-    return worst
-
-
 def stride_thinning(n: int, budget: int) -> np.ndarray:
     """What the app did before: every k-th point and the last."""
     k = math.ceil(n / budget)
@@ -201,9 +185,9 @@ def test_thinned_paths_keep_their_shape(path):
     assert np.all(np.diff(keep) > 0)
     assert len(keep) <= 6000 + 1
     # within a thousandth of the view (under a pixel) of the full path
-    assert deviation(points, keep, box) < 1e-3
+    assert polyline_deviation(points, keep, box) < 1e-3
     # what every-k-th-point thinning did: chords across the turns
-    assert deviation(points, stride_thinning(len(points), 6000), box) > 1e-2
+    assert polyline_deviation(points, stride_thinning(len(points), 6000), box) > 1e-2
 
 
 def test_short_paths_are_not_thinned_and_the_budget_holds_for_long_wild_ones():
@@ -272,4 +256,4 @@ def test_a_growing_path_is_thinned_as_if_at_once():
         thinner.extend(chunk)
         assert len(thinner.indices()) <= 6000
     assert np.array_equal(thinner.indices(), geometry.thin_path(points, box, budget=6000))
-    assert deviation(points, thinner.indices(), box) < 1e-3
+    assert polyline_deviation(points, thinner.indices(), box) < 1e-3
