@@ -16,7 +16,15 @@ from html import escape
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 from superqt.utils import qthrottled
 
 from engine.parameters import OPTIMIZERS_INFO, REGISTRY
@@ -137,7 +145,11 @@ class CurvesView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addLayout(top)
-        layout.addWidget(self.layout_widget, 1)
+        # a network's curves (gui.widgets.network_curves) take the place of these plots
+        self.network = None  # made at the first network frame
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.layout_widget)
+        layout.addWidget(self.pages, 1)
         layout.addWidget(self.readout)
         self.layout_widget.setToolTip(
             "Scroll to zoom, drag to pan (all plots share the horizontal axis).\n"
@@ -165,6 +177,8 @@ class CurvesView(QWidget):
                 pg.mkPen(theme.muted_text, width=1, style=Qt.PenStyle.DashLine)
             )
             self.hover_lines[name].setPen(pg.mkPen(theme.highlight, width=1))
+        if self.network is not None:
+            self.network.apply_theme(theme)
         if self._frame is not None:
             self._draw(self._frame)
 
@@ -230,6 +244,8 @@ class CurvesView(QWidget):
         self._throttled_draw.setTimeout(int(4000 * cost) if cost > 0.008 else 0)
 
     def _draw(self, frame) -> None:
+        if self._draw_network(frame):
+            return
         s = frame.snapshot
         experiment = frame.experiment
         self._update_schedules(frame)
@@ -319,6 +335,23 @@ class CurvesView(QWidget):
         self._set_lr_range()
         self._draw_playhead(frame)
         self._set_x_range(frame)
+
+    def _draw_network(self, frame) -> bool:
+        """A network's frame goes to the network curves (True); any other shows these."""
+        # imported here: network_curves draws with this module's helpers
+        from gui.widgets.network_curves import NetworkCurves, is_network
+
+        if not is_network(frame):
+            self.pages.setCurrentIndex(0)
+            self.readout.setVisible(True)
+            return False
+        if self.network is None:
+            self.network = NetworkCurves(self.theme)
+            self.pages.addWidget(self.network)
+        self.pages.setCurrentWidget(self.network)
+        self.readout.setVisible(False)
+        self.network.draw(frame, self.x_mode)
+        return True
 
     def _ceiling(self, h, count: int, n: int) -> float:
         """Diverging runs climb without end: draw them up to 10⁴ × the largest start."""

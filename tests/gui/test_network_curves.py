@@ -1,0 +1,194 @@
+"""A network's curves, read back from the plot items and checked against the history's own
+arrays: which column of which run is drawn, revealed up to the playhead, with the rows
+the engine did not evaluate (NaN) left out."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from gui.palette import RUN_COLORS
+from gui.theme import LIGHT
+from gui.widgets.curves_view import CurvesView
+from gui.widgets.network_curves import layer_colors
+from tests.gui.network_history import network_frame, network_history
+from tests.gui.test_drawing import BOWL, computed, offscreen
+
+SOLID, DASH = Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine
+
+
+@pytest.fixture
+def curves(qtbot):
+    return offscreen(qtbot, CurvesView(None, LIGHT), (430, 700))
+
+
+def drawn(view, plot: str) -> list[tuple[str, Qt.PenStyle, np.ndarray, np.ndarray]]:
+    """(colour, pen style, x, y) of every curve with data on ``plot`` of the network page."""
+    out = []
+    for item in view.plots[plot].listDataItems():
+        x, y = item.xData, item.yData
+        if x is None or not len(x):
+            continue
+        pen = item.opts["pen"]
+        out.append((pen.color().name(), pen.style(), np.asarray(x), np.asarray(y)))
+    return sorted(out, key=lambda c: (c[0], c[1] == DASH))
+
+
+def expected(h, column: np.ndarray, rows: int, log: bool, x=None):
+    """The oracle: the first ``rows`` rows of ``column``, those that hold a value."""
+    x = h.step if x is None else x
+    y = np.asarray(column[:rows], float)
+    keep = np.isfinite(y)
+    return np.asarray(x[:rows], float)[keep], (np.log10(y[keep]) if log else y[keep])
+
+
+def assert_curve(curve, x, y):
+    assert np.array_equal(curve[2], x)
+    np.testing.assert_allclose(curve[3], y, rtol=1e-12)
+
+
+def test_eval_mode_draws_train_solid_and_validation_dashed_per_run_up_to_the_head(curves):
+    h = network_history(steps=60, runs=2, eval_every=4)
+    frame = network_frame(h, head=37)
+    curves.draw(frame)
+    assert curves.pages.currentWidget() is curves.network
+    rows = 38  # steps 0..37
+    loss = drawn(curves.network, "loss")
+    assert [(c, s) for c, s, _, _ in loss] == [
+        (RUN_COLORS[0], SOLID),
+        (RUN_COLORS[0], DASH),
+        (RUN_COLORS[1], SOLID),
+        (RUN_COLORS[1], DASH),
+    ]
+    for run in (0, 1):
+        train, val = loss[2 * run], loss[2 * run + 1]
+        assert_curve(train, *expected(h, h.loss[:, run], rows, True))
+        assert_curve(val, *expected(h, h.extra["val_loss"][:, run], rows, True))
+        # the cadence's NaN rows are left out, not drawn: 0, 4, ..., 36
+        assert len(train[2]) == 10
+    accuracy = drawn(curves.network, "accuracy")
+    for run in (0, 1):
+        train, val = accuracy[2 * run], accuracy[2 * run + 1]
+        assert_curve(train, *expected(h, h.extra["accuracy"][:, run], rows, False))
+        assert_curve(val, *expected(h, h.extra["val_accuracy"][:, run], rows, False))
+
+
+def test_the_switch_draws_the_minibatch_loss_in_training_mode_and_back(curves):
+    h = network_history(steps=40, runs=2, eval_every=5)
+    curves.draw(network_frame(h))
+    net = curves.network
+    net.train_button.setChecked(True)  # as a user would
+    assert net.mode == "train"
+    loss = drawn(net, "loss")
+    assert [(c, s) for c, s, _, _ in loss] == [(RUN_COLORS[0], SOLID), (RUN_COLORS[1], SOLID)]
+    for run in (0, 1):
+        # row 0 has no update: its NaN is left out, every other row drawn
+        x, y = expected(h, h.extra["batch_loss"][:, run], 41, True)
+        assert len(x) == 40
+        assert_curve(loss[run], x, y)
+    net.eval_button.setChecked(True)
+    assert net.mode == "eval"
+    loss = drawn(net, "loss")
+    assert len(loss) == 4
+    assert_curve(loss[0], *expected(h, h.loss[:, 0], 41, True))
+
+
+def test_curves_follow_the_document_runs_columns(curves):
+    """A snapshot whose columns are in another order than the document's runs (a run was
+    moved since it was computed): each run's curve is its own column, in its colour."""
+    h = network_history(steps=20, runs=2, eval_every=2)
+    frame = network_frame(h)
+    snapshot = dataclasses.replace(frame.snapshot, run_ids=(11, 10))
+    frame = dataclasses.replace(frame, snapshot=snapshot, run_ids=(10, 11))
+    curves.draw(frame)
+    loss = drawn(curves.network, "loss")
+    # document run 0 (colour 0) is column 1
+    assert_curve(loss[0], *expected(h, h.loss[:, 1], 21, True))
+    assert_curve(loss[2], *expected(h, h.loss[:, 0], 21, True))
+
+
+def test_by_epoch_the_horizontal_axis_is_the_runs_epochs(curves):
+    h = network_history(steps=30, runs=2, eval_every=3)
+    h.epoch[:, 1] *= 2  # a run at another batch size
+    curves.draw(network_frame(h))
+    curves.set_x_mode("epoch")
+    loss = drawn(curves.network, "loss")
+    assert_curve(loss[2], *expected(h, h.loss[:, 1], 31, True, x=h.epoch[:, 1]))
+
+
+def test_layers_of_the_selected_run_or_one_layer_of_every_run(curves):
+    h = network_history(steps=30, runs=3, eval_every=3)
+    frame = network_frame(h, head=20, selected=2)
+    curves.draw(frame)
+    net = curves.network
+    g = h.layers.grad_norm
+    colors = layer_colors(3)
+    curves_drawn = {c: (x, y) for c, _, x, y in drawn(net, "layers")}
+    assert len(curves_drawn) == 3
+    for k in range(3):  # every layer of run 2
+        x, y = expected(h, g[:, 2, k], 21, True)
+        assert len(x) == 20  # row 0 has no gradient
+        assert_curve((None, None, *curves_drawn[colors[k]]), x, y)
+    net.layer_choice.setCurrentIndex(net.layer_choice.findData(1))  # linear1, every run
+    layer1 = drawn(net, "layers")
+    assert [c for c, _, _, _ in layer1] == sorted(RUN_COLORS[:3])
+    for run in range(3):
+        curve = next(c for c in layer1 if c[0] == RUN_COLORS[run])
+        assert_curve(curve, *expected(h, g[:, run, 1], 21, True))
+    net.quantity_choice.setCurrentIndex(net.quantity_choice.findData("update_ratio"))
+    ratio = next(c for c in drawn(net, "layers") if c[0] == RUN_COLORS[0])
+    assert_curve(ratio, *expected(h, h.layers.update_ratio[:, 0, 1], 21, True))
+
+
+def test_batch_norm_shows_the_chosen_channels_batch_and_running_statistics(curves):
+    h = network_history(steps=50, runs=2, eval_every=5)
+    curves.draw(network_frame(h, head=30, selected=1))
+    net = curves.network
+    assert net.bn_stack.currentIndex() == 0
+    net.bn_layer_choice.setCurrentIndex(1)
+    net.bn_channel_choice.setCurrentIndex(2)  # channel 5, third recorded
+    assert net.bn_channel_choice.currentText() == "channel 5"
+    for plot, stat in (("bn_mean", "mean"), ("bn_var", "var")):
+        batch, running = (
+            getattr(h.bn, f"{kind}_{stat}")[:, 1, 1, 2] for kind in ("batch", "running")
+        )
+        curves_drawn = drawn(net, plot)
+        assert len(curves_drawn) == 2
+        thick = max(net.items[plot][:2], key=lambda item: item.opts["pen"].widthF())
+        thin = next(item for item in net.items[plot][:2] if item is not thick)
+        x, y = expected(h, batch, 31, False)
+        assert len(x) == 30  # row 0: no minibatch yet
+        assert_curve((None, None, thin.xData, thin.yData), x, y)
+        x, y = expected(h, running, 31, False)
+        assert_curve((None, None, thick.xData, thick.yData), x, y)
+        assert thick.opts["pen"].color().name() == RUN_COLORS[1]
+    assert "bn1 channel 5" in net.bn_caption.text()
+    assert "run1" in net.bn_caption.text()
+
+
+def test_without_batch_norm_the_statistics_give_way_to_a_reason(curves):
+    h = network_history(steps=20, runs=2, batch_norm=False)
+    curves.draw(network_frame(h))
+    net = curves.network
+    net.tabs.setCurrentIndex(2)
+    QApplication.processEvents()
+    assert net.bn_stack.currentIndex() == 1
+    assert "no batch norm" in net.bn_note.text().lower()
+    assert not net.bn_widget.isVisible()
+    assert drawn(net, "bn_mean") == []
+    assert drawn(net, "bn_var") == []
+
+
+def test_a_two_parameter_frame_after_a_network_shows_the_usual_curves(curves):
+    curves.draw(network_frame(network_history(steps=20, runs=2)))
+    assert curves.pages.currentWidget() is curves.network
+    frame = computed(BOWL)
+    curves.draw(frame)
+    assert curves.pages.currentWidget() is curves.layout_widget
+    h = frame.history
+    y = curves.items["loss"][1].yData  # sgd: column 1, loss over the whole bowl's 4 rows
+    np.testing.assert_allclose(y, np.log10(h.loss[:4, 1]), rtol=1e-12)
