@@ -13,6 +13,15 @@ finite reaches pyqtgraph: paths end at their last finite point and points on the
 infinity are pulled in to a box around the view. Long paths are thinned so that they keep
 their shape (``gui.geometry.thin_path``); the surface is drawn by ``gui.surface_layer``, as
 in the figures.
+
+A network's frame (``frame.snapshot.network``, a ``gui.network_view.NetworkPicture``) is a
+slice: the surface is the loss over a plane of weight space (its ``rect`` in the plane's
+coordinates a, b), and each run's path is its reservoir of full states projected on the plane
+(``path_coords``), revealed up to the playhead and drawn by the same code as a 2-D path. The
+plane is chosen above the plot (``PlaneChooser``), its text (with the batch-norm note) is shown
+under it, and each path's distance from the plane at the playhead is in the legend: a path far
+off the plane must not look as if it walked the drawn valley. The start of a network is its
+weights, so the ✛ marks where they project and refuses to be dragged, saying why.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -49,10 +58,55 @@ from gui.surface_layer import SurfaceLayer
 from gui.theme import LIGHT, Theme, run_color, set_pen, style_plot
 from gui.widgets.curve_item import Curve
 from gui.widgets.parameter_slider import format_value
+from gui.widgets.plane_chooser import PlaneChooser
 
 MAX_PATH_POINTS = 6000  # longer paths are thinned to about this many points, keeping their shape
 MIN_WIDTH = 520  # pixels
 ARROW_PIXELS = 60  # the longest arrow (a displacement of that many pixels or more)
+NETWORK_START_REFUSAL = (
+    "The start of a network is its weights: choose init in the problem panel / file"
+)
+ARROWS_TIP = (
+    "At each current position: the step plain gradient descent would take, −η∇L (thin),\n"
+    "and the run's momentum or last update (thick). Drawn to scale when short,\n"
+    "compressed when long: they shrink away as a run comes to rest."
+)
+NOTICE_MS = 6000  # how long a refusal stays on the plot
+
+
+def network_of(frame):
+    """The frame's ``NetworkPicture`` (None: not a network, or none computed yet)."""
+    return None if frame is None else getattr(frame.snapshot, "network", None)
+
+
+def off_plane_text(distance: float, norm: float) -> str:
+    """How far a point lies off the drawn plane, against how far it is from the plane's
+    origin: "off-plane distance 0.8 (12% of ‖θ − θ₀‖)"."""
+    if not math.isfinite(distance):
+        return ""
+    text = f"off-plane distance {distance:.2g}"
+    if math.isfinite(norm) and norm > 0:
+        text += f" ({100 * distance / norm:.0f}% of ‖θ − θ₀‖)"
+    return text
+
+
+class StartMarker(pg.TargetItem):
+    """The ✛ of the start. With a ``refusal`` set (a network's slice) a drag does not move
+    it: ``sig_refused`` says why, and the view pans no more than it would over the marker."""
+
+    sig_refused = Signal(str)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.refusal = ""
+
+    def mouseDragEvent(self, ev):
+        if self.refusal and ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            if ev.isStart():
+                self.sig_refused.emit(self.refusal)
+            return
+        super().mouseDragEvent(ev)
 
 
 class ElidedLabel(QLabel):
@@ -75,6 +129,8 @@ class ElidedLabel(QLabel):
 
 class SurfaceView(QWidget):
     sig_start_dragged = Signal(float, float)
+    sig_plane_chosen = Signal(str, tuple)  # kind, runs (document indices)
+    sig_refused = Signal(str)  # a refused edit (dragging a network's start), and why
 
     def __init__(self, controller=None, theme: Theme = LIGHT, parent: QWidget | None = None):
         super().__init__(parent)
@@ -90,6 +146,8 @@ class SurfaceView(QWidget):
         self._legend_key = None
         self._brushes: dict = {}
         self._thinned: dict[int, tuple] = {}  # run: (source, pulled-in points, kept rows)
+        self._network = None  # the NetworkPicture drawn now (None: a 2-D problem)
+        self._distances: dict[int, str] = {}  # run: its off-plane text at the playhead
 
         self.plot_widget = pg.PlotWidget()
         self.plot_widget.setToolTip("")
@@ -122,7 +180,7 @@ class SurfaceView(QWidget):
         self.gradient_arrows.setZValue(15)
         plot.addItem(self.gradient_arrows)
         self.update_arrows: list[pg.PlotCurveItem] = []  # one per run, in its colour
-        self.start = pg.TargetItem(pos=(0, 0), size=16, symbol="crosshair", movable=True)
+        self.start = StartMarker(pos=(0, 0), size=16, symbol="crosshair", movable=True)
         self.start.setZValue(30)
         plot.addItem(self.start)
         self.legend = pg.LegendItem(offset=(-10, 10), verSpacing=-4, labelTextSize="9pt")
@@ -134,26 +192,46 @@ class SurfaceView(QWidget):
         self.readout.setToolTip("The loss under the mouse pointer")
         self.readout.setContentsMargins(6, 2, 6, 2)
         self.readout.hide()
+        # a refused edit says why where the user looked: on the plot, for a few seconds
+        self.notice = QLabel("", self.plot_widget)
+        self.notice.setContentsMargins(8, 4, 8, 4)
+        self.notice.setWordWrap(True)
+        self.notice.hide()
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(self.notice.hide)
         self.formula = ElidedLabel("")
         self.formula.setToolTip("The loss being minimised")
         self.arrows_box = QCheckBox("arrows")
-        self.arrows_box.setToolTip(
-            "At each current position: the step plain gradient descent would take, −η∇L (thin),\n"
-            "and the run's momentum or last update (thick). Drawn to scale when short,\n"
-            "compressed when long: they shrink away as a run comes to rest."
-        )
+        self.arrows_box.setToolTip(ARROWS_TIP)
         self.fit_button = QToolButton()
         self.fit_button.setText("Fit")
         self.fit_button.setToolTip("Show the problem's usual view again (after zooming)")
+        # a network's slice: the plane chooser in the formula's place, the plane's text
+        # (what it is, batch norm's mode) on a line of its own, where it is not cut off
+        self.plane_chooser = PlaneChooser()
+        self.plane_chooser.setVisible(False)
+        self.plane_text = QLabel("")
+        self.plane_text.setWordWrap(True)
+        self.plane_text.setContentsMargins(6, 0, 6, 2)
+        self.plane_text.setToolTip(
+            "The plane of weight space the surface is the loss over, and how batch norm is\n"
+            "evaluated on it. Paths are projected on the plane; the legend says how far each\n"
+            "lies off it at the playhead (far off: it did not walk the drawn valley)."
+        )
+        self.plane_text.setVisible(False)
         header = QHBoxLayout()
         header.setContentsMargins(4, 2, 4, 0)
         header.addWidget(self.formula, 1)
+        header.addWidget(self.plane_chooser)
+        header.addStretch(0)
         header.addWidget(self.arrows_box)
         header.addWidget(self.fit_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(header)
+        layout.addWidget(self.plane_text)
         # the surface is the point of the window: it keeps this much room from the docks
         # (the formula no longer holds it open: it is shortened with "…" when narrow)
         self.setMinimumWidth(MIN_WIDTH)
@@ -167,6 +245,8 @@ class SurfaceView(QWidget):
             self.plot_widget.scene().sigMouseMoved, rateLimit=30, slot=self._on_hover
         )
         self.start.sigPositionChanged.connect(self._on_start_moved)
+        self.start.sig_refused.connect(self.refuse)
+        self.plane_chooser.sig_chosen.connect(self._on_plane_chosen)
         self.arrows_box.toggled.connect(self.set_show_arrows)
         self.fit_button.clicked.connect(self.fit)
         self.start.setToolTip("Drag to move where the runs start")
@@ -206,6 +286,11 @@ class SurfaceView(QWidget):
         self.legend.setBrush(pg.mkBrush(bg))
         self.legend.setPen(pg.mkPen(theme.muted_text))
         self.legend.setLabelTextColor(fg)
+        self.notice.setStyleSheet(
+            f"background: rgba({bg.red()}, {bg.green()}, {bg.blue()}, 235);"
+            f" color: {fg}; border: 1px solid {theme.error}; border-radius: 3px;"
+        )
+        self.plane_text.setStyleSheet(f"color: {theme.muted_text};")
         self._legend_key = None
         # the markers' pens and brushes are kept: a scatter renders a symbol again for
         # every pen or brush object it has not seen
@@ -279,6 +364,8 @@ class SurfaceView(QWidget):
             else:  # the same surface over another rectangle (a zoom)
                 self._surface = surface
                 self._show_grid(surface.z, surface.rect)
+        network = network_of(frame)
+        self._show_network(frame, network)
         runs = frame.experiment.runs
         n = len(runs)  # run i is column frame.column(i) of the history (None: not yet)
         while len(self.paths) < n:
@@ -288,21 +375,17 @@ class SurfaceView(QWidget):
             self.paths.append(item)
         heads, head_brushes, crosses, cross_brushes = [], [], [], []
         current = []
+        self._distances = {}
         for i, item in enumerate(self.paths):
             run = runs[i] if i < n else None
-            rows = frame.finite_rows(i) if run is not None else 0
-            if run is None or not run.visible or rows == 0:
+            track = None
+            if run is not None and run.visible:
+                track = self._track(frame, i) if network is None else self._network_track(i)
+            if track is None:
                 item.setData([], [])
                 item.setVisible(False)
                 continue
-            points, keep = self._path(frame, i)
-            shown = keep[: np.searchsorted(keep, rows)]
-            if len(shown) == 0:
-                item.setData([], [])
-                item.setVisible(False)
-                continue
-            if shown[-1] != rows - 1:
-                shown = np.append(shown, rows - 1)
+            points, shown, rows = track
             drawn = points[shown]
             color = run_color(i, run.color)
             width = 3.0 if i == frame.selected_run and n > 1 else 2.0
@@ -317,7 +400,8 @@ class SurfaceView(QWidget):
             else:
                 heads.append(drawn[-1])
                 head_brushes.append(self._brush(color))
-                current.append((i, rows - 1, drawn[-1]))
+                if network is None:  # a slice has no 2-D gradient to draw
+                    current.append((i, rows - 1, drawn[-1]))
         self.heads.setData(
             pos=np.array(heads).reshape(-1, 2), brush=head_brushes, pen=self._edges[0]
         )
@@ -327,6 +411,83 @@ class SurfaceView(QWidget):
         self._draw_start(frame)
         self._draw_arrows(frame, current)
         self._draw_legend(frame, n)
+
+    def _track(self, frame, i: int):
+        """What run ``i`` draws of a 2-D problem: (its rows pulled in, the rows drawn, the
+        rows revealed), None for nothing."""
+        rows = frame.finite_rows(i)
+        if rows == 0:
+            return None
+        points, keep = self._path(frame, i)
+        shown = keep[: np.searchsorted(keep, rows)]
+        if len(shown) == 0:
+            return None
+        if shown[-1] != rows - 1:
+            shown = np.append(shown, rows - 1)
+        return points, shown, rows
+
+    def _network_track(self, i: int):
+        """What run ``i`` draws of a network: its reservoir rows projected on the plane, up
+        to the playhead (``path_steps <= head``), thinned and pulled in as a 2-D path is;
+        the head at the last of them that it has (rows where it has none are NaN). Its
+        distance from the plane there goes to the legend."""
+        frame, network = self._frame, self._network
+        col = frame.column(i)
+        coords = network.path_coords
+        if col is None or coords.ndim != 3 or col >= coords.shape[1]:
+            return None
+        rows = int(np.searchsorted(network.path_steps, frame.head, side="right"))
+        source = ("network", frame.snapshot.job_id, col, self._default_rect)
+        cached = self._thinned.get(i)
+        if cached is None or cached.source != source or cached.data is not coords:
+            # the plane changed or the reservoir was thinned: rows are not only appended
+            cached = self._thinned[i] = _ThinnedPath(source, self._default_rect)
+            cached.data = coords
+            cached.extend(coords[:, col], self._default_rect)
+        last = cached.last_finite(rows)
+        if last < 0:
+            return None
+        keep = cached.keep
+        shown = keep[: np.searchsorted(keep, rows)]
+        if len(shown) == 0 or shown[-1] != last:
+            shown = np.append(shown, last)
+        distance = _at(network.path_distance, last, col)
+        norm = _at(network.path_norm, last, col)
+        self._distances[i] = off_plane_text(distance, norm)
+        return cached.points, shown, rows
+
+    def _show_network(self, frame, network) -> None:
+        """Switch between a 2-D problem's view and a network's slice (plane chooser, plane
+        text, a start that refuses to move, no arrows)."""
+        was = self._network is not None
+        self._network = network
+        on = network is not None
+        if on:
+            self.plane_chooser.set_runs(r.display_label for r in frame.experiment.runs)
+            self.plane_chooser.show_kind(network.plane_kind)
+            self.plane_text.setText(network.plane_text)
+            self.formula.setToolTip(network.plane_text)
+        if on == was:
+            return
+        self.plane_chooser.setVisible(on)
+        self.plane_text.setVisible(on)
+        self.formula.setVisible(not on)
+        self.arrows_box.setEnabled(not on)
+        self.arrows_box.setToolTip(
+            "No arrows on a slice: a network's gradient and update have as many components\n"
+            "as it has weights, not two."
+            if on
+            else ARROWS_TIP
+        )
+        self.start.refusal = NETWORK_START_REFUSAL if on else ""
+        self.start.setToolTip(
+            NETWORK_START_REFUSAL + " (the ✛ marks where they lie on the plane)"
+            if on
+            else "Drag to move where the runs start"
+        )
+        self._legend_key = None
+        if not on:
+            self.formula.setToolTip("The loss being minimised")
 
     def _path(self, frame, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Run ``i``'s computed rows (pulled in from far away) and the rows a long path is
@@ -346,9 +507,13 @@ class SurfaceView(QWidget):
     def _draw_start(self, frame) -> None:
         if getattr(self.start, "moving", False):
             return
-        start = frame.experiment.problem.start
-        if start is None and frame.surface is not None:
-            start = frame.surface.start  # the problem's own, as the worker published it
+        if self._network is not None:
+            start = self._network_start(frame)
+            self.start.setVisible(start is not None)
+        else:
+            start = frame.experiment.problem.start
+            if start is None and frame.surface is not None:
+                start = frame.surface.start  # the problem's own, as the worker published it
         if start is None:
             return
         x, y = float(start[0]), float(start[1])
@@ -359,6 +524,21 @@ class SurfaceView(QWidget):
             self.start.blockSignals(True)
             self.start.setPos(x, y)
             self.start.blockSignals(False)
+
+    def _network_start(self, frame):
+        """Where a network's initial weights project (the step-0 row of the first run that
+        has one), None when none has."""
+        network = self._network
+        steps = np.asarray(network.path_steps)
+        if len(steps) == 0 or steps[0] != 0:
+            return None
+        for i in range(len(frame.experiment.runs)):
+            col = frame.column(i)
+            if col is not None and col < network.path_coords.shape[1]:
+                point = network.path_coords[0, col]
+                if np.isfinite(point).all():
+                    return point
+        return None
 
     def _draw_arrows(self, frame, current) -> None:
         """At each current position: the step plain gradient descent would take from there
@@ -416,11 +596,13 @@ class SurfaceView(QWidget):
     def _draw_legend(self, frame, n: int) -> None:
         runs = frame.experiment.runs
         diverged = tuple(bool(frame.diverged_shown(i)) for i in range(n))
+        distances = tuple(self._distances.get(i, "") for i in range(n))
         key = (
             *tuple(
                 (r.display_label, run_color(i, r.color), r.visible) for i, r in enumerate(runs[:n])
             ),
             diverged,
+            distances,
         )
         if key == self._legend_key:
             return
@@ -429,6 +611,8 @@ class SurfaceView(QWidget):
         for i in range(n):
             if runs[i].visible:
                 label = runs[i].display_label + ("  (diverged)" if diverged[i] else "")
+                if distances[i]:
+                    label += f"  · {distances[i]}"
                 self.legend.addItem(self.paths[i], label)
         if len(self.minima.data):
             self.legend.addItem(self.minima, "minimum")
@@ -439,9 +623,31 @@ class SurfaceView(QWidget):
         x, y = float(pos.x()), float(pos.y())
         if not (math.isfinite(x) and math.isfinite(y)):
             return
+        if self.start.refusal:  # moved by other means than a drag: back where it belongs
+            if self._frame is not None:
+                self._draw_start(self._frame)
+            self.refuse(self.start.refusal)
+            return
         self.sig_start_dragged.emit(x, y)
         if self.controller is not None:
             self.controller.set_start(x, y)
+
+    def refuse(self, reason: str) -> None:
+        """Say on the plot why an edit was not made (for a few seconds)."""
+        self.notice.setText("⚠ " + reason)
+        self.notice.setMaximumWidth(max(200, self.plot_widget.width() - 40))
+        self.notice.adjustSize()
+        self.notice.move(12, 12)
+        self.notice.show()
+        self.notice.raise_()
+        self._notice_timer.start(NOTICE_MS)
+        self.sig_refused.emit(reason)
+
+    def _on_plane_chosen(self, kind: str, runs: tuple) -> None:
+        self.sig_plane_chosen.emit(kind, runs)
+        set_plane = getattr(self.controller, "set_plane", None)
+        if set_plane is not None:
+            set_plane(kind, runs=runs)
 
     def _on_hover(self, event) -> None:
         pos = event[0]
@@ -502,12 +708,23 @@ class SurfaceView(QWidget):
         )
 
 
+def _at(values, row: int, col: int) -> float:
+    """``values[row, col]`` as a float, NaN where there is none."""
+    if values is None:
+        return math.nan
+    values = np.asarray(values)
+    if values.ndim != 2 or row >= values.shape[0] or col >= values.shape[1]:
+        return math.nan
+    return float(values[row, col])
+
+
 class _ThinnedPath:
     """A run's path as ``SurfaceView`` keeps it between frames: every computed row,
     pulled in (``points``), and the rows it is drawn from (``keep``)."""
 
     def __init__(self, source, box):
         self.source = source
+        self.data = None  # a network's path_coords these rows came from
         self.rows = 0
         self.points = np.zeros((0, 2))
         self.keep = np.zeros(0, int)
@@ -524,3 +741,9 @@ class _ThinnedPath:
         rows_of = np.concatenate(self._finite)
         self._finite = [rows_of]
         self.keep = rows_of[self._thinner.indices()]
+
+    def last_finite(self, rows: int) -> int:
+        """The last of the first ``rows`` rows that is finite, -1 when none is."""
+        rows_of = self._finite[0] if self._finite else np.zeros(0, int)
+        k = int(np.searchsorted(rows_of, rows))
+        return int(rows_of[k - 1]) if k > 0 else -1

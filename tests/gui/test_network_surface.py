@@ -1,0 +1,204 @@
+"""The surface view on a network's slice: what it draws is the picture's projected reservoir
+rows revealed up to the playhead (checked against the arrays themselves and the brute-force
+deviation oracle), each path's distance from the plane, the plane chooser, and a start that
+refuses to be dragged, saying why."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from gui.theme import LIGHT
+from gui.widgets.surface_view import MAX_PATH_POINTS, NETWORK_START_REFUSAL, SurfaceView
+from tests.gui.network_fakes import net_frame, picture, spiral_paths, trained
+from tests.oracles import polyline_deviation
+
+
+class FakeSession:
+    """Records what the view asks of the session."""
+
+    def __init__(self):
+        self.planes = []
+        self.starts = []
+
+    def set_plane(self, kind, runs=()):
+        self.planes.append((kind, tuple(runs)))
+
+    def set_start(self, w1, w2):
+        self.starts.append((w1, w2))
+
+    def request_surface(self, key, rect):
+        pass
+
+    def request_value(self, key, w1, w2):
+        pass
+
+
+@pytest.fixture(scope="module")
+def case():
+    return trained()
+
+
+@pytest.fixture
+def view(qtbot):
+    v = SurfaceView(None, LIGHT)
+    qtbot.addWidget(v)
+    v.resize(760, 620)
+    v.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+    v.show()
+    QApplication.processEvents()
+    v.controller = FakeSession()
+    return v
+
+
+def drawn(view, run):
+    x, y = view.path_data(run)
+    return np.column_stack([x, y])
+
+
+def head_points(view) -> np.ndarray:
+    data = view.heads.data
+    return np.column_stack([data["x"], data["y"]])
+
+
+def test_each_path_is_its_projected_rows_up_to_the_head(view, case):
+    steps = np.arange(0, 31, 2)  # a reservoir row every other step
+    coords = spiral_paths(steps, 3)
+    coords[3:5, 1] = np.nan  # run 1 has no state at those rows
+    coords[8:, 1] = np.nan  # nor from row 8: its head is at its last state, row 7
+    net = picture(case, path_steps=steps, coords=coords)
+    head = 18  # reveals steps 0 … 18: rows 0 … 9 (a reservoir step: the row is shown)
+    view.draw(net_frame(case, net, head=head))
+    revealed = steps <= head
+    for run in range(3):
+        rows = coords[revealed, run]
+        expected = rows[np.isfinite(rows).all(axis=1)]
+        np.testing.assert_array_equal(drawn(view, run), expected)
+    # the dots sit at each run's last revealed state it has
+    np.testing.assert_array_equal(head_points(view), [coords[9, 0], coords[7, 1], coords[9, 2]])
+    # the start is where the initial weights project, whichever run's row 0
+    assert (view.start.pos().x(), view.start.pos().y()) == pytest.approx(tuple(coords[0, 0]))
+    assert not view.arrows_box.isEnabled()  # no 2-D gradient on a slice
+
+
+def test_a_long_reservoir_is_thinned_as_a_path_is_and_keeps_its_shape(view, case):
+    steps = np.arange(40_000)
+    coords = np.zeros((len(steps), 3, 2))
+    k = steps.astype(float)
+    angle = np.cumsum(0.2 * np.exp(-k / 2000.0))
+    radius = 2.5 * np.exp(-k / 30000.0)
+    coords[:, :] = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])[:, None]
+    net = picture(case, path_steps=steps, coords=coords, boundary=False, interpolation=False)
+    frame = net_frame(case, net, head=int(steps[-1]))
+    view.draw(frame)
+    points = drawn(view, 0)
+    assert len(points) <= MAX_PATH_POINTS + 1
+    full = coords[:, 0]
+    index = np.flatnonzero(np.isin(full[:, 0], points[:, 0]))
+    assert len(index) == len(points)
+    assert (index[0], index[-1]) == (0, len(full) - 1)
+    assert polyline_deviation(full, index, view._default_rect) < 1e-3
+    # half-way: the revealed rows only, ending at the head's row
+    view.draw(net_frame(case, net, head=20_000))
+    points = drawn(view, 0)
+    assert tuple(points[-1]) == pytest.approx(tuple(full[20_000]))
+    assert np.isin(points[:, 0], full[:20_001, 0]).all()
+
+
+def test_a_new_plane_redraws_the_paths_from_the_new_projection(view, case):
+    net = picture(case)
+    view.draw(net_frame(case, net))
+    moved = picture(case, coords=net.path_coords * 0.5 + 0.25)  # same steps, another plane
+    view.draw(net_frame(case, moved))
+    for run in range(3):
+        np.testing.assert_array_equal(drawn(view, run), moved.path_coords[:, run])
+
+
+def legend_texts(view) -> list[str]:
+    return [label.text for _, label in view.legend.items]
+
+
+def test_the_legend_says_how_far_each_path_lies_off_the_plane_at_the_head(view, case):
+    net = picture(case)
+    head = 12
+    view.draw(net_frame(case, net, head=head))
+    row = int(np.searchsorted(net.path_steps, head, side="right")) - 1
+    texts = legend_texts(view)
+    assert len(texts) == 3
+    for run, text in enumerate(texts):
+        d, norm = net.path_distance[row, run], net.path_norm[row, run]
+        match = re.search(r"off-plane distance ([0-9.e+-]+) \((\d+)% of ‖θ − θ₀‖\)", text)
+        assert match is not None, text
+        assert float(match.group(1)) == pytest.approx(d, rel=0.06)
+        assert int(match.group(2)) == round(100 * d / norm)
+    assert texts[0].startswith("sgd")
+
+
+def test_the_plane_text_is_shown_and_the_chooser_asks_the_session(view, case):
+    net = picture(case)
+    view.draw(net_frame(case, net))
+    assert view.plane_text.isVisible()
+    assert view.plane_text.text() == net.plane_text
+    assert "eval mode" in view.plane_text.text()
+    assert view.plane_chooser.isVisible()
+    assert view.plane_chooser.kind() == "trajectory"
+    view.plane_chooser.choose("random", (2,))
+    view.plane_chooser.choose("three_point", (0, 2))
+    view.plane_chooser.choose("trajectory")
+    assert view.controller.planes == [("random", (2,)), ("three_point", (0, 2)), ("trajectory", ())]
+
+
+def _send(widget, kind, pos: QPoint, buttons) -> None:
+    event = QMouseEvent(
+        kind, QPointF(pos), QPointF(widget.mapToGlobal(pos)), Qt.MouseButton.LeftButton,
+        buttons, Qt.KeyboardModifier.NoModifier,
+    )  # fmt: skip
+    QApplication.sendEvent(widget, event)
+
+
+def drag(view, start: QPoint, end: QPoint) -> None:
+    """A left-button drag across the plot, as the mouse makes it."""
+    viewport = view.plot_widget.viewport()
+    left = Qt.MouseButton.LeftButton
+    _send(viewport, QMouseEvent.Type.MouseButtonPress, start, left)
+    for k in range(1, 11):
+        p = start + (end - start) * (k / 10)
+        _send(viewport, QMouseEvent.Type.MouseMove, p, left)
+    _send(viewport, QMouseEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)
+    QApplication.processEvents()
+
+
+def start_on_screen(view) -> QPoint:
+    scene = view.viewbox.mapViewToScene(view.start.pos())
+    return view.plot_widget.mapFromScene(scene)
+
+
+def test_dragging_a_networks_start_is_refused_with_the_reason_on_the_plot(view, case):
+    net = picture(case)
+    view.draw(net_frame(case, net))
+    before = (view.start.pos().x(), view.start.pos().y())
+    refusals = []
+    view.sig_refused.connect(refusals.append)
+    p = start_on_screen(view)
+    drag(view, p, p + QPoint(80, -60))
+    assert view.controller.starts == []
+    assert (view.start.pos().x(), view.start.pos().y()) == before
+    assert refusals == [NETWORK_START_REFUSAL]
+    assert view.notice.isVisible()
+    assert "choose init in the problem panel / file" in view.notice.text()
+
+
+def test_a_2d_problems_start_still_drags(view):
+    from tests.gui.test_drawing import BOWL, computed
+
+    view.draw(computed(BOWL))
+    assert not view.plane_chooser.isVisible()
+    p = start_on_screen(view)
+    drag(view, p, p + QPoint(80, -60))
+    assert view.controller.starts  # the drag moved the start
+    assert not view.notice.isVisible()
