@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,10 +29,13 @@ from engine.batching import BatchConfig, epoch_orders, split_epoch
 from engine.optim import FLAGS, Optimizer, make_optimizer
 from engine.problems.base import Problem
 from engine.schedules import Schedule
+from engine.snapshots import DEFAULT_BUDGET_BYTES, Reservoir
 
 PREPARE_AHEAD = 256  # micro-batches prepared at once (whole epochs, at least one)
 PREPARE_EXAMPLES = 1 << 20  # and examples: 256 epochs of a large set would fill the memory
 NOISE_BLOCK = 1024  # steps of gradient noise drawn at once (keyed by block: chunk-independent)
+PENDING_BYTES = 32 << 20  # states kept by the step loop before a flush (bounded memory)
+EXACT_PLANE_VALUES = 1 << 22  # states × parameters up to which the plane is an exact SVD
 RATE_CELLS = 1 << 18  # learning rates (steps × runs) computed at once: memory bounded by this,
 # not by steps × runs (10 M steps of 1,000 runs would be 80 GB of rates)
 
@@ -83,6 +86,52 @@ _PER_RUN_FIELDS = (
 
 
 @dataclass
+class LayerRecords:
+    """Per Linear layer of a network, per row and run: ``(rows, R, L)`` float64, NaN where not
+    recorded. ``weight_norm``: ‖W‖ (Frobenius, the weight matrix, bias aside) after the
+    update into the row; ``grad_norm``: ‖∂L/∂W‖ of the minibatch gradient of that update
+    (the accumulated one with accumulation; NaN at row 0); ``update_ratio``: ‖ΔW‖/‖W‖ of the
+    update, W before it (NaN at row 0)."""
+
+    names: tuple[str, ...]
+    weight_norm: np.ndarray
+    grad_norm: np.ndarray
+    update_ratio: np.ndarray
+
+    @classmethod
+    def empty(cls, names: tuple[str, ...], rows: int, runs: int) -> LayerRecords:
+        shape = (rows, runs, len(names))
+        return cls(names, *(np.full(shape, np.nan) for _ in range(3)))
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.weight_norm, self.grad_norm, self.update_ratio
+
+
+@dataclass
+class BNRecords:
+    """Batch norm's statistics of the first ``channels`` of every batch-norm layer, per row
+    and run: ``(rows, R, n_layers, n_channels)`` float64. ``batch_mean``, ``batch_var``: the
+    minibatch's (biased variance) in the update into the row — with accumulation, the LAST
+    micro-batch's (each micro-batch normalizes with its own); NaN at row 0.
+    ``running_mean``, ``running_var``: the buffers after the update (row 0: the start's)."""
+
+    layers: tuple[str, ...]
+    channels: tuple[int, ...]
+    batch_mean: np.ndarray
+    batch_var: np.ndarray
+    running_mean: np.ndarray
+    running_var: np.ndarray
+
+    @classmethod
+    def empty(cls, layers, channels, rows: int, runs: int) -> BNRecords:
+        shape = (rows, runs, len(layers), len(channels))
+        return cls(tuple(layers), tuple(channels), *(np.full(shape, np.nan) for _ in range(4)))
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.batch_mean, self.batch_var, self.running_mean, self.running_var
+
+
+@dataclass
 class History:
     """Recorded rows, host-side and preallocated; rows ``[:count]`` are final.
 
@@ -108,6 +157,9 @@ class History:
     # values, such as val_loss without a validation split, is written as empty cells)
     extra_columns: tuple[str, ...] = ()
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    # a network's per-layer and batch-norm records (None for other problems, or no batch norm)
+    layers: LayerRecords | None = None
+    bn: BNRecords | None = None
 
     @classmethod
     def empty(cls, labels: Sequence[str], steps: np.ndarray, diagnostics: bool = True) -> History:
@@ -144,6 +196,14 @@ class History:
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine is not None:
                 mine[:, run] = theirs[:, other_run]
+        for name, theirs in other.extra.items():
+            mine = self.extra.setdefault(name, np.full(self.loss.shape, np.nan))
+            mine[:, run] = theirs[:, other_run]
+        for records in ("layers", "bn"):
+            mine, theirs = getattr(self, records), getattr(other, records)
+            if mine is not None and theirs is not None:
+                for a, b in zip(mine.arrays(), theirs.arrays(), strict=True):
+                    a[:, run] = b[:, other_run]
         self.diverged_at[run] = other.diverged_at[other_run]
 
     def rows_of(self, run: int) -> int:
@@ -156,6 +216,18 @@ class History:
         """Row of the run's last finite state (its current position when drawn)."""
         rows = self.rows_of(run)
         return rows - 1 if self.diverged_at[run] < 0 else max(rows - 2, 0)
+
+
+class _Record(NamedTuple):
+    """What the step loop keeps of a recorded step (references, no copies)."""
+
+    old: Any  # (R_u, P) parameters before the update
+    new: Any  # (R_u, P) after it
+    state: Any  # the optimizer state after it (None where no diagnostics need it)
+    epoch: float
+    rate: np.ndarray  # (R_u,) the update's rates
+    grad: Any  # a network's minibatch gradient (R_u, P) of the update (None at row 0)
+    batch: tuple | None  # a network's lane's (minibatch loss, batch statistics), see _Lane
 
 
 class _Unit:
@@ -187,8 +259,8 @@ class _Unit:
         self.lr_host: np.ndarray = np.zeros((0, len(runs)))  # (block, R_u) NumPy
         self.lr_table: Any = []
         self.load_rates(0)
-        # (old params, new params, state, epoch, rates) per recorded step
-        self.records: list[tuple] = []
+        # per recorded step since the last flush
+        self.records: list[_Record] = []
         # a problem that carries buffers (batch norm's running statistics): this unit's
         # (R_u, Q) buffers, and their value at each recorded step (beside ``records``)
         self.buffers = None
@@ -229,6 +301,9 @@ class _Lane:
         self.steps_done = 0
         self._orders = None
         self._ahead: deque[list] = deque()  # epochs prepared (as ``updates``), not yet started
+        # of the latest update asked to ``record`` (a network's): (minibatch loss (R_lane,),
+        # batch statistics: per batch-norm layer (mean, var) (R_lane, H))
+        self.recorded: tuple | None = None
 
     @property
     def epoch_done(self) -> float:
@@ -237,10 +312,12 @@ class _Lane:
             return float(self.steps_done)
         return self.epoch - 1 + self.position / len(self.updates)
 
-    def gradient(self, problem: Problem, seed: int):
+    def gradient(self, problem: Problem, seed: int, record: bool = False):
         """The minibatch gradient of the next update at the lane's parameters: the mean of
         its micro-batches' gradients weighted by their sizes (gradient accumulation), i.e.
-        the gradient of the mean loss over the union of the micro-batches."""
+        the gradient of the mean loss over the union of the micro-batches. ``record`` (a
+        network's recorded step): also keep the update's minibatch loss and batch
+        statistics in ``recorded``."""
         params = self.units[0].params
         if len(self.units) > 1:
             params = problem.xp.concatenate([u.params for u in self.units])
@@ -252,7 +329,7 @@ class _Lane:
         micro, weights = self.updates[self.position]
         self.position += 1
         if problem.carries_buffers:
-            return self._gradient_with_buffers(problem, params, micro, weights)
+            return self._gradient_with_buffers(problem, params, micro, weights, record)
         grads = problem.batch_grad(params, micro[0])
         if len(micro) > 1:
             if weights is None:  # micro-batches of one size: their plain mean
@@ -265,23 +342,36 @@ class _Lane:
                     grads = grads + weight * problem.batch_grad(params, prepared)
         return grads
 
-    def _gradient_with_buffers(self, problem: Problem, params, micro, weights):
+    def _gradient_with_buffers(self, problem: Problem, params, micro, weights, record):
         """As ``gradient``, for a problem with buffers: each micro-batch runs in training
         mode from the buffers the previous one left (batch norm: its own batch statistics,
         and one update of the running ones each, as k forward/backward passes before one
-        ``optimizer.step()`` in PyTorch); the units keep the buffers after the last."""
+        ``optimizer.step()`` in PyTorch); the units keep the buffers after the last.
+
+        Recorded with accumulation: the minibatch loss is the micro-batches' losses weighted
+        by their sizes (the mean loss over their union, as the gradient is), and the batch
+        statistics are the last micro-batch's (each normalizes with its own: there is no
+        single batch statistic of the update)."""
         units = self.units
         xp = problem.xp
         buffers = (
             units[0].buffers if len(units) == 1 else xp.concatenate([u.buffers for u in units])
         )
-        grads, buffers = problem.batch_grad_buffers(params, buffers, micro[0])
+        info = {} if record else None
+        grads, buffers = problem.batch_grad_buffers(params, buffers, micro[0], info)
+        loss = None if info is None else info["loss"]
         if len(micro) > 1:
             shares = weights if weights is not None else [1 / len(micro)] * len(micro)
             grads = grads * shares[0]
+            if info is not None:
+                loss = loss * shares[0]
             for prepared, share in zip(micro[1:], shares[1:], strict=True):
-                g, buffers = problem.batch_grad_buffers(params, buffers, prepared)
+                g, buffers = problem.batch_grad_buffers(params, buffers, prepared, info)
                 grads = grads + share * g
+                if info is not None:
+                    loss = loss + share * info["loss"]
+        if info is not None:
+            self.recorded = (loss, info["bn"])
         if len(units) == 1:
             units[0].buffers = buffers
         else:
@@ -352,6 +442,9 @@ class Trainer:
         diagnostics: bool = True,
         reuse: Trainer | None = None,
         window: bool = False,
+        eval_every: int = 1,
+        snapshot_budget_bytes: int = DEFAULT_BUDGET_BYTES,
+        plane=None,
     ):
         """``diagnostics=False`` records only what the CSV holds (no update, velocity or
         step size): less memory and time for sweeps of thousands of runs.
@@ -366,6 +459,18 @@ class Trainer:
         (the first one: row 0), so that memory does not grow with the steps; the caller
         takes each window's rows as they come (the headless runner streams them to the CSV).
         ``diverged_at`` is shared by every window.
+
+        A network (a problem with buffers): ``eval_every=k`` evaluates the full splits
+        (``loss``, ``grad_norm``, accuracy, validation) only at every k-th row, row 0 and
+        the last row (NaN in between); everything else is recorded at every row.
+
+        A problem with more than two parameters is drawn on a plane of weight space chosen
+        from the states its runs went through: ``snapshots``, a bounded reservoir of them
+        (``engine.snapshots``, at most ``snapshot_budget_bytes``), gives the plane at the
+        end (``plane``, and ``history.coords`` filled in; exactly the projections when the
+        reservoir kept every row, see ``coords_exact``). ``plane``: a plane fixed in
+        advance instead (no reservoir): every row is projected on it as it is recorded (the
+        runner's replay of a long training).
         """
         if window and reuse is not None:
             raise ValueError("a windowed trainer keeps no history to reuse runs from")
@@ -375,6 +480,8 @@ class Trainer:
             raise ValueError(f"steps must be ≥ 1, got {steps}")
         if record_every < 1:
             raise ValueError(f"record_every must be ≥ 1, got {record_every}")
+        if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+            raise ValueError(f"eval_every must be an integer ≥ 1, got {eval_every!r}")
         if gradient_noise < 0:
             raise ValueError(f"gradient_noise must be ≥ 0, got {gradient_noise}")
         self.problem = problem
@@ -384,43 +491,111 @@ class Trainer:
         self.seed = seed
         self.gradient_noise = gradient_noise
         self.record_every = record_every
+        self.eval_every = eval_every
+        self.snapshot_budget_bytes = snapshot_budget_bytes
         self.step = 0
         self.diagnostics = diagnostics
         self.window = window
+        self.total_rows = len(record_steps(steps, record_every))
+        self._rows_flushed = 0  # rows recorded so far, over every window
         rows = np.zeros(1, dtype=int) if window else record_steps(steps, record_every)
-        self.history = History.empty([r.label for r in runs], rows, diagnostics)
+        self.history = self._new_history([r.label for r in runs], rows)
+        # a problem with more than two parameters is drawn on a plane: a fixed one, or one
+        # chosen at the end from a bounded reservoir of the recorded states
+        self.plane = plane
+        self._fixed_plane = plane is not None
+        self._bounds: list[np.ndarray] = []  # with a fixed plane: min and max of the coords
+        self.coords_exact = problem.n_params == 2
+        self.snapshots: Reservoir | None = None
+        if problem.n_params != 2 and plane is None:
+            self.snapshots = Reservoir(
+                len(self.runs),
+                problem.n_params,
+                getattr(problem, "n_buffers", 0) if problem.carries_buffers else 0,
+                budget_bytes=snapshot_budget_bytes,
+                dtype=self.backend.dtype,
+                rows=self.total_rows,
+            )
+        self._reuse_source: Trainer | None = None
         self.reused = self._copy_known_runs(reuse)  # run index -> the reused trainer's run
         self._lanes = self._build_lanes([i for i in range(len(runs)) if i not in self.reused])
         if not self._lanes:
             self.step = steps  # every run was known
             self.history.count = len(self.history.step)
+            self._rows_flushed = self.history.count
+            if self.snapshots is not None:
+                self.snapshots.adopt_rows(reuse.snapshots)
         self._noise_block = (-1, None)
-        # a problem with more than two parameters is drawn on a plane chosen from every
-        # recorded state (see _finish_plane): those states are kept, host-side
-        self.plane = None
-        self._snapshots = None
-        if problem.n_params != 2 and not self.window:
-            rows = len(self.history.step)
-            self._snapshots = np.full((rows, len(self.runs), problem.n_params), np.nan)
-        if problem.extra_columns:
-            self.history.extra_columns = tuple(problem.extra_columns)
+        self._extra_names: tuple[str, ...] = ()  # the evaluated columns (learned at row 0)
+        self._flush_rows = max(1, PENDING_BYTES // max(self._pending_row_bytes(), 1))
         for lane in self._lanes:
             for unit in lane.units:
                 if problem.carries_buffers:
                     unit.buffers = problem.initial_buffers(len(unit.runs))
                     unit.buffer_records.append(unit.buffers)
-                unit.records.append((unit.params, unit.params, unit.state, 0, unit.lr_host[0]))
+                unit.records.append(
+                    _Record(unit.params, unit.params, unit.state, 0, unit.lr_host[0], None, None)
+                )
         self._flush()
 
+    def fresh(self, **changes) -> Trainer:
+        """A new trainer of the same problem, runs and settings (none of its progress), with
+        ``changes`` to the keyword settings (``window``, ``eval_every``, ``plane``…)."""
+        settings = dict(
+            seed=self.seed,
+            gradient_noise=self.gradient_noise,
+            record_every=self.record_every,
+            diagnostics=self.diagnostics,
+            window=self.window,
+            eval_every=self.eval_every,
+            snapshot_budget_bytes=self.snapshot_budget_bytes,
+        )
+        settings.update(changes)
+        return Trainer(self.problem, self.runs, self.steps, **settings)
+
     # ---- setup ---------------------------------------------------------------------------
+    def _new_history(self, labels: Sequence[str], rows: np.ndarray) -> History:
+        problem = self.problem
+        h = History.empty(labels, rows, self.diagnostics)
+        if problem.extra_columns:
+            h.extra_columns = tuple(problem.extra_columns)
+        if problem.carries_buffers and hasattr(problem, "linear_layers"):
+            names = tuple(name for name, _ in problem.linear_layers)
+            h.layers = LayerRecords.empty(names, len(rows), len(labels))
+            if problem.bn_layers:
+                h.bn = BNRecords.empty(
+                    problem.bn_layers, problem.bn_channels(), len(rows), len(labels)
+                )
+        return h
+
+    def _pending_row_bytes(self) -> int:
+        """Bytes the step loop keeps per recorded row until the flush: the new parameters,
+        the gradient, the old parameters (shared with the previous row's new ones when
+        every step is recorded), the buffers, and the optimizer state where diagnostics
+        need it (two-parameter problems)."""
+        p = self.problem.n_params
+        per_run = 2 * p + (p if self.record_every > 1 else 0)
+        per_run += getattr(self.problem, "n_buffers", 0)
+        if p == 2:
+            per_run += 4 * p
+        return per_run * len(self.runs) * np.dtype(self.backend.dtype).itemsize
+
     def _copy_known_runs(self, other: Trainer | None) -> dict[int, int]:
         if other is None or not other.done:
             return {}
-        shared = ("steps", "seed", "gradient_noise", "record_every", "diagnostics")
+        shared = ("steps", "seed", "gradient_noise", "record_every", "diagnostics", "eval_every")
         if any(getattr(self, k) != getattr(other, k) for k in shared):
             return {}
         if other.backend.dtype != self.backend.dtype or not self.problem.same_as(other.problem):
             return {}
+        if self.snapshots is not None:
+            # a reused run's states are taken from the other's reservoir: it must hold the
+            # same rows (the rule depends only on the capacity and the rows offered)
+            theirs = other.snapshots
+            if theirs is None or theirs.capacity != self.snapshots.capacity:
+                return {}
+            if self._fixed_plane or other._fixed_plane:
+                return {}
         known = {spec.path_key(): j for j, spec in enumerate(other.runs)}
         reused = {}
         for i, spec in enumerate(self.runs):
@@ -428,6 +603,8 @@ class Trainer:
             if j is not None:
                 self.history.copy_run(i, other.history, j)
                 reused[i] = j
+        if reused:
+            self._reuse_source = other
         return reused
 
     def _build_lanes(self, members: list[int]) -> list[_Lane]:
@@ -502,6 +679,11 @@ class Trainer:
         noise = self._noise if self.gradient_noise else None
         units = [unit for lane in self._lanes for unit in lane.units]
         block = min((unit.block for unit in units), default=end)
+        # a network's recorded step keeps its loss, gradient and batch statistics; the
+        # optimizer state only where the diagnostics use it (two parameters)
+        network = problem.carries_buffers
+        keep_state = problem.n_params == 2
+        flush_rows, pending = self._flush_rows, 0
         if self.window:
             self._start_window(end)
         start = self.step
@@ -514,7 +696,7 @@ class Trainer:
                 for k in range(start, stop):
                     record = (k + 1) % record_every == 0 or k + 1 == steps
                     for lane in self._lanes:
-                        grads = lane.gradient(problem, seed)
+                        grads = lane.gradient(problem, seed, record and network)
                         if noise is not None:
                             grads = grads + noise(k)
                         for unit in lane.units:
@@ -526,10 +708,23 @@ class Trainer:
                             )
                             if record:
                                 unit.records.append(
-                                    (old, unit.params, unit.state, lane.epoch_done, unit.lr_host[i])
+                                    _Record(
+                                        old,
+                                        unit.params,
+                                        unit.state if keep_state else None,
+                                        lane.epoch_done,
+                                        unit.lr_host[i],
+                                        g if network else None,
+                                        lane.recorded if network else None,
+                                    )
                                 )
                                 if unit.buffers is not None:
                                     unit.buffer_records.append(unit.buffers)
+                    if record:
+                        pending += 1
+                        if pending >= flush_rows:  # memory bounded by the pending rows
+                            self._flush()
+                            pending = 0
                 start = stop
         done = end - self.step
         self.step = end
@@ -545,7 +740,7 @@ class Trainer:
         if end == self.steps and (rows.size == 0 or rows[-1] != end):
             rows = np.append(rows, end)
         old = self.history
-        self.history = History.empty(old.labels, rows, self.diagnostics)
+        self.history = self._new_history(old.labels, rows)
         self.history.diverged_at = old.diverged_at
 
     def iterate(self, chunk: int = 50) -> Iterator[History]:
@@ -567,77 +762,219 @@ class Trainer:
         h = self.history
         first = h.count
         xp, to_host = self.backend.xp, self.backend.to_host
-        n_new = 0
+        units = [unit for lane in self._lanes for unit in lane.units]
+        n_new = len(units[0].records) if units else 0
+        rows = slice(first, first + n_new)
+        finite = np.ones((n_new, h.n_runs), bool)  # a network's: parameters and losses
+        kept = slots = None
+        if self.snapshots is not None and n_new:
+            kept, slots = self.snapshots.admit(h.step[rows])
         with np.errstate(all="ignore"):
-            for lane in self._lanes:
-                for unit in lane.units:
-                    n_new = len(unit.records)
-                    if n_new == 0:
-                        continue
-                    rows = slice(first, first + n_new)
-                    olds, news, states, epochs, rates = zip(*unit.records, strict=True)
-                    new = xp.stack(news)  # (T, R_u, P)
-                    t, r_u, p = new.shape
-                    if self.problem.carries_buffers:
-                        buffers = xp.stack(unit.buffer_records).reshape(t * r_u, -1)
-                        unit.buffer_records.clear()
-                        loss, grad, extra = self.problem.evaluate_rows(
-                            new.reshape(t * r_u, p), buffers
-                        )
-                        for name, values in extra.items():
-                            column = h.extra.setdefault(name, np.full(h.loss.shape, np.nan))
-                            column[rows, unit.cols] = to_host(values).reshape(t, r_u)
-                    else:
-                        loss, grad = self.problem.loss_and_grad(new.reshape(t * r_u, p))
-                    if self._snapshots is not None:
-                        self._snapshots[rows, unit.cols] = to_host(new)
+            for unit in units:
+                records = unit.records
+                if not records:
+                    continue
+                new = xp.stack([r.new for r in records])  # (T, R_u, P)
+                t, r_u, p = new.shape
+                cols = unit.cols
+                buffers = None
+                if self.problem.carries_buffers:
+                    buffers = xp.stack(unit.buffer_records)  # (T, R_u, Q)
+                    unit.buffer_records.clear()
+                    finite[:, cols] = self._flush_network(unit, rows, records, new, buffers)
+                else:
+                    loss, grad = self.problem.loss_and_grad(new.reshape(t * r_u, p))
                     grad_norm = xp.sqrt(xp.einsum("ij,ij->i", grad, grad)).reshape(t, r_u)
-                    lr = np.stack(rates)  # the rate of the update into the row (row 0: the first's)
-                    cols = unit.cols
-                    coords = to_host(self.problem.coords(new.reshape(-1, p))).reshape(t, r_u, 2)
-                    h.coords[rows, cols] = coords
                     h.loss[rows, cols] = to_host(loss).reshape(t, r_u)
                     h.grad_norm[rows, cols] = to_host(grad_norm)
-                    h.lr[rows, cols] = lr
-                    h.epoch[rows, cols] = np.asarray(epochs, float)[:, None]
-                    if self.diagnostics:
-                        if p == 2:
-                            h.grad[rows, cols] = to_host(grad).reshape(t, r_u, 2)
-                        self._flush_diagnostics(unit, rows, olds, states, new, coords, lr)
-                    unit.records.clear()
+                    if self.diagnostics and p == 2:
+                        h.grad[rows, cols] = to_host(grad).reshape(t, r_u, 2)
+                if kept is not None and len(kept):
+                    self.snapshots.store(
+                        slots,
+                        cols,
+                        to_host(new[kept]),
+                        None if buffers is None else to_host(buffers[kept]),
+                    )
+                lr = np.stack([r.rate for r in records])  # the rate of the update into the row
+                coords = self._coords(new.reshape(-1, p)).reshape(t, r_u, 2)
+                h.coords[rows, cols] = coords
+                h.lr[rows, cols] = lr
+                h.epoch[rows, cols] = np.asarray([r.epoch for r in records], float)[:, None]
+                if self.diagnostics:
+                    self._flush_diagnostics(unit, rows, records, new, coords, lr)
+                records.clear()
         h.count = first + n_new
-        self._mark_divergence(first, h.count)
-        if self._snapshots is not None and self.done and self.plane is None:
-            self._finish_plane()
+        self._rows_flushed += n_new
+        self._mark_divergence(first, h.count, finite)
+        if self.done and self.problem.n_params != 2 and not self._plane_done:
+            self._plane_done = True
+            if self._fixed_plane:
+                self._finish_fixed_plane()
+            else:
+                self._finish_plane()
 
-    def _finish_plane(self) -> None:
-        """The drawn coordinates of a larger model: every recorded state of every run
-        projected on the top two principal directions of all of them (the trajectory plane,
-        ``engine.plane.trajectory_plane``), through the runs' common start when they share
-        one (so that the start sits at (0, 0)), else through the states' mean."""
+    _plane_done = False
+
+    def _coords(self, params):
+        """The drawn coordinates of states ``(M, P)``: the problem's, or their projection on
+        the fixed plane (host ``(M, 2)``)."""
+        if self._fixed_plane:
+            coords = self.plane.project(self.backend.to_host(params))
+            if len(coords):
+                finite = np.isfinite(coords).all(axis=1)
+                if finite.any():
+                    self._bounds += [coords[finite].min(axis=0), coords[finite].max(axis=0)]
+                    self._bounds = [np.min(self._bounds, axis=0), np.max(self._bounds, axis=0)]
+            return coords
+        return self.backend.to_host(self.problem.coords(params))
+
+    def _flush_network(self, unit, rows, records, new, buffers) -> np.ndarray:
+        """A network's rows of one unit: the full-split evaluation at the rows it is due
+        (``eval_every``), the minibatch loss, per-layer norms and batch-norm statistics;
+        returns which (row, run) are finite (parameters and losses)."""
+        h, problem = self.history, self.problem
+        xp, to_host = self.backend.xp, self.backend.to_host
+        t, r_u, p = new.shape
+        cols = unit.cols
+        index = np.arange(h.n_runs)[cols]
+        steps = h.step[rows]
+        order = self._rows_flushed + np.arange(t)  # rows over every window
+        due = np.flatnonzero((order % self.eval_every == 0) | (steps == self.steps))
+        for name in self._extra_names:
+            h.extra.setdefault(name, np.full(h.loss.shape, np.nan))
+        finite = np.isfinite(to_host(xp.einsum("trp,trp->tr", new, new)))
+        if due.size:
+            at = np.ix_(rows.start + due, index)
+            loss, grad, extra = problem.evaluate_rows(
+                new[due].reshape(-1, p), buffers[due].reshape(len(due) * r_u, -1)
+            )
+            loss = to_host(loss).reshape(len(due), r_u)
+            h.loss[at] = loss
+            grad_norm = xp.sqrt(xp.einsum("ij,ij->i", grad, grad))
+            h.grad_norm[at] = to_host(grad_norm).reshape(len(due), r_u)
+            finite[due] &= np.isfinite(loss)
+            if not self._extra_names:
+                self._extra_names = tuple(extra)
+            for name, values in extra.items():
+                column = h.extra.setdefault(name, np.full(h.loss.shape, np.nan))
+                column[at] = to_host(values).reshape(len(due), r_u)
+        # the minibatch's loss and statistics of the update into each row (none at row 0)
+        nan = float("nan")
+        lane_rows = unit.lane_rows
+        updated = [j for j, r in enumerate(records) if r.batch is not None]
+        batch_loss = h.extra.setdefault("batch_loss", np.full(h.loss.shape, np.nan))
+        if updated:
+            at = np.ix_(rows.start + np.array(updated), index)
+            losses = xp.stack([records[j].batch[0] for j in updated])  # (T', R_lane)
+            if lane_rows is not None:
+                losses = losses[:, lane_rows]
+            batch_loss[at] = to_host(losses)
+            finite[updated] &= np.isfinite(batch_loss[at])
+        layers = h.layers
+        if layers is not None:
+            olds = xp.stack([r.old for r in records])
+            grads = [r.grad for r in records]
+            zero = None
+            if any(g is None for g in grads):  # row 0: no update yet
+                zero = xp.zeros_like(new[0])
+                grads = [zero if g is None else g for g in grads]
+            grads = xp.stack(grads)
+            for layer, (_, w) in enumerate(problem.linear_layers):
+                norm = xp.sqrt(xp.einsum("trp,trp->tr", new[..., w], new[..., w]))
+                before = xp.sqrt(xp.einsum("trp,trp->tr", olds[..., w], olds[..., w]))
+                step = new[..., w] - olds[..., w]
+                moved = xp.sqrt(xp.einsum("trp,trp->tr", step, step))
+                gnorm = xp.sqrt(xp.einsum("trp,trp->tr", grads[..., w], grads[..., w]))
+                layers.weight_norm[rows, cols, layer] = to_host(norm)
+                layers.grad_norm[rows, cols, layer] = to_host(gnorm)
+                layers.update_ratio[rows, cols, layer] = to_host(moved / before)
+            if zero is not None:
+                first_rows = [rows.start + j for j, r in enumerate(records) if r.grad is None]
+                layers.grad_norm[np.ix_(first_rows, index)] = nan
+                layers.update_ratio[np.ix_(first_rows, index)] = nan
+        bn = h.bn
+        if bn is not None:
+            c = len(bn.channels)
+            for field, values in (("mean", bn.running_mean), ("var", bn.running_var)):
+                values[rows, cols] = to_host(buffers[..., problem.running_index(field)])
+            if updated:
+                at = np.ix_(rows.start + np.array(updated), index)
+                for part, values in ((0, bn.batch_mean), (1, bn.batch_var)):
+                    stacked = xp.stack(
+                        [
+                            xp.stack([stats[part][:, :c] for stats in records[j].batch[1]], axis=1)
+                            for j in updated
+                        ]
+                    )  # (T', R_lane, layers, channels)
+                    if lane_rows is not None:
+                        stacked = stacked[:, lane_rows]
+                    values[at] = to_host(stacked)
+        return finite
+
+    def _choose_plane(self):
+        """The trajectory plane of the reservoir's states (every run's; through the runs'
+        common start when they share one, so that it sits at (0, 0), else their mean), or
+        None when they span less than a plane."""
         from engine.plane import trajectory_plane
 
-        h, snapshots = self.history, self._snapshots
-        finite = np.isfinite(snapshots).all(axis=2)  # (rows, R): a diverged run's tail is not
-        points = snapshots[finite]
-        starts = snapshots[0][finite[0]]
+        _, params, _ = self.snapshots.view()
+        finite = np.isfinite(params).all(axis=2)  # (K, R): a diverged run's tail is not
+        starts = params[0][finite[0]]
         origin = starts[0] if len(starts) and np.all(starts == starts[0]) else None
         try:
-            self.plane = trajectory_plane(points, origin=origin)
+            if finite.sum() * params.shape[2] <= EXACT_PLANE_VALUES:
+                return trajectory_plane(params[finite], origin=origin)
+            return _iterative_plane(params, finite, origin, self.seed)
         except ValueError:
-            return  # every path on one line (or a single point): the coordinates stay 0
+            return None  # every path on one line (or a single point)
+
+    def _finish_plane(self) -> None:
+        """The drawn coordinates of a larger model, once training is done: the trajectory
+        plane of the reservoir's states (``_choose_plane``), every recorded row projected on
+        it when the reservoir kept them all (``coords_exact``); after thinning, the rows it
+        kept are projected and the rows between follow straight lines between them (the
+        headless runner replays the training to project every row instead)."""
+        if self._reuse_source is not None:
+            theirs = self._reuse_source.snapshots
+            for i, j in self.reused.items():
+                self.snapshots.copy_run(i, theirs, j)
+        plane = self._choose_plane()
+        if plane is None:
+            return  # the coordinates stay 0
+        self.plane = plane
+        h, (steps, params, _) = self.history, self.snapshots.view()
+        finite = np.isfinite(params).all(axis=2)
         coords = np.full((*finite.shape, 2), np.nan)
-        coords[finite] = self.plane.project(points)
-        for run in range(h.n_runs):
-            rows = h.rows_of(run)
-            h.coords[:rows, run] = coords[:rows, run]
+        coords[finite] = plane.project(params[finite])
+        if not self.window:
+            self.coords_exact = self.snapshots.complete
+            rows = np.searchsorted(h.step, steps)
+            for run in range(h.n_runs):
+                upto = h.rows_of(run)
+                if self.coords_exact:
+                    h.coords[:upto, run] = coords[:upto, run]
+                    continue
+                ok = finite[:, run]
+                for axis in (0, 1):
+                    h.coords[:upto, run, axis] = np.interp(
+                        h.step[:upto], h.step[rows[ok]], coords[ok, run, axis]
+                    )
+        drawn = coords[finite]
+        self._set_drawing(drawn.min(axis=0), drawn.max(axis=0))
+
+    def _finish_fixed_plane(self) -> None:
+        if self._bounds:
+            self._set_drawing(*self._bounds)
+
+    def _set_drawing(self, low, high) -> None:
+        """The problem's plane, drawn rectangle (every path, with a margin) and the running
+        statistics batch norm uses on it (the first finite run's final ones)."""
         problem = self.problem
         problem.plane = self.plane
-        if hasattr(problem, "view"):  # the drawn rectangle: every path, with a margin
+        if hasattr(problem, "view"):
             from engine.problems.base import View
 
-            drawn = coords[finite]
-            low, high = drawn.min(axis=0), drawn.max(axis=0)
             margin = np.maximum((high - low) * 0.15, 1e-3)
             problem.view = View(
                 low[0] - margin[0], high[0] + margin[0], low[1] - margin[1], high[1] + margin[1]
@@ -663,16 +1000,16 @@ class Trainer:
                     buffers[unit.cols] = to_host(unit.buffers)
         return params, buffers
 
-    def _flush_diagnostics(self, unit, rows, olds, states, new, coords, lr) -> None:
+    def _flush_diagnostics(self, unit, rows, records, new, coords, lr) -> None:
         """Update vectors, momentum and effective step sizes of a chunk's recorded rows."""
         h, xp, to_host = self.history, self.backend.xp, self.backend.to_host
         t, r_u, p = new.shape
         cols = unit.cols
-        old_coords = self.problem.coords(xp.stack(olds).reshape(-1, p))
-        h.update[rows, cols] = coords - to_host(old_coords).reshape(t, r_u, 2)
+        old_coords = self._coords(xp.stack([r.old for r in records]).reshape(-1, p))
+        h.update[rows, cols] = coords - old_coords.reshape(t, r_u, 2)
         if p != 2:
             return  # per-parameter quantities of a network have no place on the plane
-        state = _stack_states(xp, states)
+        state = _stack_states(xp, [r.state for r in records])
         lr_dev = self.backend.asarray(lr[:, :, None])
         velocity = unit.optimizer.velocity(state, lr_dev)
         if velocity is not None:
@@ -682,12 +1019,53 @@ class Trainer:
             h.step_size[0, cols] = np.nan  # no gradient seen yet
             h.velocity[0, cols] = np.nan if velocity is None else 0.0
 
-    def _mark_divergence(self, first: int, end: int) -> None:
+    def _mark_divergence(self, first: int, end: int, finite_rows: np.ndarray) -> None:
+        """A run diverges at its first row whose state or loss is not finite: the drawn
+        coordinates and full-split loss; a network's parameters and minibatch loss (its
+        full-split loss only where evaluated)."""
         h = self.history
-        finite = np.isfinite(h.loss[first:end]) & np.isfinite(h.coords[first:end]).all(axis=2)
+        finite = np.isfinite(h.coords[first:end]).all(axis=2) & finite_rows
+        if not self.problem.carries_buffers:
+            finite &= np.isfinite(h.loss[first:end])
         for run in np.flatnonzero((h.diverged_at < 0) & ~finite.all(axis=0)):
             row = first + int(np.argmin(finite[:, run]))
             h.diverged_at[run] = h.step[row]
+
+
+def _iterative_plane(params, finite, origin, seed: int, rank: int = 6, iterations: int = 12):
+    """The top two principal directions of the finite states ``params[finite]`` about
+    ``origin`` (their mean when None), by subspace iteration over blocks of states: memory
+    of a block and a few ``(P, rank)`` bases, never a copy of them all (an SVD of 3,500 ×
+    9,000 states would take 500 MB and a minute here). Converges as (σ₇/σ₂)^(2·iterations);
+    the directions are then exact to float tolerance for a trajectory's spectrum."""
+    from engine.plane import Plane
+
+    points = np.flatnonzero(finite.reshape(-1))
+    flat = params.reshape(-1, params.shape[2])
+    centre = (
+        np.mean([flat[i].astype(float) for i in points], axis=0)
+        if origin is None
+        else np.asarray(origin, float)
+    )
+    block = max(1, (1 << 21) // params.shape[2])
+
+    def blocks():
+        for at in range(0, len(points), block):
+            yield flat[points[at : at + block]].astype(float) - centre
+
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((params.shape[2], rank)))[0]
+    for _ in range(iterations):
+        product = np.zeros_like(basis)
+        for x in blocks():
+            product += x.T @ (x @ basis)
+        basis = np.linalg.qr(product)[0]
+    projected = np.concatenate([x @ basis for x in blocks()])  # (M, rank)
+    _, s, vt = np.linalg.svd(projected, full_matrices=False)
+    if len(s) < 2 or not s[1] > 1e-12 * max(s[0], 1e-300):
+        raise ValueError("the recorded points span less than a plane")
+    directions = basis @ vt[:2].T
+    return Plane(centre, directions[:, 0], directions[:, 1])
 
 
 def _stack_states(xp, states: Sequence[tuple]) -> tuple:

@@ -285,17 +285,20 @@ class MLP:
         return self.xp.asarray(a, dtype=self.dtype)
 
     # ---- forward and backward ------------------------------------------------------------
-    def batch_grad(self, params, buffers, x, y):
+    def batch_grad(self, params, buffers, x, y, stats: list | None = None):
         """Training mode on one minibatch: ``(loss (R,), grads (R, P), new_buffers (R, Q))``.
 
         ``x`` is ``(B, in)`` in the model's dtype, shared by all runs; ``y`` is ``(B,)`` class
         indices in 0 … classes − 1 (not checked here, on every step: the data set's are).
         The loss is the mean cross-entropy over the batch; batch norm normalizes with the
         batch's statistics and the returned buffers hold the updated running ones.
+        ``stats``: a list that gets, per batch-norm layer, the batch's ``(mean, biased var)``,
+        each ``(R, H)`` (what a recorded step keeps; references, no copies).
         """
         new_buffers = buffers.copy() if self.batch_norm else buffers
-        loss, grads = self._run(params, buffers, x, y, train=True, new_buffers=new_buffers)
-        return loss, grads, new_buffers
+        logits, cache = self._forward(params, buffers, x, True, new_buffers, stats=stats)
+        loss, dz = self._cross_entropy(logits, y, want_grad=True)
+        return loss, self._backward(params, x, cache, dz, True), new_buffers
 
     def evaluate(
         self, params, buffers, x, y, grad: bool = False, max_elements: int = 1 << 22
@@ -350,11 +353,6 @@ class MLP:
         scratch = buffers.copy() if train and self.batch_norm else None
         return self._forward(params, buffers, x, train=train, new_buffers=scratch)[0]
 
-    def _run(self, params, buffers, x, y, train, new_buffers):
-        logits, cache = self._forward(params, buffers, x, train, new_buffers)
-        loss, dz = self._cross_entropy(logits, y, want_grad=True)
-        return loss, self._backward(params, x, cache, dz, train)
-
     # Sums over the batch or the classes are matrix-vector products with a vector of ones:
     # for these small shapes BLAS is several times faster than a reduction along an axis
     # (a NumPy reduction over a short last axis costs microseconds), on either backend.
@@ -378,9 +376,10 @@ class MLP:
             self._rows_cache[key] = rows
         return rows
 
-    def _forward(self, params, buffers, x, train, new_buffers, first_layer=None):
+    def _forward(self, params, buffers, x, train, new_buffers, first_layer=None, stats=None):
         """Logits ``(R, B, C)`` and what the backward pass needs, layer by layer
-        (``first_layer``: the first Linear's outputs ``(R, B, H)``, already computed)."""
+        (``first_layer``: the first Linear's outputs ``(R, B, H)``, already computed;
+        ``stats``: see ``batch_grad``)."""
         xp = self.xp
         runs, batch = params.shape[0], x.shape[0]
         last = len(self._layers) - 1
@@ -404,18 +403,20 @@ class MLP:
                 return z, cache
             bn = None
             if self.batch_norm:
-                z, bn = self._batch_norm(params, buffers, z, layer, train, new_buffers)
+                z, bn = self._batch_norm(params, buffers, z, layer, train, new_buffers, stats)
             a = self._activate(z)
             cache.append((a, bn))
         raise AssertionError("unreachable: the last layer returns")
 
-    def _batch_norm(self, params, buffers, z, layer, train, new_buffers):
+    def _batch_norm(self, params, buffers, z, layer, train, new_buffers, stats=None):
         xp = self.xp
         if train:
             per_example = 1 / z.shape[1]
             mean = self._sum_over_batch(z) * per_example
             centred = z - mean[:, None, :]
             var = self._sum_over_batch(centred * centred) * per_example
+            if stats is not None:
+                stats.append((mean, var))
             m = self.bn_momentum
             # B/(B − 1) makes the running variance unbiased; a batch of one has σ² = 0
             unbiased = 1 / (1 - per_example) if per_example < 1 else 1.0

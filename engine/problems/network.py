@@ -61,11 +61,17 @@ class MLPProblem(Problem):
         xp = self.xp
         return [xp.asarray(np.asarray(mb, dtype=np.int64)) for mb in micro_batches]
 
-    def batch_grad_buffers(self, params, buffers, prepared):
-        """Training mode on one micro-batch: ``(grads (R, P), new buffers (R, Q))``."""
+    def batch_grad_buffers(self, params, buffers, prepared, record: dict | None = None):
+        """Training mode on one micro-batch: ``(grads (R, P), new buffers (R, Q))``.
+        ``record`` (a recorded step's): gets ``"loss"``, the minibatch loss ``(R,)``, and
+        ``"bn"``, per batch-norm layer the batch's ``(mean, biased var)`` ``(R, H)``."""
         x = self.xp.take(self._x, prepared, axis=0)
         y = self.xp.take(self._y, prepared)
-        _, grads, new_buffers = self.model.batch_grad(params, buffers, x, y)
+        stats = None if record is None else []
+        loss, grads, new_buffers = self.model.batch_grad(params, buffers, x, y, stats=stats)
+        if record is not None:
+            record["loss"] = loss
+            record["bn"] = stats
         return grads, new_buffers
 
     def batch_grad(self, params, prepared):
@@ -101,6 +107,48 @@ class MLPProblem(Problem):
             extra["val_loss"] = val.loss
             extra["val_accuracy"] = val.accuracy
         return train.loss, train.grads, extra
+
+    # ---- per-layer records -----------------------------------------------------------------
+    @property
+    def linear_layers(self) -> tuple[tuple[str, slice], ...]:
+        """``(name, slice of the flat parameters)`` of every Linear layer's weight matrix."""
+        return tuple(
+            (e.name.removesuffix(".weight"), slice(e.offset, e.stop))
+            for e in self.model.layout.params
+            if e.name.startswith("linear") and e.name.endswith(".weight")
+        )
+
+    @property
+    def bn_layers(self) -> tuple[str, ...]:
+        """The batch-norm layers' names, in order (``bn0``, …); empty without batch norm."""
+        return tuple(
+            e.name.removesuffix(".running_mean")
+            for e in self.model.layout.buffers
+            if e.name.endswith(".running_mean")
+        )
+
+    #: batch-norm channels recorded per layer (the first ones)
+    RECORDED_CHANNELS = 4
+
+    def bn_channels(self) -> tuple[int, ...]:
+        """The channels recorded of every batch-norm layer: the first ≤ 4 of the narrowest."""
+        layers = self.bn_layers
+        if not layers:
+            return ()
+        width = min(self.model.layout[f"{name}.running_mean"].size for name in layers)
+        return tuple(range(min(self.RECORDED_CHANNELS, width)))
+
+    def running_index(self, field: str) -> np.ndarray:
+        """Where the recorded channels' running ``field`` ("mean" or "var") sit in the
+        buffers: ``(n_bn_layers, n_channels)`` indices."""
+        channels = np.array(self.bn_channels(), dtype=int)
+        return np.array(
+            [
+                self.model.layout[f"{name}.running_{field}"].offset + channels
+                for name in self.bn_layers
+            ],
+            dtype=int,
+        ).reshape(len(self.bn_layers), len(channels))
 
     # ---- drawing -------------------------------------------------------------------------
     def coords(self, params):
