@@ -69,7 +69,8 @@ def test_kept_rows_are_evenly_spread_and_bounded_after_ten_times_the_capacity():
         offer(res, first, min(37, 10 * capacity - first), runs, p, q)
         assert res.nbytes <= budget
     rows = res.rows
-    assert rows[0] == 0 and rows[-1] == 10 * capacity - 1
+    assert rows[0] == 0
+    assert rows[-1] == 10 * capacity - 1
     assert capacity // 2 <= res.count <= capacity
     gaps = np.diff(rows[:-1])
     assert np.all(gaps == gaps[0])  # one stride between all but the newest
@@ -80,7 +81,8 @@ def test_a_short_training_allocates_only_its_rows_and_keeps_them_all():
     res = Reservoir(3, 1000, budget_bytes=1 << 30, rows=5)
     assert res.nbytes == 5 * (3 * 1000 * 8 + 16)
     offer(res, 0, 5, 3, 1000, 0)
-    assert res.complete and res.rows.tolist() == [0, 1, 2, 3, 4]
+    assert res.complete
+    assert res.rows.tolist() == [0, 1, 2, 3, 4]
 
 
 def test_a_budget_below_two_rows_still_holds_the_start_and_the_newest():
@@ -92,9 +94,10 @@ def test_a_budget_below_two_rows_still_holds_the_start_and_the_newest():
 
 def test_store_into_some_runs_and_copy_a_run():
     a = Reservoir(3, 2, 1, budget_bytes=10_000, rows=4)
-    new, slots = a.admit([0, 1, 2, 3])
+    _new, slots = a.admit([0, 1, 2, 3])
     a.store(slots, np.array([0, 2]), np.ones((4, 2, 2)), np.zeros((4, 2, 1)))
-    assert np.isnan(a.params[:, 1]).all() and (a.params[:, [0, 2]] == 1).all()
+    assert np.isnan(a.params[:, 1]).all()
+    assert (a.params[:, [0, 2]] == 1).all()
     b = Reservoir(3, 2, 1, budget_bytes=10_000, rows=4)
     b.admit([0, 1, 2, 3])
     b.copy_run(1, a, 2)
