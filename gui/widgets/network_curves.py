@@ -2,11 +2,11 @@
 
 Three tabs, so that the curves dock stays readable at 1366×768:
 
-- **Loss & accuracy**: per run, in evaluation mode (the full training split solid, the
+- **Loss** (and accuracy): per run, in evaluation mode (the full training split solid, the
   validation split dashed, both with the running statistics), or in training mode (the
   minibatch loss of each update, with the minibatch's statistics). Accuracy is only ever
   measured in evaluation mode, so its plot shows that in both modes.
-- **Gradients**: per-layer norms (of the minibatch gradient, the weights, or the update
+- **Layers**: per-layer norms (of the minibatch gradient, the weights, or the update
   relative to the weights): every layer of the selected run, or one layer for every run.
 - **Batch norm**: for a chosen batch-norm layer and channel of the selected run, each
   update's batch mean (noisy, thin) against the running mean that evaluation uses (smooth,
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from html import escape
 
 import numpy as np
 import pyqtgraph as pg
@@ -44,12 +45,16 @@ from gui.theme import LIGHT, Theme, run_color, set_pen, style_plot
 from gui.widgets.curve_item import Curve
 from gui.widgets.curves_view import _clear, _Extent, _set
 from gui.widgets.log_axis import LogAxis, SpacedAxis
+from gui.widgets.parameter_slider import format_value
 
 EVAL, TRAIN = "eval", "train"
 SOLID, DASH = Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine
-MODE_TEXT = {
-    EVAL: "evaluation mode (full split, running statistics)",
-    TRAIN: "training mode (each update's minibatch)",
+MODE_TEXT = {EVAL: "evaluation mode", TRAIN: "training mode"}
+#: What each mode draws, on a line of its own under the switch (a wrapping label, so that
+#: the switch does not make the curves dock wider than the 2-parameter curves need)
+MODE_CAPTION = {
+    EVAL: "full split, running statistics: train solid, validation dashed",
+    TRAIN: "each update's minibatch, batch statistics",
 }
 MODE_TIPS = {
     EVAL: (
@@ -71,6 +76,7 @@ LAYER_QUANTITIES = (
 #: Layers' colours when one run's layers are drawn together (not the runs' colours: they
 #: would read as runs); dark to light along the network
 LAYER_MAP = "viridis"
+READOUT_SUFFIX = {"loss": "train", "val_loss": "val", "accuracy": "train", "val_accuracy": "val"}
 PLOTS = (  # name, axis title, log axis
     ("loss", "loss", True),
     ("accuracy", "accuracy (eval)", False),
@@ -92,7 +98,8 @@ class Drawn:
     color: str
     width: float
     style: Qt.PenStyle = Qt.PenStyle.SolidLine
-    name: str = ""
+    name: str = ""  # in the plot's legend (empty: none)
+    label: str = ""  # in the hover read-out
 
 
 def is_network(frame) -> bool:
@@ -141,7 +148,7 @@ class NetworkCurves(QWidget):
         self.tabs.setDocumentMode(True)
         # loss & accuracy
         self.loss_widget = self._plots_widget(("loss", "accuracy"))
-        self.tabs.addTab(self.loss_widget, "Loss && accuracy")
+        self.tabs.addTab(self.loss_widget, "Loss")
         # gradients
         self.layer_choice = QComboBox()
         self.layer_choice.setToolTip(
@@ -156,7 +163,7 @@ class NetworkCurves(QWidget):
         self.layers_note = QLabel("")
         self.layers_stack, self.layers_widget = self._hideable(("layers",), self.layers_note)
         self.tabs.addTab(
-            self._tab([self.layer_choice, self.quantity_choice], self.layers_stack), "Gradients"
+            self._tab([self.layer_choice, self.quantity_choice], self.layers_stack), "Layers"
         )
         # batch norm
         self.bn_layer_choice = QComboBox()
@@ -186,16 +193,32 @@ class NetworkCurves(QWidget):
         self.bn_legend = self.plots["bn_mean"].addLegend(offset=(4, 4), labelTextSize="8pt")
         self.layers_legend = self.plots["layers"].addLegend(offset=(4, 4), labelTextSize="8pt")
 
+        self.mode_caption = QLabel(MODE_CAPTION[EVAL])
+        self.mode_caption.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.setSpacing(8)
+        buttons.addWidget(self.eval_button)
+        buttons.addWidget(self.train_button)
+        buttons.addStretch(1)
         switch = QVBoxLayout()
         switch.setContentsMargins(4, 0, 4, 0)
         switch.setSpacing(0)
-        switch.addWidget(self.eval_button)
-        switch.addWidget(self.train_button)
+        switch.addLayout(buttons)
+        switch.addWidget(self.mode_caption)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addLayout(switch)
         layout.addWidget(self.tabs, 1)
+        self.readout = QLabel(" ")
+        self.readout.setTextFormat(Qt.TextFormat.RichText)
+        self.readout.setWordWrap(True)
+        self.readout.setToolTip("Values of every curve at the step under the mouse pointer")
+        layout.addWidget(self.readout)
+        self._hover = [
+            pg.SignalProxy(w.scene().sigMouseMoved, rateLimit=30, slot=self._on_hover)
+            for w in self.findChildren(pg.GraphicsLayoutWidget)
+        ]
         self.apply_theme(theme)
 
     # ---- building ------------------------------------------------------------------------
@@ -278,6 +301,7 @@ class NetworkCurves(QWidget):
         if mode not in MODE_TEXT:
             raise ValueError(f"curves mode must be one of {sorted(MODE_TEXT)}, got {mode!r}")
         self.mode = mode
+        self.mode_caption.setText(MODE_CAPTION[mode])
         button = self.train_button if mode == TRAIN else self.eval_button
         if not button.isChecked():
             button.setChecked(True)
@@ -330,6 +354,9 @@ class NetworkCurves(QWidget):
 
     def _curve(self, frame, i, col, column_name, values, color, width, style, name="", extra=()):
         h, s = frame.history, frame.snapshot
+        label = name or frame.experiment.runs[i].display_label
+        if column_name in READOUT_SUFFIX:
+            label = f"{label} {READOUT_SUFFIX[column_name]}"
         return Drawn(
             key=(s.job_id, col, column_name, self._x_mode, *extra),
             x=self._x(h, col),
@@ -340,6 +367,7 @@ class NetworkCurves(QWidget):
             width=width,
             style=style,
             name=name,
+            label=label,
         )
 
     def _loss_curves(self, frame) -> list[Drawn]:
@@ -375,7 +403,8 @@ class NetworkCurves(QWidget):
         layers = getattr(h, "layers", None) if h is not None else None
         quantity = self.quantity_choice.currentData() or "grad_norm"
         label = self.quantity_choice.currentText()
-        self.plots["layers"].setLabel("left", label, color=self.theme.plot_foreground)
+        if self.plots["layers"].getAxis("left").labelText != label:  # a new label lays out again
+            self.plots["layers"].setLabel("left", label, color=self.theme.plot_foreground)
         if layers is None:
             self.layers_note.setText(
                 "No per-layer records in this history (the engine records them for networks "
@@ -519,6 +548,39 @@ class NetworkCurves(QWidget):
                 if d.name:
                     legend.addItem(item, d.name)
             legend.setVisible(bool(entries))
+
+    # ---- hover ---------------------------------------------------------------------------
+    def _on_hover(self, event) -> None:
+        pos = event[0]
+        hovered = None
+        for name, plot in self.plots.items():
+            if plot.isVisible() and plot.sceneBoundingRect().contains(pos):
+                hovered = name
+        if hovered is None or self._frame is None:
+            self.readout.setText(" ")
+            return
+        x = self.plots[hovered].vb.mapSceneToView(pos).x()
+        self.readout.setText(self.readout_text(hovered, x))
+
+    def readout_text(self, plot: str, x: float) -> str:
+        """Every curve of ``plot`` at the drawn row nearest to ``x`` (a step, or an epoch)."""
+        parts = []
+        for d in self.drawn.get(plot, []):
+            xs, ys = np.asarray(d.x[: d.rows], float), np.asarray(d.y[: d.rows], float)
+            rows = np.flatnonzero(np.isfinite(ys) & np.isfinite(xs))
+            if not len(rows):
+                continue
+            row = rows[np.argmin(np.abs(xs[rows] - x))]
+            color = QColor(*d.color) if isinstance(d.color, tuple) else QColor(d.color)
+            color.setAlpha(255)
+            mark = "┄" if d.style == DASH else "●"
+            parts.append(
+                f"<span style='color:{color.name()}'>{mark}</span> "
+                f"{escape(d.label, quote=False)} {format_value(float(ys[row]))}"
+            )
+        title = self.plots[plot].getAxis("left").labelText or plot
+        where = f"epoch {x:.3g}" if self._x_mode == "epoch" else f"step {round(x)}"
+        return f"<b>{escape(title, quote=False)}</b> at {where}: " + " &nbsp; ".join(parts)
 
     def _draw_playhead(self, frame) -> None:
         h = frame.history

@@ -15,6 +15,7 @@ from gui.palette import RUN_COLORS
 from gui.theme import LIGHT
 from gui.widgets.curves_view import CurvesView
 from gui.widgets.network_curves import layer_colors
+from gui.widgets.parameter_slider import format_value
 from tests.gui.network_history import network_frame, network_history
 from tests.gui.test_drawing import BOWL, computed, offscreen
 
@@ -192,3 +193,30 @@ def test_a_two_parameter_frame_after_a_network_shows_the_usual_curves(curves):
     h = frame.history
     y = curves.items["loss"][1].yData  # sgd: column 1, loss over the whole bowl's 4 rows
     np.testing.assert_allclose(y, np.log10(h.loss[:4, 1]), rtol=1e-12)
+
+
+def test_the_read_out_gives_every_curve_at_the_nearest_drawn_row(curves):
+    h = network_history(steps=60, runs=2, eval_every=4)
+    curves.draw(network_frame(h, head=37))
+    net = curves.network
+    text = net.readout_text("loss", 21.4)  # evaluated rows 0, 4, ..., 36: row 20 is nearest
+    assert "step 21" in text
+    for run in (0, 1):
+        assert f"run{run} train {format_value(h.loss[20, run])}" in text
+        assert f"run{run} val {format_value(h.extra['val_loss'][20, run])}" in text
+    past = net.readout_text("accuracy", 55)  # past the head: the last revealed evaluation
+    assert f"run1 val {format_value(h.extra['val_accuracy'][36, 1])}" in past
+    net.set_mode("train")
+    text = net.readout_text("loss", 21.4)
+    assert f"run0 {format_value(h.extra['batch_loss'][21, 0])}" in text
+
+
+def test_a_network_before_any_row_is_computed_draws_nothing_and_says_so(curves):
+    frame = network_frame(network_history(steps=20, runs=2))
+    snapshot = dataclasses.replace(frame.snapshot, history=None, count=0)
+    curves.draw(dataclasses.replace(frame, snapshot=snapshot, rows=0))
+    net = curves.network
+    for plot in net.plots:
+        assert drawn(net, plot) == []
+    assert net.bn_stack.currentIndex() == 1
+    assert "nothing computed yet" in net.bn_note.text().lower()
