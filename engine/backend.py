@@ -11,6 +11,7 @@ depend on which other runs share the computation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Literal
@@ -48,11 +49,46 @@ class Backend:
             return a.get()
         return np.asarray(a)
 
+    # Why this module was chosen when ``auto`` picked it for the workload (status bar).
+    choice_reason: str | None = None
+
     def describe(self) -> str:
         text = f"{'CuPy' if self.name == 'cupy' else 'NumPy'} ({self.device}), {self.dtype.name}"
         if self.fallback_reason:
             text += f" — CuPy not used: {self.fallback_reason}"
+        elif self.choice_reason:
+            text += f" — {self.choice_reason}"
         return text
+
+    def fuse(self, fn: Callable) -> Callable:
+        """``fn`` as one kernel on this backend (see ``fuse``)."""
+        return fuse(fn, self.xp)
+
+
+def fuse(fn: Callable, xp: ModuleType = np) -> Callable:
+    """An elementwise function of arrays and scalars as ONE kernel launch where the array
+    module can fuse (CuPy: ``cupy.fuse``), and ``fn`` itself on NumPy.
+
+    ``fn`` must be pure elementwise arithmetic (operators and ufuncs, broadcasting allowed)
+    whose Python-level branches depend only on what it closes over, never on array values:
+    then the fused kernel and the plain function compute the same expressions, so the math
+    is tested on NumPy. Python floats passed to the fused kernel are cast to the dtype of
+    the first array argument (a float32 update stays float32 on the GPU, as NumPy's weak
+    Python scalars keep it on the CPU).
+    """
+    if xp is np or not hasattr(xp, "fuse"):
+        return fn
+    fused = xp.fuse(kernel_name=getattr(fn, "__name__", "fused"))(fn)
+
+    def call(*args):
+        dtype = next((a.dtype for a in args if hasattr(a, "dtype") and a.ndim), None)
+        if dtype is not None:
+            args = tuple(dtype.type(a) if type(a) is float else a for a in args)
+        return fused(*args)
+
+    call.__name__ = getattr(fn, "__name__", "fused")
+    call.__wrapped__ = fn
+    return call
 
 
 def host_rng(seed: int, stream: int, *key: int) -> np.random.Generator:

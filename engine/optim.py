@@ -22,6 +22,12 @@ Two conventions where the lecture and PyTorch differ (``convention="lecture"`` o
 
 Each optimizer also says what the GUI draws: ``velocity`` (its momentum, in parameter units)
 and ``step_size`` (the per-parameter rate η/σ actually applied to the gradient or momentum).
+
+Each update is ONE elementwise kernel: a pure function of arrays and scalars, chosen by the
+optimizer's flags (momentum or not, weight decay, the first step...), built once per flag set
+and handed to ``engine.backend.fuse``. On CuPy that is one fused launch per step instead of a
+dozen; on NumPy the kernel is called as it is, so both backends compute the same expressions
+and the torch comparisons of the NumPy path test the GPU's math too.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from engine import parameters
+from engine.backend import fuse
 from engine.parameters import (
     CONVENTIONS,
     OPTIMIZERS,
@@ -147,13 +154,23 @@ class Optimizer:
 
     name: ClassVar[str]
 
-    def __init__(self, convention: str, hyper: dict[str, Any]):
+    def __init__(self, convention: str, hyper: dict[str, Any], xp=np):
         self.convention = convention
         for key, value in hyper.items():
             setattr(self, key, value)
         # Decided once on the host, so the step loop never asks the device a question.
         self.decays = bool(np.any(_host(hyper.get("weight_decay", 0.0)) > 0))
         self.has_momentum = bool(np.any(_host(hyper.get("momentum", 0.0)) > 0))
+        self.xp = xp
+        self._kernels: dict[tuple, Any] = {}
+
+    def _kernel(self, build, *flags):
+        """The update kernel ``build(*flags)``, fused for the backend, made once per flags."""
+        key = (build, *flags)
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            kernel = self._kernels[key] = fuse(build(*flags), self.xp)
+        return kernel
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(convention={self.convention!r})"
@@ -172,9 +189,134 @@ class Optimizer:
         """Per-parameter rate applied this step: η for plain methods, η/σ for adaptive ones."""
         return lr + 0 * state.t
 
-    def _decayed(self, grads, params):
-        """L2 weight decay folded into the gradient (PyTorch's ``weight_decay``)."""
-        return grads + self.weight_decay * params if self.decays else grads
+    @property
+    def _wd(self):
+        """The weight decay a kernel takes (0.0 where the optimizer has none)."""
+        return getattr(self, "weight_decay", 0.0)
+
+
+# ---- the kernels: elementwise, pure, one per flag set ---------------------------------------
+# Each ``_k_*`` builds the update of one optimizer for fixed flags (closed over, so that a
+# branch never looks at array values: a fused kernel is traced once). Their arguments are the
+# arrays (R, P), the hyperparameters ((R, 1) arrays or floats) and host scalars of the step.
+
+
+def _absent_as_zero(array):
+    """A state array the flags leave out, passed as 0.0 (a kernel takes no None)."""
+    return 0.0 if array is None else array
+
+
+def _decay(decays: bool, g, wd, p):
+    """L2 weight decay folded into the gradient (PyTorch's ``weight_decay``)."""
+    return g + wd * p if decays else g
+
+
+def _k_sgd(decays: bool):
+    def sgd_update(p, g, lr, wd):
+        return p - lr * _decay(decays, g, wd, p)
+
+    return sgd_update
+
+
+def _k_momentum_first(decays: bool, nesterov: bool):
+    """PyTorch's first momentum step: the buffer is the gradient itself."""
+
+    def momentum_first_update(p, g, lr, mu, wd):
+        g = _decay(decays, g, wd, p)
+        d = g + mu * g if nesterov else g
+        return p - lr * d, g * 1  # (× 1: a kernel returns new arrays, never an argument)
+
+    return momentum_first_update
+
+
+def _k_momentum(decays: bool, nesterov: bool, damped: bool):
+    """PyTorch: v ← μv + (1 − τ)g; θ ← θ − η(g + μv) (Nesterov) or θ − ηv."""
+
+    def momentum_update(p, g, buf, lr, mu, undamped, wd):
+        g = _decay(decays, g, wd, p)
+        buf = mu * buf + (undamped * g if damped else g)
+        d = g + mu * buf if nesterov else buf
+        return p - lr * d, buf
+
+    return momentum_update
+
+
+def _k_momentum_lecture(decays: bool, nesterov: bool):
+    """The lecture: m ← λm − ηg; θ ← θ + m (Nesterov: θ + λm − ηg)."""
+
+    def momentum_lecture_update(p, g, m, lr, mu, wd):
+        g = _decay(decays, g, wd, p)
+        m = mu * m - lr * g
+        step = mu * m - lr * g if nesterov else m
+        return p + step, m
+
+    return momentum_lecture_update
+
+
+def _adagrad_rate(lecture: bool, sum_sq, t, lr, lr_decay, eps):
+    """Adagrad's per-parameter rate after t ≥ 1 steps (the lecture: η / RMS of the past
+    gradients; PyTorch: η_t / √Σg² with η_t = η / (1 + (t − 1)·lr_decay))."""
+    if lecture:
+        return lr / ((sum_sq / t) ** 0.5 + eps)
+    return lr / (1 + (t - 1) * lr_decay) / (sum_sq**0.5 + eps)
+
+
+def _k_adagrad(decays: bool, lecture: bool):
+    def adagrad_update(p, g, sum_sq, t, lr, lr_decay, eps, wd):
+        g = _decay(decays, g, wd, p)
+        sum_sq = sum_sq + g * g
+        return p - _adagrad_rate(lecture, sum_sq, t, lr, lr_decay, eps) * g, sum_sq
+
+    return adagrad_update
+
+
+def _rmsprop_denominator(square_avg, grad_avg, eps):
+    var = square_avg if grad_avg is None else square_avg - grad_avg * grad_avg
+    return var**0.5 + eps
+
+
+def _k_rmsprop(decays: bool, first_is_square: bool, centered: bool, with_momentum: bool):
+    """One RMSProp update; the outputs are (θ, v[, ḡ][, b]) by the flags."""
+
+    def rmsprop_update(p, g, square_avg, grad_avg, buf, lr, alpha, momentum, eps, wd):
+        g = _decay(decays, g, wd, p)
+        # the lecture starts from σ₀ = |g₀|, PyTorch from v₀ = 0
+        square_avg = g * g if first_is_square else alpha * square_avg + (1 - alpha) * (g * g)
+        grad_avg = alpha * grad_avg + (1 - alpha) * g if centered else None
+        scaled = g / _rmsprop_denominator(square_avg, grad_avg, eps)
+        if with_momentum:
+            buf = momentum * buf + scaled
+            scaled = buf
+        out = (p - lr * scaled, square_avg)
+        return out + ((grad_avg,) if centered else ()) + ((buf,) if with_momentum else ())
+
+    return rmsprop_update
+
+
+def _adam_rate(v, t, lr, beta1, beta2, eps):
+    """η/(1 − β₁ᵗ) / (√v/√(1 − β₂ᵗ) + ε), with the bias corrections moved into the scalars:
+    two array operations fewer on every step."""
+    root_bc2 = (1 - beta2**t) ** 0.5
+    return (lr * root_bc2 / (1 - beta1**t)) / (v**0.5 + eps * root_bc2)
+
+
+def _k_adam(decays: bool, amsgrad: bool, decoupled: bool, xp):
+    """Adam (AdamW with ``decoupled``: θ(1 − ηλ) first, the raw gradient); the outputs are
+    (θ, m, v[, v_max])."""
+
+    def adam_update(p, g, m, v, v_max, t, lr, beta1, beta2, eps, wd):
+        if decoupled:
+            p = p * (1 - lr * wd)
+        else:
+            g = _decay(decays, g, wd, p)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * (g * g)
+        if amsgrad:
+            v_max = xp.maximum(v_max, v)
+        rate = _adam_rate(v_max if amsgrad else v, t, lr, beta1, beta2, eps)
+        return (p - rate * m, m, v) + ((v_max,) if amsgrad else ())
+
+    return adam_update
 
 
 class SGD(Optimizer):
@@ -188,8 +330,8 @@ class SGD(Optimizer):
     name = "sgd"
     nesterov: ClassVar[bool] = False
 
-    def __init__(self, convention, hyper):
-        super().__init__(convention, hyper)
+    def __init__(self, convention, hyper, xp=np):
+        super().__init__(convention, hyper, xp)
         # 1 − τ, where a run without momentum has no buffer for dampening to scale; kept in
         # a sweep's dtype (float × bool array is float64: a float32 sweep would go float64)
         momentum = hyper["momentum"]
@@ -200,19 +342,25 @@ class SGD(Optimizer):
         return MomentumState(buf=params * 0, t=0)
 
     def update(self, grads, state, params, lr):
-        g = self._decayed(grads, params)
+        decays, nesterov = self.decays, self.nesterov
         if not self.has_momentum:  # plain gradient descent, the same in both conventions
-            return params - lr * g, state
-        mu = self.momentum
+            return self._kernel(_k_sgd, decays)(params, grads, lr, self._wd), state
+        mu, wd = self.momentum, self._wd
         if self.convention == "lecture":
-            m = mu * state.buf - lr * g
-            step = mu * m - lr * g if self.nesterov else m
-            return params + step, MomentumState(m, state.t + 1)
+            kernel = self._kernel(_k_momentum_lecture, decays, nesterov)
+            new, m = kernel(params, grads, state.buf, lr, mu, wd)
+            return new, MomentumState(m, state.t + 1)
         # PyTorch: the first step takes the gradient itself as the buffer; with momentum 0
         # there is no buffer at all, which dampening must not scale.
-        buf = g if state.t == 0 else mu * state.buf + self._undamped * g
-        d = g + mu * buf if self.nesterov else buf
-        return params - lr * d, MomentumState(buf, state.t + 1)
+        if state.t == 0:
+            kernel = self._kernel(_k_momentum_first, decays, nesterov)
+            new, buf = kernel(params, grads, lr, mu, wd)
+        else:
+            # (1 − τ)·g is skipped where every run has τ = 0: ×1.0 is exact, and a pass
+            damped = not (isinstance(self._undamped, float) and self._undamped == 1.0)
+            kernel = self._kernel(_k_momentum, decays, nesterov, damped)
+            new, buf = kernel(params, grads, state.buf, lr, mu, self._undamped, wd)
+        return new, MomentumState(buf, state.t + 1)
 
     def velocity(self, state, lr):
         if not self.has_momentum:
@@ -244,16 +392,20 @@ class Adagrad(Optimizer):
         return AdagradState(params * 0 + self.initial_accumulator_value, 0)
 
     def update(self, grads, state, params, lr):
-        g = self._decayed(grads, params)
-        sum_sq = state.sum_sq + g * g
-        new_state = AdagradState(sum_sq, state.t + 1)
-        return params - self.step_size(new_state, lr) * g, new_state
+        lecture = self.convention == "lecture"
+        kernel = self._kernel(_k_adagrad, self.decays, lecture)
+        t = state.t + 1
+        new, sum_sq = kernel(params, grads, state.sum_sq, t, lr, self._lr_decay, self.eps, self._wd)
+        return new, AdagradState(sum_sq, t)
+
+    @property
+    def _lr_decay(self):
+        return getattr(self, "lr_decay", 0.0)  # the lecture's form has none
 
     def step_size(self, state, lr):
-        if self.convention == "lecture":
-            return lr / ((state.sum_sq / _at_least_one(state.t)) ** 0.5 + self.eps)
-        clr = lr / (1 + (_at_least_one(state.t) - 1) * self.lr_decay)
-        return clr / (state.sum_sq**0.5 + self.eps)
+        lecture = self.convention == "lecture"
+        t = _at_least_one(state.t)
+        return _adagrad_rate(lecture, state.sum_sq, t, lr, self._lr_decay, self.eps)
 
 
 class RMSProp(Optimizer):
@@ -276,28 +428,27 @@ class RMSProp(Optimizer):
         )
 
     def update(self, grads, state, params, lr):
-        g = self._decayed(grads, params)
-        a = self.alpha
-        if self.convention == "lecture" and state.t == 0:
-            square_avg = g * g
-        else:
-            square_avg = a * state.square_avg + (1 - a) * (g * g)
-        grad_avg = None if state.grad_avg is None else a * state.grad_avg + (1 - a) * g
-        new = RMSPropState(square_avg, grad_avg, state.buf, state.t + 1)
-        scaled = g / self._denominator(new)
-        if new.buf is None:
-            return params - lr * scaled, new
-        buf = self.momentum * new.buf + scaled
-        return params - lr * buf, new._replace(buf=buf)
-
-    def _denominator(self, state):
-        var = state.square_avg
-        if state.grad_avg is not None:
-            var = var - state.grad_avg * state.grad_avg
-        return var**0.5 + self.eps
+        centered, with_momentum = state.grad_avg is not None, state.buf is not None
+        first_is_square = self.convention == "lecture" and state.t == 0
+        kernel = self._kernel(_k_rmsprop, self.decays, first_is_square, centered, with_momentum)
+        new, square_avg, *rest = kernel(
+            params,
+            grads,
+            state.square_avg,
+            _absent_as_zero(state.grad_avg),
+            _absent_as_zero(state.buf),
+            lr,
+            self.alpha,
+            getattr(self, "momentum", 0.0),
+            self.eps,
+            self._wd,
+        )
+        grad_avg = rest.pop(0) if centered else None
+        buf = rest.pop(0) if with_momentum else None
+        return new, RMSPropState(square_avg, grad_avg, buf, state.t + 1)
 
     def step_size(self, state, lr):
-        return lr / self._denominator(state)
+        return lr / _rmsprop_denominator(state.square_avg, state.grad_avg, self.eps)
 
     def velocity(self, state, lr):
         return None if state.buf is None else -lr * state.buf
@@ -316,24 +467,22 @@ class Adam(Optimizer):
         zeros = params * 0
         return AdamState(zeros, zeros, zeros if self.amsgrad else None, 0)
 
-    def _moments(self, grads, state):
-        b1, b2 = self.beta1, self.beta2
-        m = b1 * state.m + (1 - b1) * grads
-        v = b2 * state.v + (1 - b2) * (grads * grads)
-        v_max = None if state.v_max is None else np.maximum(state.v_max, v)
-        return AdamState(m, v, v_max, state.t + 1)
+    decoupled: ClassVar[bool] = False
 
     def update(self, grads, state, params, lr):
-        new = self._moments(self._decayed(grads, params), state)
-        return params - self.step_size(new, lr) * new.m, new
+        amsgrad = state.v_max is not None
+        kernel = self._kernel(_k_adam, self.decays, amsgrad, self.decoupled, self.xp)
+        t = state.t + 1
+        new, m, v, *rest = kernel(
+            params, grads, state.m, state.v, _absent_as_zero(state.v_max), t, lr,
+            self.beta1, self.beta2, self.eps, self._wd,
+        )  # fmt: skip
+        return new, AdamState(m, v, rest[0] if amsgrad else None, t)
 
     def step_size(self, state, lr):
-        t = _at_least_one(state.t)
-        root_bc2 = (1 - self.beta2**t) ** 0.5
         v = state.v if state.v_max is None else state.v_max
-        # η/(1 − β₁ᵗ) / (√v/√(1 − β₂ᵗ) + ε), with the bias corrections moved into the
-        # scalars: two array operations fewer on every step
-        return (lr * root_bc2 / (1 - self.beta1**t)) / (v**0.5 + self.eps * root_bc2)
+        t = _at_least_one(state.t)
+        return _adam_rate(v, t, lr, self.beta1, self.beta2, self.eps)
 
     def velocity(self, state, lr):
         return -lr * state.m / (1 - self.beta1 ** _at_least_one(state.t))
@@ -343,11 +492,7 @@ class AdamW(Adam):
     """AdamW: decoupled weight decay, θ ← θ(1 − ηλ) before Adam's step on the raw gradient."""
 
     name = "adamw"
-
-    def update(self, grads, state, params, lr):
-        params = params * (1 - lr * self.weight_decay)
-        new = self._moments(grads, state)
-        return params - self.step_size(new, lr) * new.m, new
+    decoupled = True
 
 
 def _host(value) -> np.ndarray:
@@ -399,4 +544,4 @@ def make_optimizer(
                 hyper[key] = float(values[0])
             else:
                 hyper[key] = xp.asarray(values[:, None], dtype=dtype)
-    return _CLASSES[name](convention=convention, hyper=hyper)
+    return _CLASSES[name](convention=convention, hyper=hyper, xp=xp)

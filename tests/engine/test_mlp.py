@@ -381,15 +381,16 @@ def torch_optimizer(name, net, hyper):
         ("adamw", {"lr": 0.003, "weight_decay": 0.1}, True),
     ],
 )
-def test_a_training_trajectory_equals_torch(optimizer, hyper, batch_norm):
+def test_a_training_trajectory_equals_torch(optimizer, hyper, batch_norm, backend_name, xp):
     """20 updates, batch 16 in data order, our gradients and optimizer vs nn.Sequential and
-    torch.optim stepping the same minibatches; compared after every update."""
+    torch.optim stepping the same minibatches; compared after every update (on each array
+    module: the CuPy run is the GPU path's, fused updates included)."""
     x, y = digits_subset()
-    model = MLP(64, [16, 12], 10, "relu", batch_norm, dtype=F64)
+    model = MLP(64, [16, 12], 10, "relu", batch_norm, xp=xp, dtype=F64)
     params, buffers = model.initial_state(seed=3, runs=1)
-    net, names = torch_net(model, params[0], buffers[0])
+    net, names = torch_net(model, _host(params)[0], _host(buffers)[0])
     net.train()
-    ours = make_optimizer(optimizer, hyper)
+    ours = make_optimizer(optimizer, hyper, xp=xp)
     theirs = torch_optimizer(optimizer, net, hyper)
     state = ours.init(params)
     first_loss = None
@@ -399,18 +400,24 @@ def test_a_training_trajectory_equals_torch(optimizer, hyper, batch_norm):
     atol = 1e-10 if optimizer.startswith("adam") and batch_norm else 1e-12
     for step in range(20):
         xb, yb = x[step * 16 : (step + 1) * 16], y[step * 16 : (step + 1) * 16]
-        loss, grads, buffers = model.batch_grad(params, buffers, xb, yb)
+        loss, grads, buffers = model.batch_grad(params, buffers, xp.asarray(xb), xp.asarray(yb))
         params, state = ours.update(grads, state, params, hyper["lr"])
         theirs.zero_grad()
         expected = cross_entropy(net, xb, yb)
         expected.backward()
         theirs.step()
+        loss = _host(loss)
         assert loss[0] == pytest.approx(expected.item(), rel=1e-10)
         first_loss = loss[0] if first_loss is None else first_loss
         flat = np.concatenate([p.detach().numpy().ravel() for p in net.parameters()])
-        np.testing.assert_allclose(params[0], flat, rtol=1e-9, atol=atol)
-    np.testing.assert_allclose(buffers[0], torch_buffers(names), rtol=1e-9, atol=atol)
+        np.testing.assert_allclose(_host(params)[0], flat, rtol=1e-9, atol=atol)
+    np.testing.assert_allclose(_host(buffers)[0], torch_buffers(names), rtol=1e-9, atol=atol)
     assert loss[0] < first_loss - 0.3  # it learned: the comparison is not of a frozen net
+
+
+def _host(a):
+    """A NumPy copy of a NumPy or CuPy array."""
+    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 @pytest.mark.parametrize("batch_norm", [True, False])

@@ -50,18 +50,24 @@ def quadratic_grad(theta):
     return theta @ _Q - _B
 
 
-def run_engine(name, hypers, grads, lrs, convention="pytorch", starts=None, grad_fn=None):
+def host(a):
+    """A NumPy copy of a NumPy or CuPy array."""
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def run_engine(name, hypers, grads, lrs, convention="pytorch", starts=None, grad_fn=None, xp=np):
     """Trajectory (steps + 1, R, P) of the engine's optimizer, its final state and itself.
 
-    ``grads`` is (steps, R, P) or None with ``grad_fn(params)``; ``lrs`` is (steps, R)."""
-    opt = make_optimizer(name, hypers, convention, xp=np)
-    params = starts_for(len(hypers)) if starts is None else starts
+    ``grads`` is (steps, R, P) or None with ``grad_fn(params)``; ``lrs`` is (steps, R).
+    With ``xp`` (CuPy) the optimizer runs on the device and the trajectory comes back."""
+    opt = make_optimizer(name, hypers, convention, xp=xp)
+    params = xp.asarray(starts_for(len(hypers)) if starts is None else starts)
     state = opt.init(params)
-    path = [params]
+    path = [host(params)]
     for k in range(len(lrs)):
-        g = grad_fn(params) if grads is None else grads[k]
-        params, state = opt.update(g, state, params, lrs[k][:, None])
-        path.append(params)
+        g = grad_fn(host(params)) if grads is None else grads[k]
+        params, state = opt.update(xp.asarray(g), state, params, xp.asarray(lrs[k][:, None]))
+        path.append(host(params))
     return np.stack(path), state, opt
 
 
@@ -156,13 +162,17 @@ def torch_factory(torch_name, kwargs, lr):
 @pytest.mark.parametrize("source", ["sequence", "quadratic"])
 @pytest.mark.parametrize(("name", "hyper", "torch_name", "torch_kwargs"), CASES, ids=CASE_IDS)
 @needs_torch
-def test_pytorch_convention_matches_torch(name, hyper, torch_name, torch_kwargs, source):
+def test_pytorch_convention_matches_torch(
+    name, hyper, torch_name, torch_kwargs, source, backend_name, xp
+):
     lr = BASE_LR.get(name, 0.01)
     lrs = np.full((STEPS, 1), lr)
     start = starts_for(1)
     grads = gradient_sequence() if source == "sequence" else None
     grad_fn = None if grads is not None else quadratic_grad
-    ours, _, _ = run_engine(name, [{"lr": lr, **hyper}], grads, lrs, starts=start, grad_fn=grad_fn)
+    ours, _, _ = run_engine(
+        name, [{"lr": lr, **hyper}], grads, lrs, starts=start, grad_fn=grad_fn, xp=xp
+    )
     theirs, _, _ = run_torch(
         torch_factory(torch_name, torch_kwargs, lr),
         start[0],
@@ -273,13 +283,13 @@ SWEEPS = [
     ("name", "hypers", "torch_name", "to_torch"), SWEEPS, ids=[s[0] for s in SWEEPS]
 )
 @needs_torch
-def test_sweep_matches_torch_run_by_run(name, hypers, torch_name, to_torch):
+def test_sweep_matches_torch_run_by_run(name, hypers, torch_name, to_torch, backend_name, xp):
     runs = len(hypers)
     grads = gradient_sequence(runs=runs, seed=11)
     starts = starts_for(runs, seed=12)
     base = np.array([h["lr"] for h in hypers])
     lrs = np.tile(base, (STEPS, 1))
-    ours, _, _ = run_engine(name, hypers, grads, lrs, starts=starts)
+    ours, _, _ = run_engine(name, hypers, grads, lrs, starts=starts, xp=xp)
     for r, h in enumerate(hypers):
         theirs, _, _ = run_torch(
             torch_factory(torch_name, to_torch(h), h["lr"]), starts[r], grads[:, r], lrs[:, r]
@@ -493,3 +503,91 @@ def test_update_does_not_mutate_its_inputs():
         for a, b in zip(state, state_copy, strict=True):
             if a is not None:
                 np.testing.assert_array_equal(a, b)
+
+
+# ---- one kernel per update (the fused GPU path, checked with a fusing stand-in for CuPy) ----
+
+
+class _Counted(np.ndarray):
+    """An array that counts the elementwise operations done on it outside a fused kernel:
+    each would be a kernel launch of its own on the GPU."""
+
+    stray = 0
+    inside = False
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if not _Counted.inside:
+            _Counted.stray += 1
+        plain = [np.asarray(a) if isinstance(a, _Counted) else a for a in inputs]
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        return result.view(_Counted) if isinstance(result, np.ndarray) else result
+
+
+class _FusingNumPy:
+    """NumPy dressed as an array module that fuses (as CuPy does): ``fuse`` wraps the
+    kernel so that its launches are counted and its elementwise work is not stray."""
+
+    def __init__(self):
+        self.launches = 0
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def asarray(self, a, dtype=None):
+        return np.asarray(a, dtype=dtype).view(_Counted)
+
+    def fuse(self, kernel_name=None):
+        def decorate(fn):
+            def launch(*args):
+                self.launches += 1
+                _Counted.inside = True
+                try:
+                    return fn(*args)
+                finally:
+                    _Counted.inside = False
+
+            return launch
+
+        return decorate
+
+
+FUSION_CASES = [(name, hyper, "pytorch") for name, hyper, _, _ in CASES] + [
+    ("momentum", {"momentum": 0.8}, "lecture"),
+    ("nesterov", {"weight_decay": 0.1}, "lecture"),
+    ("adagrad", {}, "lecture"),
+    ("rmsprop", {"alpha": 0.9}, "lecture"),
+]
+
+
+@pytest.mark.parametrize("runs", [1, 3])
+@pytest.mark.parametrize(("name", "hyper", "convention"), FUSION_CASES)
+def test_an_update_is_one_fused_kernel_with_numpys_results(name, hyper, convention, runs):
+    """On an array module that fuses, every update (the first included) is exactly one
+    kernel launch and nothing elementwise happens outside it; and its results are the NumPy
+    path's, bit for bit (the NumPy path is the one compared with torch above)."""
+    fusing = _FusingNumPy()
+    # a sweep: the runs' rates and (where it has one) weight decay differ, as (R, 1) arrays
+    hypers = [
+        {
+            **hyper,
+            "lr": 0.01 * (r + 1),
+            **({"weight_decay": 0.1 * r} if "weight_decay" in hyper else {}),
+        }
+        for r in range(runs)
+    ]
+    fused = make_optimizer(name, hypers, convention, xp=fusing)
+    plain = make_optimizer(name, hypers, convention, xp=np)
+    grads = gradient_sequence(steps=6, runs=runs, seed=41)
+    p_fused = fusing.asarray(starts_for(runs, seed=42))
+    p_plain = starts_for(runs, seed=42)
+    s_fused, s_plain = fused.init(p_fused), plain.init(p_plain)
+    lr = np.array([[h["lr"]] for h in hypers]) if runs > 1 else hypers[0]["lr"]
+    lr_fused = fusing.asarray(lr) if runs > 1 else lr
+    for k in range(6):
+        _Counted.stray, fusing.launches = 0, 0
+        p_fused, s_fused = fused.update(fusing.asarray(grads[k]), s_fused, p_fused, lr_fused)
+        assert (fusing.launches, _Counted.stray) == (1, 0), f"update {k}"
+        p_plain, s_plain = plain.update(grads[k], s_plain, p_plain, lr)
+        np.testing.assert_array_equal(np.asarray(p_fused), p_plain)
+        for a, b in zip(s_fused, s_plain, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
