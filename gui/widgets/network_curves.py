@@ -126,7 +126,8 @@ class NetworkCurves(QWidget):
         self._frame = None
         self._x_mode = "step"
         self._x_key = None
-        self._ranges: dict[str, tuple] = {}  # plot -> (key, span) last set
+        self._ranges: dict[str, tuple] = {}  # plot -> (curves' keys, their extent, span set)
+        self._y_by_user: set[str] = set()
         self._legend_keys: dict[str, tuple] = {}
         self.plots: dict[str, pg.PlotItem] = {}
         self.items: dict[str, list] = {name: [] for name, _, _ in PLOTS}
@@ -235,6 +236,11 @@ class NetworkCurves(QWidget):
             plot.getAxis("left").enableAutoSIPrefix(False)
             plot.hideButtons()
             plot.enableAutoRange(y=False)
+            if name == "accuracy":
+                plot.setYRange(0.0, 1.0)
+            plot.vb.sigRangeChangedManually.connect(
+                lambda mask, name=name: mask[1] and self._y_by_user.add(name)
+            )
             line = pg.InfiniteLine(angle=90, movable=False)
             line.setZValue(30)
             plot.addItem(line, ignoreBounds=True)
@@ -514,28 +520,25 @@ class NetworkCurves(QWidget):
 
     def _set_y_range(self, name: str, drawn: list[Drawn], log: bool, frame) -> None:
         """A vertical range over every computed row of what is drawn (not only the revealed
-        ones): moving the playhead moves the curves' ends, not the axes."""
-        key = tuple((d.key, d.all_rows) for d in drawn)
-        if self._ranges.get(name, (None,))[0] == key:
+        ones): moving the playhead moves the curves' ends, not the axes. Extended by the
+        rows new since the last frame; a plot the user zoomed or panned keeps its range."""
+        if name == "accuracy" or name in self._y_by_user:
             return
-        if name == "accuracy":
-            span = (0.0, 1.0)
-        elif log:
-            extent = _Extent()
-            for d in drawn:
-                extent.add(d.key, d.y, d.all_rows, math.inf)
-            span = extent.span()
-        else:
-            values = [np.asarray(d.y[: d.all_rows], float) for d in drawn]
-            values = np.concatenate(values) if values else np.zeros(0)
-            values = values[np.isfinite(values)]
-            span = (float(values.min()), float(values.max())) if values.size else None
-        self._ranges[name] = (key, span)
-        if span is not None:
-            lo, hi = span
-            if hi <= lo:
-                lo, hi = lo - 0.5, hi + 0.5
-            self.plots[name].setYRange(lo, hi)
+        keys = tuple(d.key for d in drawn)
+        kept = self._ranges.get(name)
+        if kept is None or kept[0] != keys:
+            kept = (keys, _Extent() if log else _LinearExtent(), None)
+        keys, extent, shown = kept
+        for d in drawn:
+            extent.add(d.key, d.y, d.all_rows, math.inf)
+        span = extent.span()
+        self._ranges[name] = (keys, extent, span)
+        if span is None or span == shown:
+            return
+        lo, hi = span
+        if hi <= lo:  # one value: a unit around it
+            lo, hi = lo - 0.5, hi + 0.5
+        self.plots[name].setYRange(lo, hi)
 
     def _legends(self) -> None:
         for name, legend in (("bn_mean", self.bn_legend), ("layers", self.layers_legend)):
@@ -607,6 +610,29 @@ class NetworkCurves(QWidget):
         else:
             self._x_key = None
             plot.enableAutoRange(x=True)
+
+
+class _LinearExtent:
+    """The lowest and highest finite value of some columns, extended by the rows new since
+    the last call (``curves_view._Extent`` for a linear axis)."""
+
+    def __init__(self):
+        self.done: dict = {}
+        self.lo = math.inf
+        self.hi = -math.inf
+
+    def add(self, column_key, column, rows: int, ceiling: float = math.inf) -> None:
+        start = self.done.get(column_key, 0)
+        if rows <= start:
+            return
+        self.done[column_key] = rows
+        values = np.asarray(column[start:rows], float)
+        values = values[np.isfinite(values) & (values <= ceiling)]
+        if values.size:
+            self.lo, self.hi = min(self.lo, float(values.min())), max(self.hi, float(values.max()))
+
+    def span(self) -> tuple[float, float] | None:
+        return None if self.lo > self.hi else (self.lo, self.hi)
 
 
 def layer_colors(n: int) -> list[str]:

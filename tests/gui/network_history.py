@@ -1,36 +1,17 @@
-"""Networks' histories for the curves' tests, with the fields netrec records
-(INTERFACES.md, "netrec delivers"): the evaluated columns on a cadence (NaN in between), the
-minibatch loss, per-layer records and batch norm's statistics. Made here from a seed, so
-that every drawn value can be checked against these arrays (the oracle is the history,
-not the code that draws it)."""
+"""Networks' histories for the curves' tests, with the fields the trainer records for a
+network (``engine.training``: the evaluated columns on a cadence, NaN in between, the
+minibatch loss, ``LayerRecords`` and ``BNRecords``). Made here from a seed, with shapes and
+cadences chosen to be awkward (three layers, channels 0, 1, 5), so that every drawn value
+can be checked against these arrays: the oracle is the history, not the code that draws
+it. ``test_network_curves`` also draws a real trainer's history."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from engine.experiment import parse_experiment
-from engine.training import History
+from engine.training import BNRecords, History, LayerRecords
 from gui.snapshot import Frame, Snapshot
-
-
-@dataclass
-class LayerRecords:
-    names: tuple[str, ...]
-    weight_norm: np.ndarray  # (rows, R, L)
-    grad_norm: np.ndarray
-    update_ratio: np.ndarray
-
-
-@dataclass
-class BNRecords:
-    layers: tuple[str, ...]
-    channels: tuple[int, ...]
-    batch_mean: np.ndarray  # (rows, R, n_bn_layers, n_channels)
-    batch_var: np.ndarray
-    running_mean: np.ndarray
-    running_var: np.ndarray
 
 
 def network_experiment(runs: int = 2, batch_norm: bool = True, steps: int = 60):

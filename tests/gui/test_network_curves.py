@@ -11,9 +11,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from engine.experiment import build, parse_experiment
 from gui.palette import RUN_COLORS
 from gui.theme import LIGHT
-from gui.widgets.curves_view import CurvesView
+from gui.widgets.curves_view import MAX_CURVE_POINTS, CurvesView
 from gui.widgets.network_curves import layer_colors
 from gui.widgets.parameter_slider import format_value
 from tests.gui.network_history import network_frame, network_history
@@ -220,3 +221,68 @@ def test_a_network_before_any_row_is_computed_draws_nothing_and_says_so(curves):
         assert drawn(net, plot) == []
     assert net.bn_stack.currentIndex() == 1
     assert "nothing computed yet" in net.bn_note.text().lower()
+
+
+def test_a_trained_networks_history_is_drawn_as_recorded(curves):
+    """The trainer's own records (digits, batch norm, evaluated every 4th row): what the
+    curves draw is what it recorded, channel by channel."""
+    data = {
+        "seed": 0,
+        "steps": 24,
+        "dtype": "float32",
+        "problem": {"kind": "mlp", "dataset": "digits", "hidden": [8, 6], "batch_norm": True},
+        "runs": [
+            {"label": "sgd", "optimizer": "sgd", "lr": 0.1, "batch_size": 16},
+            {"label": "adam", "optimizer": "adam", "lr": 0.01, "batch_size": 16},
+        ],
+    }
+    experiment = parse_experiment(data)
+    trainer = build(experiment).trainer.fresh(eval_every=4)
+    h = trainer.run()
+    assert h.layers is not None
+    assert h.bn is not None
+    frame = network_frame(h, experiment, head=18, selected=1)
+    curves.draw(frame)
+    net = curves.network
+    loss = drawn(net, "loss")
+    x, y = expected(h, h.extra["val_loss"][:, 1], 19, True)
+    assert len(x) == 5  # rows 0, 4, ..., 16
+    assert_curve(loss[3], x, y)
+    net.set_mode("train")
+    assert_curve(drawn(net, "loss")[1], *expected(h, h.extra["batch_loss"][:, 1], 19, True))
+    net.bn_layer_choice.setCurrentIndex(1)
+    net.bn_channel_choice.setCurrentIndex(net.bn_channel_choice.count() - 1)
+    layer, channel = 1, len(h.bn.channels) - 1
+    thick = max(net.items["bn_var"][:2], key=lambda item: item.opts["pen"].widthF())
+    running = h.bn.running_var[:, 1, layer, channel]
+    assert_curve((None, None, thick.xData, thick.yData), *expected(h, running, 19, False))
+
+
+def test_vertical_ranges_span_every_computed_row_not_only_the_revealed(curves):
+    h = network_history(steps=60, runs=2, eval_every=4)
+    curves.draw(network_frame(h, head=8, selected=0))
+    net = curves.network
+    QApplication.processEvents()
+    low, high = net.plots["loss"].vb.viewRange()[1]
+    every = np.concatenate([h.loss.ravel(), h.extra["val_loss"].ravel()])
+    every = np.log10(every[np.isfinite(every)])
+    assert low <= every.min() < every.max() <= high
+    assert net.plots["accuracy"].vb.viewRange()[1][0] <= 0.0
+    assert net.plots["accuracy"].vb.viewRange()[1][1] >= 1.0
+    low, high = net.plots["bn_mean"].vb.viewRange()[1]
+    channel = np.concatenate([h.bn.batch_mean[1:, 0, 0, 0], h.bn.running_mean[:, 0, 0, 0]])
+    assert low <= channel.min() < channel.max() <= high
+
+
+def test_a_long_history_is_drawn_within_the_budget_keeping_its_extremes(curves):
+    h = network_history(steps=12_000, runs=1, eval_every=3)
+    curves.draw(network_frame(h, head=10_000))
+    net = curves.network
+    for mode, column in (("eval", h.loss[:, 0]), ("train", h.extra["batch_loss"][:, 0])):
+        net.set_mode(mode)
+        (_, _, x, y), *_ = drawn(net, "loss")
+        assert len(x) <= MAX_CURVE_POINTS + 2
+        revealed = column[:10_001]
+        assert y.max() == pytest.approx(np.log10(np.nanmax(revealed)), rel=1e-12)
+        assert y.min() == pytest.approx(np.log10(np.nanmin(revealed)), rel=1e-12)
+        assert x.max() <= 10_000
