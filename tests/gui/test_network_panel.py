@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QFileDialog
 
 from engine import datasets
@@ -298,9 +297,3 @@ def test_the_panel_shows_another_files_values(panel, session):
     assert not c["batch_norm"][0].isChecked()
     assert not c["bn_momentum"][0].isVisible()
     assert c["normalize_features"][0].isChecked()
-
-
-def test_the_colours_of_the_classes_differ():
-    colours = {class_color(c).name() for c in range(10)}
-    assert len(colours) == 10
-    assert QColor(class_color(0)).isValid()
