@@ -26,7 +26,7 @@ from gui.palette import RUN_COLORS
 
 MAX_DRAWN = 3000  # points in the scatter: the sets come shuffled, so the first N are a sample
 THUMBNAIL_ROWS = 2
-CANVAS_HEIGHT = 84
+CANVAS_HEIGHT = 56  # the panel must fit a 1366 × 768 screen beside the other views
 
 
 @functools.lru_cache(maxsize=32)
@@ -152,6 +152,9 @@ class DatasetPreview(QWidget):
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        font = self.caption.font()
+        font.setPointSizeF(font.pointSizeF() * 0.9)  # a note under the picture, not a row
+        self.caption.setFont(font)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)

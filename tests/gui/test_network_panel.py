@@ -229,7 +229,11 @@ def test_the_moons_preview_draws_every_point_in_its_class(panel, session, qtbot)
     assert panel.preview.caption.text() == "moons: 201 points, 2 classes"
     # both classes are painted in their colours
     image = panel.preview.canvas.grab().toImage()
-    found = {image.pixelColor(x, y).name() for x in range(image.width()) for y in range(0, 84, 2)}
+    found = {
+        image.pixelColor(x, y).name()
+        for x in range(image.width())
+        for y in range(0, image.height(), 2)
+    }
     assert {class_color(0).name(), class_color(1).name()} <= found
     # blobs with four classes: four groups of the sizes the engine makes
     _choose(panel.controls["dataset"][0], "blobs")
