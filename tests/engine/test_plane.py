@@ -7,7 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.plane import Plane, mlp_grid_loss, random_plane, three_point_plane, trajectory_plane
+from engine.plane import (
+    Cancelled,
+    Plane,
+    mlp_grid_loss,
+    random_plane,
+    three_point_plane,
+    trajectory_plane,
+)
 from engine.problems.mlp import MLP
 
 P = 40
@@ -96,23 +103,91 @@ def test_random_directions_are_filter_normalized():
     assert not np.allclose(random_plane(model, centre, seed=5).d1, plane.d1)
 
 
-@pytest.mark.parametrize("hidden", [[7, 5], []])
-def test_grid_losses_equal_point_by_point_evaluation(hidden):
-    model = MLP(4, hidden, 3, "tanh", batch_norm=True, dtype=np.float64)
-    rng = np.random.default_rng(5)
+def evaluate_point_by_point(model, plane, buffers, x, y, a_values, b_values):
+    """The oracle: ``model.evaluate`` (itself checked against PyTorch) at every lifted point."""
+    loss = np.empty((len(b_values), len(a_values)))
+    accuracy = np.empty_like(loss)
+    for i, b in enumerate(b_values):
+        lifted = plane.lift(a_values, np.full_like(a_values, b))
+        expected = model.evaluate(lifted, np.tile(buffers, (len(a_values), 1)), x, y)
+        loss[i], accuracy[i] = expected.loss, expected.accuracy
+    return loss, accuracy
+
+
+def network_and_data(hidden, activation, batch_norm, seed=5):
+    model = MLP(4, hidden, 3, activation, batch_norm=batch_norm, dtype=np.float64)
+    rng = np.random.default_rng(seed)
     params, buffers = model.init_host(1)
+    # running statistics away from 0 and 1, so that a missing fold would show
     buffers = np.abs(buffers + 0.3 * rng.standard_normal(buffers.shape)) + 0.1
-    others = params + 0.2 * rng.standard_normal((2, params.size))
-    plane = three_point_plane(params, others[0], others[1])
     x, y = rng.standard_normal((30, 4)), rng.integers(0, 3, 30)
-    a_values, b_values = np.linspace(-1, 2, 5), np.linspace(-0.5, 1.5, 4)
-    # a budget of 3 grid points per chunk: chunks, the last one shorter
+    return model, params, buffers, x, y, rng
+
+
+GRID = np.linspace(-1, 2, 5), np.linspace(-0.5, 1.5, 4)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("batch_norm", [True, False])
+@pytest.mark.parametrize("hidden", [[7, 5], [6], []])
+def test_grid_losses_equal_point_by_point_evaluation(hidden, batch_norm, activation):
+    """A plane along every parameter (γ and β too: batch norm's fold is then quadratic in
+    (a, b)), with running statistics for batch norm, float64."""
+    model, params, buffers, x, y, rng = network_and_data(hidden, activation, batch_norm)
+    others = params + 0.4 * rng.standard_normal((2, params.size))
+    plane = three_point_plane(params, others[0], others[1])
+    a_values, b_values = GRID
+    # a budget of 3 grid points per chunk: several blocks of chunks, the last ones shorter
     loss, accuracy = mlp_grid_loss(
         model, plane, buffers, x, y, a_values, b_values, max_elements=3 * 30 * 7
     )
     assert loss.shape == accuracy.shape == (4, 5)
-    for i, b in enumerate(b_values):
-        lifted = plane.lift(a_values, np.full_like(a_values, b))
-        expected = model.evaluate(lifted, np.tile(buffers, (len(a_values), 1)), x, y)
-        np.testing.assert_allclose(loss[i], expected.loss, rtol=1e-11)
-        np.testing.assert_array_equal(accuracy[i], expected.accuracy)
+    expected_loss, expected_accuracy = evaluate_point_by_point(
+        model, plane, buffers, x, y, a_values, b_values
+    )
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-11)
+    np.testing.assert_array_equal(accuracy, expected_accuracy)
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_grid_on_a_random_plane_equals_point_by_point_evaluation(batch_norm):
+    """A filter-normalized plane leaves γ and β still (the linear fold), default chunks."""
+    model, params, buffers, x, y, _ = network_and_data([8, 6], "relu", batch_norm, seed=6)
+    plane = random_plane(model, params, seed=2)
+    a_values, b_values = np.linspace(-1, 1, 7), np.linspace(-1, 1, 6)
+    loss, accuracy = mlp_grid_loss(model, plane, buffers, x, y, a_values, b_values)
+    expected = evaluate_point_by_point(model, plane, buffers, x, y, a_values, b_values)
+    np.testing.assert_allclose(loss, expected[0], rtol=1e-11)
+    np.testing.assert_array_equal(accuracy, expected[1])
+
+
+def test_a_float32_model_draws_the_float64_grid_to_float32_rounding():
+    model, params, buffers, x, y, rng = network_and_data([7], "relu", True)
+    plane = three_point_plane(params, *(params + 0.3 * rng.standard_normal((2, params.size))))
+    model32 = MLP(4, [7], 3, "relu", batch_norm=True, dtype=np.float32)
+    loss64, _ = mlp_grid_loss(model, plane, buffers, x, y, *GRID)
+    loss32, _ = mlp_grid_loss(model32, plane, buffers, x, y, *GRID)
+    assert loss32.dtype == np.float64  # host float64 whatever the model computes in
+    np.testing.assert_allclose(loss32, loss64, rtol=2e-5)
+
+
+def test_a_grid_is_cancelled_between_blocks():
+    model, params, buffers, x, y, rng = network_and_data([7], "relu", False)
+    plane = three_point_plane(params, *(params + rng.standard_normal((2, params.size))))
+    polls = []
+
+    def stop_on_third():
+        polls.append(1)
+        return len(polls) == 3
+
+    with pytest.raises(Cancelled):
+        mlp_grid_loss(
+            model, plane, buffers, x, y, *GRID, max_elements=30 * 7, should_stop=stop_on_third
+        )
+    assert len(polls) == 3
+    polls.clear()
+    loss, _ = mlp_grid_loss(
+        model, plane, buffers, x, y, *GRID, max_elements=30 * 7, should_stop=lambda: polls.append(1)
+    )
+    assert np.isfinite(loss).all()
+    assert len(polls) > 1  # polled once per block, several blocks here
