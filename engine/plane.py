@@ -314,3 +314,74 @@ def mlp_grid_loss(
     loss = to_host(losses).astype(float) * (LN_2 / n)
     accuracy = to_host(correct).astype(float) / n
     return loss.reshape(shape), accuracy.reshape(shape)
+
+
+# ---- a line between two solutions, and decision regions ---------------------------------------
+
+
+def interpolation_losses(model: MLP, p0, p1, buffers, splits, ts) -> dict[str, np.ndarray]:
+    """Evaluation-mode loss and accuracy along the line ``(1 − t)·p0 + t·p1`` between two
+    parameter vectors ``(P,)`` (Goodfellow et al. 2015): ``train_loss``, ``train_accuracy``
+    and, when ``splits`` (an ``engine.datasets.Split``) has a validation part, ``val_loss``
+    and ``val_accuracy``, each ``(len(ts),)`` float64. Batch norm uses ``buffers (Q,)``: one
+    run's running statistics at every point. Every point of the line is one run of a single
+    ``model.evaluate`` (chunked over examples, so memory stays bounded)."""
+    ts = np.asarray(ts, float).reshape(-1)
+    p0, p1 = np.asarray(p0, float).reshape(-1), np.asarray(p1, float).reshape(-1)
+    for name, p in (("p0", p0), ("p1", p1)):
+        if p.shape != (model.n_params,):
+            raise ValueError(
+                f"{name} must hold the network's {model.n_params} parameters, got {p.size}"
+            )
+    points = (1 - ts)[:, None] * p0 + ts[:, None] * p1
+    params, grid_buffers = model.stack(list(points), [np.asarray(buffers, float)] * len(ts))
+    to_host = (lambda v: v.get()) if hasattr(model.xp, "cuda") else np.asarray
+    out = {}
+    parts = [("train", splits.x_train, splits.y_train)]
+    if len(splits.y_val):
+        parts.append(("val", splits.x_val, splits.y_val))
+    for prefix, x, y in parts:
+        result = model.evaluate(params, grid_buffers, model.asarray(x), model.xp.asarray(y))
+        out[f"{prefix}_loss"] = to_host(result.loss).astype(float)
+        out[f"{prefix}_accuracy"] = to_host(result.accuracy).astype(float)
+    return out
+
+
+def decision_grid(model: MLP, params, buffers, rect, resolution: int, max_elements: int = 1 << 21):
+    """Each run's predicted class and its softmax probability over a square of the 2-D
+    (normalized) feature space: two ``(R, resolution, resolution)`` arrays (int64, float64).
+
+    ``rect = (x0, x1, y0, y1)`` in normalized units; row ``j`` is y and column ``i`` is x, at
+    pixel centres ``x0 + (i + ½)·(x1 − x0)/resolution`` (likewise y). Evaluation mode, each
+    run with its own ``buffers`` row; pixels are taken in chunks whose activations (runs ×
+    pixels × widest layer) stay under ``max_elements``.
+    """
+    if model.widths[0] != 2:
+        raise ValueError(
+            f"a decision grid needs 2 input features, the network has {model.widths[0]}"
+        )
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
+        raise ValueError(f"resolution must be an integer ≥ 1, got {resolution!r}")
+    x0, x1, y0, y1 = (float(v) for v in rect)
+    xp = model.xp
+    params = xp.asarray(params, model.dtype).reshape(-1, model.n_params)
+    buffers = xp.asarray(buffers, model.dtype).reshape(len(params), model.n_buffers)
+    step_x, step_y = (x1 - x0) / resolution, (y1 - y0) / resolution
+    xs = x0 + (np.arange(resolution) + 0.5) * step_x
+    ys = y0 + (np.arange(resolution) + 0.5) * step_y
+    grid_x, grid_y = np.meshgrid(xs, ys)  # (res, res): row j is y
+    pixels = np.stack([grid_x.reshape(-1), grid_y.reshape(-1)], axis=1)
+    runs = len(params)
+    chunk = max(1, max_elements // (runs * max(model.widths)))
+    classes = np.empty((runs, len(pixels)), np.int64)
+    confidence = np.empty((runs, len(pixels)))
+    to_host = (lambda v: v.get()) if hasattr(xp, "cuda") else np.asarray
+    for start in range(0, len(pixels), chunk):
+        logits = model.logits(params, buffers, model.asarray(pixels[start : start + chunk]))
+        logits = to_host(logits).astype(float)  # (R, chunk, C)
+        top = logits.max(axis=2, keepdims=True)
+        # the winner's softmax probability: 1 / Σ exp(l − max)
+        confidence[:, start : start + chunk] = 1 / np.exp(logits - top).sum(axis=2)
+        classes[:, start : start + chunk] = logits.argmax(axis=2)
+    shape = (runs, resolution, resolution)
+    return classes.reshape(shape), confidence.reshape(shape)

@@ -7,9 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.datasets import Dataset, split
 from engine.plane import (
     Cancelled,
     Plane,
+    decision_grid,
+    interpolation_losses,
     mlp_grid_loss,
     random_plane,
     three_point_plane,
@@ -191,3 +194,107 @@ def test_a_grid_is_cancelled_between_blocks():
     )
     assert np.isfinite(loss).all()
     assert len(polls) > 1  # polled once per block, several blocks here
+
+
+# ---- interpolation and decision regions ------------------------------------------------------
+
+
+def torch_loss_and_accuracy(model, params, buffers, x, y):
+    """The oracle: ``nn.Sequential`` in evaluation mode holding one run's arrays (float64)."""
+    torch = pytest.importorskip("torch", reason="torch is the oracle for networks")
+    modules, names = [], {}
+    activations = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid}
+    for i, (fan_in, fan_out) in enumerate(zip(model.widths[:-1], model.widths[1:], strict=True)):
+        names[f"linear{i}"] = torch.nn.Linear(fan_in, fan_out, dtype=torch.float64)
+        modules.append(names[f"linear{i}"])
+        if i < len(model.widths) - 2:
+            if model.batch_norm:
+                names[f"bn{i}"] = torch.nn.BatchNorm1d(
+                    fan_out, eps=model.bn_eps, dtype=torch.float64
+                )
+                modules.append(names[f"bn{i}"])
+            modules.append(activations[model.activation]())
+    net = torch.nn.Sequential(*modules).eval()
+    with torch.no_grad():
+        for name, value in model.weights_dict(params, buffers).items():
+            module, attr = name.split(".")
+            getattr(names[module], attr).copy_(torch.from_numpy(np.array(value, dtype=float)))
+        logits = net(torch.from_numpy(np.asarray(x, float)))
+        target = torch.from_numpy(np.asarray(y))
+        loss = torch.nn.functional.cross_entropy(logits, target).item()
+        accuracy = (logits.argmax(dim=1) == target).double().mean().item()
+    return loss, accuracy
+
+
+def small_split(validation_fraction, seed=7):
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((40, 4)), rng.integers(0, 3, 40)
+    data = Dataset(
+        name="random", x=x, y=y, feature_names=("a", "b", "c", "d"), classes=("0", "1", "2")
+    )
+    return split(data, validation_fraction, seed=seed)
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_interpolation_ends_and_middle_are_the_models_evaluation(batch_norm):
+    model, params, buffers, _, _, rng = network_and_data([6], "relu", batch_norm)
+    p1 = params + 0.5 * rng.standard_normal(params.size)
+    parts = small_split(0.25)
+    ts = np.array([0.0, 0.3, 1.0])
+    curves = interpolation_losses(model, params, p1, buffers, parts, ts)
+    assert sorted(curves) == ["train_accuracy", "train_loss", "val_accuracy", "val_loss"]
+    for k, point in enumerate([params, 0.7 * params + 0.3 * p1, p1]):
+        for prefix, x, y in (
+            ("train", parts.x_train, parts.y_train),
+            ("val", parts.x_val, parts.y_val),
+        ):
+            loss, accuracy = torch_loss_and_accuracy(model, point, buffers, x, y)
+            assert curves[f"{prefix}_loss"][k] == pytest.approx(loss, rel=1e-12)
+            assert curves[f"{prefix}_accuracy"][k] == pytest.approx(accuracy, abs=1e-15)
+    without = interpolation_losses(model, params, p1, buffers, small_split(0.0), ts)
+    assert sorted(without) == ["train_accuracy", "train_loss"]
+    with pytest.raises(ValueError, match="p1 must hold the network's"):
+        interpolation_losses(model, params, p1[:-1], buffers, parts, ts)
+
+
+def test_decision_grid_is_the_argmax_at_pixel_centres():
+    """Softmax regression with hand-set weights: run 0 says class 1 where x > 0.3, run 1 where
+    y > 0.5; the winner's probability is the logistic function of the margin."""
+    model = MLP(2, [], 2, dtype=np.float64)
+    params = np.zeros((2, model.n_params))
+    weight = model.layout.view(params, "linear0.weight")  # (R, 2 classes, 2 features)
+    bias = model.layout.view(params, "linear0.bias")
+    weight[0, 1, 0], bias[0, 0] = 1.0, 0.3  # l1 − l0 = x − 0.3
+    weight[1, 1, 1], bias[1, 0] = 1.0, 0.5  # l1 − l0 = y − 0.5
+    classes, confidence = decision_grid(model, params, np.zeros((2, 0)), (-1, 1, -2, 2), 10)
+    assert classes.shape == confidence.shape == (2, 10, 10)
+    xs = -1 + (np.arange(10) + 0.5) * 0.2  # pixel centres: column i is x
+    ys = -2 + (np.arange(10) + 0.5) * 0.4  # row j is y
+    np.testing.assert_array_equal(classes[0], np.tile(xs > 0.3, (10, 1)))
+    np.testing.assert_array_equal(classes[1], np.tile((ys > 0.5)[:, None], (1, 10)))
+    np.testing.assert_allclose(confidence[0], np.tile(1 / (1 + np.exp(-abs(xs - 0.3))), (10, 1)))
+    np.testing.assert_allclose(
+        confidence[1], np.tile(1 / (1 + np.exp(-abs(ys - 0.5)))[:, None], (1, 10))
+    )
+
+
+def test_decision_grid_equals_each_runs_logits_point_by_point():
+    model = MLP(2, [5], 3, "tanh", batch_norm=True, dtype=np.float64)
+    rng = np.random.default_rng(8)
+    params = model.init_host(0)[0] + 0.5 * rng.standard_normal((3, model.n_params))
+    buffers = np.abs(rng.standard_normal((3, model.n_buffers))) + 0.2
+    rect, res = (-2.0, 1.0, -0.5, 1.5), 7
+    # chunks of a few pixels: the last one shorter
+    classes, confidence = decision_grid(model, params, buffers, rect, res, max_elements=3 * 5 * 4)
+    for r in range(3):
+        for j in range(res):
+            for i in range(res):
+                point = [[rect[0] + (i + 0.5) * 3 / res, rect[2] + (j + 0.5) * 2 / res]]
+                logits = model.logits(params[r : r + 1], buffers[r : r + 1], np.array(point))[0, 0]
+                assert classes[r, j, i] == np.argmax(logits)
+                p = np.exp(logits - logits.max())
+                assert confidence[r, j, i] == pytest.approx(p.max() / p.sum(), rel=1e-12)
+    with pytest.raises(ValueError, match="2 input features"):
+        decision_grid(MLP(3, [], 2), np.zeros((1, 8)), np.zeros((1, 0)), rect, res)
+    with pytest.raises(ValueError, match="resolution must be an integer"):
+        decision_grid(model, params, buffers, rect, 0)
