@@ -1,0 +1,128 @@
+"""The decision-boundary view: each run's panel shows exactly the worker's predicted classes
+(read back from the image's colours), as opaque as the prediction is confident, the training
+points in their classes' colours, and a title with the run's label and its accuracy at the
+step drawn (from the recorded rows); it follows the boundary the playhead brings."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from gui.palette import CLASS_COLORS, REGION_ALPHA
+from gui.theme import LIGHT
+from gui.widgets.boundary_view import COMPUTING, NO_BOUNDARY, BoundaryView, grid_columns
+from tests.gui.network_fakes import net_frame, picture, trained
+
+
+@pytest.fixture(scope="module")
+def case():
+    return trained()
+
+
+@pytest.fixture
+def view(qtbot):
+    v = BoundaryView(None, LIGHT)
+    qtbot.addWidget(v)
+    v.resize(900, 420)
+    v.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+    v.show()
+    QApplication.processEvents()
+    return v
+
+
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    return tuple(int(color[k : k + 2], 16) for k in (1, 3, 5))
+
+
+def decoded_classes(rgba: np.ndarray) -> np.ndarray:
+    """Which class each pixel's colour is (-1: none of the palette's)."""
+    out = np.full(rgba.shape[:2], -1)
+    for k, color in enumerate(CLASS_COLORS):
+        out[(rgba[..., :3] == hex_rgb(color)).all(axis=2)] = k
+    return out
+
+
+def test_each_panel_shows_its_runs_predicted_classes(view, case):
+    net = picture(case)
+    view.draw(net_frame(case, net))
+    b = net.boundary
+    assert len(view.panels) == 3
+    for run in range(3):
+        panel = view.panel_of(run)
+        rgba = panel.image.image
+        np.testing.assert_array_equal(decoded_classes(rgba), b.classes[run])
+        # the image fills the boundary's rectangle, row 0 at the bottom (y0)
+        rect = panel.image.mapRectToParent(panel.image.boundingRect())
+        x0, x1, y0, y1 = b.rect
+        assert (rect.left(), rect.right(), rect.top(), rect.bottom()) == pytest.approx(
+            (x0, x1, y0, y1)
+        )
+        # surer predictions are more opaque: alpha = low + (high − low)·(p − ½)/(1 − ½)
+        low, high = REGION_ALPHA
+        expected = low + (high - low) * (b.confidence[run] - 0.5) / 0.5
+        np.testing.assert_allclose(rgba[..., 3] / 255, expected, atol=1 / 255)
+
+
+def test_the_training_points_are_drawn_in_their_classes_colours(view, case):
+    net = picture(case)
+    view.draw(net_frame(case, net))
+    b = net.boundary
+    data = view.panel_of(1).points.data
+    np.testing.assert_array_equal(np.column_stack([data["x"], data["y"]]), b.points)
+    colors = [brush.color().getRgb()[:3] for brush in data["brush"]]
+    np.testing.assert_array_equal(colors, [hex_rgb(CLASS_COLORS[k]) for k in b.labels])
+
+
+def test_titles_carry_the_label_and_the_accuracy_at_the_step_drawn(view, case):
+    h = case.history
+    net = picture(case)
+    step = 12
+    net = dataclasses.replace(net, boundary=dataclasses.replace(net.boundary, step=step))
+    view.draw(net_frame(case, net, head=14))
+    row = int(np.flatnonzero(h.step == step)[0])
+    for run, label in enumerate(("sgd", "adam", "momentum")):
+        title = view.panel_of(run).title
+        assert label in title
+        assert f"step {step}" in title
+        assert f"accuracy {h.extra['accuracy'][row, run]:.1%}" in title
+        assert f"validation {h.extra['val_accuracy'][row, run]:.1%}" in title
+
+
+def test_the_panels_follow_the_boundary_the_playhead_brings(view, case):
+    net = picture(case)
+    view.draw(net_frame(case, net, head=10))
+    later = dataclasses.replace(
+        net.boundary, step=20, classes=1 - net.boundary.classes, confidence=net.boundary.confidence
+    )
+    view.draw(net_frame(case, dataclasses.replace(net, boundary=later), head=20))
+    np.testing.assert_array_equal(decoded_classes(view.panel_of(2).image.image), later.classes[2])
+    assert "step 20" in view.panel_of(2).title
+
+
+def test_hidden_runs_get_no_panel_and_no_boundary_says_why(view, case):
+    net = picture(case)
+    experiment = case.experiment.model_copy(deep=True)
+    experiment.runs[1].visible = False
+    view.draw(net_frame(case, net, experiment=experiment))
+    assert [p.run for p in view.panels] == [0, 2]
+    view.draw(net_frame(case, dataclasses.replace(net, boundary=None)))
+    assert view.stack.currentWidget() is view.placeholder
+    assert view.placeholder.text() == COMPUTING
+    view.draw(net_frame(case, None))
+    assert view.placeholder.text() == NO_BOUNDARY
+
+
+@pytest.mark.parametrize(
+    ("n", "width", "height", "cols"),
+    [(1, 900, 400, 1), (3, 900, 300, 3), (4, 600, 600, 2), (4, 1200, 300, 4), (6, 600, 400, 3)],
+)
+def test_panels_are_laid_out_as_large_as_they_fit(n, width, height, cols):
+    assert grid_columns(n, width, height) == cols
+    best = min(width / cols, height / math.ceil(n / cols))
+    for other in range(1, n + 1):  # brute force: no other column count does better
+        assert min(width / other, height / math.ceil(n / other)) <= best + 1e-9
