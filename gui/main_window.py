@@ -1,5 +1,9 @@
 """The main window: the surface in the middle, the experiment's settings on the left, the
 curves on the right, the playback bar below; menus, shortcuts and the status bar.
+
+For a network the middle is three tabs: the surface (a slice of weight space with the paths
+projected on it), the decision boundaries of every run (2-D data sets only) and the loss
+along the line between two runs' solutions. A 2-D problem has the surface alone (no tab bar).
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from gui import exporting
 from gui.controller import SPEEDS, Controller, speed_index
 from gui.settings import Settings
 from gui.theme import Theme, apply_theme, theme_named
+from gui.widgets.boundary_view import BoundaryView
 from gui.widgets.curves_view import CurvesView
+from gui.widgets.interpolation_view import InterpolationView
 from gui.widgets.notes_panel import NotesPanel
 from gui.widgets.playback_bar import PlaybackBar
 from gui.widgets.problem_panel import ProblemPanel
@@ -65,6 +71,18 @@ class MainWindow(QMainWindow):
         self.run_editor = RunEditor(c)
         self.problem_panel = ProblemPanel(c)
         self.playback_bar = PlaybackBar(c)
+        # owned by the window while out of the tabs (hidden: a loose child would show)
+        self.boundary_view = BoundaryView(c, self.theme, self)
+        self.interpolation_view = InterpolationView(c, self.theme, self)
+        self.boundary_view.hide()
+        self.interpolation_view.hide()
+        # a network's three views share the middle; a 2-D problem shows the surface alone
+        self.views = QTabWidget()
+        self.views.setDocumentMode(True)
+        self.views.setTabBarAutoHide(True)
+        self.views.addTab(self.surface_view, "Surface")
+        self.views.setTabToolTip(0, "The loss over a plane of weight space, every path on it")
+        self._network_tabs = (False, False)
         self.runs_panel.error_color = self.theme.error
 
         self.banner = QLabel()
@@ -79,7 +97,7 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         layout.addWidget(self.banner)
         layout.addWidget(self.notes_panel)
-        layout.addWidget(self.surface_view, 1)
+        layout.addWidget(self.views, 1)
         layout.addWidget(self.playback_bar)
         self.setCentralWidget(central)
 
@@ -107,6 +125,8 @@ class MainWindow(QMainWindow):
         c.sig_error.connect(self._on_engine_error)
         c.sig_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         c.sig_stats.connect(self._on_stats)
+        c.sig_frame.connect(self._on_frame)
+        self.surface_view.sig_refused.connect(lambda text: self.statusBar().showMessage(text, 8000))
         c.sig_speed_changed.connect(self._on_speed)
 
         self._default_geometry()
@@ -386,6 +406,8 @@ class MainWindow(QMainWindow):
         if app is not None:
             apply_theme(app, theme)
         self.surface_view.apply_theme(theme)
+        self.boundary_view.apply_theme(theme)
+        self.interpolation_view.apply_theme(theme)
         self.curves_view.apply_theme(theme)
         self.runs_panel.error_color = theme.error
         self.runs_panel.refresh()
@@ -416,6 +438,41 @@ class MainWindow(QMainWindow):
     def _on_notes_collapsed(self, collapsed: bool) -> None:
         with QSignalBlocker(self.notes_action):
             self.notes_action.setChecked(not collapsed)
+
+    def _on_frame(self, frame) -> None:
+        network = getattr(frame.snapshot, "network", None)
+        is_network = network is not None or bool(getattr(self.controller, "is_network", False))
+        self._show_network_tabs(is_network, is_network and _two_features(frame, network))
+
+    def _show_network_tabs(self, network: bool, two_d: bool) -> None:
+        """The boundary tab for a network on a 2-D data set, the interpolation tab for any
+        network; back to the surface when the tab shown goes."""
+        key = (network, two_d)
+        if key == self._network_tabs:
+            return
+        self._network_tabs = key
+        # tabs added and removed rather than hidden: the tab bar hides itself when one is left
+        current = self.views.currentWidget()
+        while self.views.count() > 1:
+            self.views.removeTab(1)
+        for on, widget, title, tip in (
+            (
+                two_d,
+                self.boundary_view,
+                "Decision boundary",
+                "Each run's predicted classes over the 2-D feature plane, at the playhead",
+            ),
+            (
+                network,
+                self.interpolation_view,
+                "Interpolation",
+                "The loss along the straight line between two runs' final weights",
+            ),
+        ):
+            if on:
+                self.views.setTabToolTip(self.views.addTab(widget, title), tip)
+        index = self.views.indexOf(current)
+        self.views.setCurrentIndex(max(index, 0))
 
     # ---- status ------------------------------------------------------------------------------
     def _on_stats(self, stats: dict) -> None:
@@ -763,6 +820,16 @@ class FittedScrollArea(QScrollArea):
         if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
             self.updateGeometry()  # the panel's minimum may have changed: tell the dock
         return super().eventFilter(watched, event)
+
+
+def _two_features(frame, network) -> bool:
+    """The network's data set has two features (a boundary over them can be drawn)."""
+    if network is not None and getattr(network, "boundary", None) is not None:
+        return True
+    built = frame.snapshot.built
+    split = getattr(getattr(built, "problem", None), "split", None)
+    x = getattr(split, "x_train", None)
+    return x is not None and getattr(x, "ndim", 0) == 2 and x.shape[1] == 2
 
 
 def _scrolled(widget: QWidget) -> QScrollArea:
