@@ -20,10 +20,11 @@ from PySide6.QtWidgets import QApplication
 from engine.files import atomic_path
 from engine.records import write_trajectories_csv
 from engine.training import History
-from gui import figure_files, figures
+from gui import figure_files, figures, network_figures
 from gui.controller import Frame
 from gui.palette import MINIMUM_COLOR, MINIMUM_EDGE, RUN_COLORS
 from gui.theme import LIGHT
+from gui.widgets.surface_view import off_plane_text
 
 GIF_SIZE = (760, 640)
 GIF_FRAMES = 72
@@ -80,6 +81,9 @@ def _styles(frame: Frame, n: int):
 def surface_figure(frame: Frame, view=None):
     h = history_at(frame)
     labels, colors, visible = _styles(frame, h.n_runs)
+    network = getattr(frame.snapshot, "network", None)
+    if network is not None:
+        return _slice_figure(frame, network, h, labels, colors, visible, view)
     if view is None:
         view = frame.experiment.problem.view
     return figures.surface_figure(
@@ -91,6 +95,71 @@ def surface_figure(frame: Frame, view=None):
         view=view,
         title=frame.experiment.title,
     )
+
+
+def slice_paths(frame: Frame, network, n: int) -> list[np.ndarray]:
+    """Each history column's projected reservoir rows up to the playhead, as drawn live."""
+    rows = int(np.searchsorted(network.path_steps, frame.head, side="right"))
+    coords = np.asarray(network.path_coords)
+    return [coords[:rows, col] if col < coords.shape[1] else np.zeros((0, 2)) for col in range(n)]
+
+
+def _slice_figure(frame: Frame, network, h, labels, colors, visible, view):
+    """A network's slice as the app shows it: the worker's loss over the plane (not
+    recomputed here, on the GUI thread) and the projected paths up to the playhead."""
+    surface = frame.snapshot.surface
+    if surface is None:
+        raise ValueError("nothing to export yet: the slice is still being computed")
+    # each path's distance from the plane at the playhead, as the live legend says it
+    rows = int(np.searchsorted(network.path_steps, frame.head, side="right"))
+    labels = list(labels)
+    for col in range(len(labels)):
+        far = off_plane_at(network, rows, col)
+        if far:
+            labels[col] = f"{labels[col]} · {far}"
+    return figures.surface_figure(
+        frame.snapshot.built.problem,
+        h,
+        labels=labels,
+        colors=colors,
+        visible=visible,
+        view=view,
+        title=frame.experiment.title,
+        subtitle=network.plane_text,
+        grid=(surface.z, surface.rect),
+        paths=slice_paths(frame, network, h.n_runs),
+    )
+
+
+def off_plane_at(network, rows: int, col: int) -> str:
+    """The off-plane text of column ``col`` at its last finite row among the first ``rows``."""
+    coords = np.asarray(network.path_coords)
+    if col >= coords.shape[1] or rows == 0:
+        return ""
+    finite = np.flatnonzero(np.isfinite(coords[:rows, col]).all(axis=1))
+    if len(finite) == 0:
+        return ""
+    row = int(finite[-1])
+    return off_plane_text(
+        float(np.asarray(network.path_distance)[row, col]),
+        float(np.asarray(network.path_norm)[row, col]),
+    )
+
+
+FIGURES = ("surface", "curves", "boundary", "interpolation")
+
+
+def figure_widget(frame: Frame, which: str, view=None):
+    """The figure ``which`` (one of ``FIGURES``) of the frame, laid out for a file."""
+    if which == "surface":
+        return surface_figure(frame, view)
+    if which == "curves":
+        return curves_figure(frame)
+    if which == "boundary":
+        return network_figures.boundary_figure(frame, frame.experiment.title)
+    if which == "interpolation":
+        return network_figures.interpolation_figure(frame, frame.experiment.title)
+    raise ValueError(f"figure: {which!r} is not one of {', '.join(FIGURES)}")
 
 
 def curves_figure(frame: Frame):
@@ -107,11 +176,12 @@ def curves_figure(frame: Frame):
 
 
 def export_figure(frame: Frame, which: str, path: str | os.PathLike, scale: int = 2, view=None):
-    """Write the surface (``which="surface"``) or the curves as PNG or SVG (by suffix)."""
+    """Write the figure ``which`` (the surface, the curves, a network's decision boundaries
+    or its interpolation) as PNG or SVG (by suffix)."""
     path = Path(path)
     if frame.snapshot.built is None or frame.snapshot.history is None:
         raise ValueError("nothing to export yet: the experiment has not been simulated")
-    widget = surface_figure(frame, view) if which == "surface" else curves_figure(frame)
+    widget = figure_widget(frame, which, view)
     try:
         if path.suffix.lower() == ".svg":
             return figure_files.export_svg(widget, path)

@@ -163,18 +163,29 @@ def surface_figure(
     subtitle: str | None = None,
     size: tuple[int, int] = SURFACE_SIZE,
     resolution: int = SURFACE_RESOLUTION,
+    grid=None,
+    paths: Sequence[np.ndarray] | None = None,
 ) -> pg.GraphicsLayoutWidget:
     """The loss surface as a colour map with contour lines, each run's path in its colour
     (a circle where it starts, a dot where it ends, a cross where it diverged), the known
     minima as stars, and a colour bar.
 
     ``view`` is a ``View`` or ``(w1_min, w1_max, w2_min, w2_max)``; by default the problem's
-    view, widened where a path leaves it. ``labels`` default to the history's."""
+    view, widened where a path leaves it. ``labels`` default to the history's.
+
+    The app's export of a network's slice passes what it shows: ``grid`` = ``(z, rect)``, the
+    worker's loss over the plane (drawn, not recomputed), and ``paths``, each run's projected
+    rows up to the playhead, in place of the history's coordinates."""
     n = history.n_runs if history is not None else 0
     if history is not None and labels is None:
         labels = history.labels
     labels, colors, visible = _run_styles(n, labels, colors, visible)
-    paths = [_drawable_path(history, r) if visible[r] else np.zeros((0, 2)) for r in range(n)]
+    if paths is None:
+        paths = [_drawable_path(history, r) if visible[r] else np.zeros((0, 2)) for r in range(n)]
+    else:
+        paths = [finite_path(p) if visible[r] else np.zeros((0, 2)) for r, p in enumerate(paths)]
+    if view is None and grid is not None:
+        view = view_tuple(grid[1])
     if view is None:
         # diverged runs leave for infinity: they must not drag the view along
         settled = [p for r, p in enumerate(paths) if history.diverged_at[r] < 0]
@@ -191,13 +202,16 @@ def surface_figure(
     _style_plot(plot, names[0], names[1])
 
     # the surface, sampled at the centres of the image's pixels, which fill the view exactly
-    z = problem.surface(*pixel_centres(view, resolution))
+    if grid is not None:
+        z, grid_box = np.asarray(grid[0], float), view_tuple(grid[1])
+    else:
+        z, grid_box = problem.surface(*pixel_centres(view, resolution)), view
     shading = Shading(z)
     logarithmic, (lo, hi) = shading.log, shading.levels
     cmap = surface_colormap()
     layer = SurfaceLayer(plot)
     layer.set_look(cmap, CONTOUR_COLOR)
-    layer.show(z, view, shading)
+    layer.show(z, grid_box, shading)
     image = layer.image
 
     bar = pg.ColorBarItem(

@@ -46,6 +46,12 @@ from gui.widgets.surface_view import SurfaceView
 
 APP_NAME = "Descent Lab"
 EXPERIMENT_FILTER = "Experiments (*.toml);;All files (*)"
+FIGURE_NAMES = {
+    "surface": "Surface",
+    "curves": "Curves",
+    "boundary": "Decision boundary",
+    "interpolation": "Interpolation",
+}
 LAYOUT_VERSION = 3  # bump when the docks change: an older saved layout is then ignored
 
 
@@ -272,10 +278,12 @@ class MainWindow(QMainWindow):
         self._action(
             export,
             "&Figure…",
-            lambda: self.export_figure_dialog("surface"),
+            lambda: self.export_figure_dialog(self.shown_figure()),
             "Ctrl+E",
-            "The surface with the paths as PNG (2×) or SVG, on a light background",
+            "The view shown (the surface with the paths, or a network's decision boundaries or\n"
+            "interpolation) as PNG (2×) or SVG, on a light background",
         )
+        self.network_export_actions: list[tuple[str, QAction]] = []
         for which, png_tip, svg_tip in (
             (
                 "surface",
@@ -287,20 +295,38 @@ class MainWindow(QMainWindow):
                 "Loss and learning rate against step at {}× (light background)",
                 "Loss and learning rate against step as SVG",
             ),
+            (
+                "boundary",
+                "A network's decision boundaries, runs side by side, at {}× (2-D data sets)",
+                "A network's decision boundaries as SVG (2-D data sets)",
+            ),
+            (
+                "interpolation",
+                "A network's loss between two runs' solutions at {}×",
+                "A network's loss between two runs' solutions as SVG",
+            ),
         ):
-            for scale in (1, 2, 3):
+            actions = [
                 self._action(
                     export,
-                    f"{which.capitalize()} as PNG {scale}×…",
+                    f"{FIGURE_NAMES[which]} as PNG {scale}×…",
                     lambda _=False, w=which, s=scale: self.export_figure_dialog(w, s, "png"),
                     tip=png_tip.format(scale),
                 )
-            self._action(
-                export,
-                f"{which.capitalize()} as SVG…",
-                lambda _=False, w=which: self.export_figure_dialog(w, 1, "svg"),
-                tip=svg_tip,
+                for scale in (1, 2, 3)
+            ]
+            actions.append(
+                self._action(
+                    export,
+                    f"{FIGURE_NAMES[which]} as SVG…",
+                    lambda _=False, w=which: self.export_figure_dialog(w, 1, "svg"),
+                    tip=svg_tip,
+                )
             )
+            if which in ("boundary", "interpolation"):
+                for action in actions:
+                    action.setEnabled(False)  # until a network's views are there
+                    self.network_export_actions.append((which, action))
             export.addSeparator()
         self._action(
             export,
@@ -473,6 +499,17 @@ class MainWindow(QMainWindow):
                 self.views.setTabToolTip(self.views.addTab(widget, title), tip)
         index = self.views.indexOf(current)
         self.views.setCurrentIndex(max(index, 0))
+        for which, action in self.network_export_actions:
+            action.setEnabled(two_d if which == "boundary" else network)
+
+    def shown_figure(self) -> str:
+        """The figure of the view in the middle now."""
+        widget = self.views.currentWidget()
+        if widget is self.boundary_view:
+            return "boundary"
+        if widget is self.interpolation_view:
+            return "interpolation"
+        return "surface"
 
     # ---- status ------------------------------------------------------------------------------
     def _on_stats(self, stats: dict) -> None:

@@ -73,7 +73,8 @@ def accuracy_at(frame, col: int, step: int) -> tuple[float, float, int]:
 def title_text(label: str, color: str, step: int, accuracy: float, val: float, at: int) -> str:
     """A panel's title: the run, the step shown, its accuracy (and where it is from when the
     last evaluated row is older than the state drawn)."""
-    text = f"<span style='color:{color}'>■</span> <b>{label}</b> · step {step:,}"
+    # two short lines: a panel is a few hundred pixels wide
+    text = f"<span style='color:{color}'>■</span> <b>{label}</b><br>step {step:,}"
     if math.isfinite(accuracy):
         text += f" · accuracy {accuracy:.1%}"
         if math.isfinite(val):

@@ -34,6 +34,12 @@ def network_of(frame):
     return None if frame is None else getattr(frame.snapshot, "network", None)
 
 
+def document_pair(frame, columns) -> tuple[int, int]:
+    """The document's runs of the snapshot's ``columns`` (-1: a run removed since)."""
+    runs = [frame.column_run(int(col)) for col in columns]
+    return tuple(-1 if run is None else run for run in runs)
+
+
 def finite_xy(t, values) -> tuple[np.ndarray, np.ndarray]:
     t, values = np.asarray(t, float), np.asarray(values, float)
     keep = np.isfinite(t) & np.isfinite(values)
@@ -93,6 +99,8 @@ class InterpolationView(QWidget):
             self.loss_plot.addItem(text, ignoreBounds=True)
         self.loss_plot.setLabel("left", "loss (evaluation mode)")
         self.accuracy_plot.setLabel("left", "accuracy")
+        for plot in (self.loss_plot, self.accuracy_plot):
+            plot.getAxis("left").enableAutoSIPrefix(False)  # not "accuracy (x0.001)"
         self.accuracy_plot.setLabel("bottom", "t   (θ = (1 − t)·θ_A + t·θ_B)")
         self.loss_plot.setToolTip(
             "The loss at evenly spaced points of the line between the two runs' final\n"
@@ -186,7 +194,7 @@ class InterpolationView(QWidget):
         interpolation = None if network is None else network.interpolation
         runs = frame.experiment.runs
         labels = tuple(r.display_label for r in runs)
-        pair = (0, 1) if interpolation is None else tuple(interpolation.runs)
+        pair = (0, 1) if interpolation is None else document_pair(frame, interpolation.runs)
         self._set_runs(labels, pair)
         if interpolation is None:
             self.placeholder.setText(NO_NETWORK if network is None else COMPUTING)

@@ -100,13 +100,18 @@ class PlaneChooser(QWidget):
         # a three-point plane needs two different runs
         self.kind_box.model().item(2).setEnabled(len(labels) >= 2)
 
-    def show_kind(self, kind: str) -> None:
-        """Show the plane the session has (without asking for it again)."""
+    def show_kind(self, kind: str, runs: tuple[int, ...] = ()) -> None:
+        """Show the plane the session has, and the runs it goes through when known
+        (without asking for it again)."""
         index = self.kind_box.findData(kind)
         if index >= 0 and index != self.kind_box.currentIndex():
             with QSignalBlocker(self.kind_box):
                 self.kind_box.setCurrentIndex(index)
             self._show_run_boxes()
+        for box, run in zip(self.run_boxes, runs, strict=False):
+            if 0 <= run < box.count() and run != box.currentIndex():
+                with QSignalBlocker(box):
+                    box.setCurrentIndex(run)
 
     def _show_run_boxes(self) -> None:
         needed = RUNS_NEEDED[self.kind()]

@@ -464,7 +464,7 @@ class SurfaceView(QWidget):
         on = network is not None
         if on:
             self.plane_chooser.set_runs(r.display_label for r in frame.experiment.runs)
-            self.plane_chooser.show_kind(network.plane_kind)
+            self.plane_chooser.show_kind(network.plane_kind, self._plane_runs())
             self.plane_text.setText(network.plane_text)
             self.formula.setToolTip(network.plane_text)
         if on == was:
@@ -488,6 +488,11 @@ class SurfaceView(QWidget):
         self._legend_key = None
         if not on:
             self.formula.setToolTip("The loss being minimised")
+
+    def _plane_runs(self) -> tuple[int, ...]:
+        """The document's runs the session's plane goes through (none known: ())."""
+        runs = getattr(self.controller, "plane_runs", ())
+        return tuple(runs) if isinstance(runs, tuple | list) else ()
 
     def _path(self, frame, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Run ``i``'s computed rows (pulled in from far away) and the rows a long path is

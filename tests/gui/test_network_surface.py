@@ -5,6 +5,7 @@ refuses to be dragged, saying why."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -25,6 +26,7 @@ class FakeSession:
     def __init__(self):
         self.planes = []
         self.starts = []
+        self.plane_runs = ()
 
     def set_plane(self, kind, runs=()):
         self.planes.append((kind, tuple(runs)))
@@ -202,3 +204,13 @@ def test_a_2d_problems_start_still_drags(view):
     drag(view, p, p + QPoint(80, -60))
     assert view.controller.starts  # the drag moved the start
     assert not view.notice.isVisible()
+
+
+def test_the_chooser_shows_the_plane_the_session_has(view, case):
+    view.controller.plane_runs = (2,)
+    net = dataclasses.replace(picture(case), plane_kind="random")
+    view.draw(net_frame(case, net))
+    assert (view.plane_chooser.kind(), view.plane_chooser.runs()) == ("random", (2,))
+    assert view.plane_chooser.run_boxes[0].isVisible()
+    assert not view.plane_chooser.run_boxes[1].isVisible()
+    assert view.controller.planes == []  # showing it asks for nothing
