@@ -44,7 +44,7 @@ def test_the_interpolation_figure_draws_the_workers_curves(qtbot, case):
         x, y = item.getData()
         drawn[tuple(np.round(y[:3], 12))] = (x, y)
     t = net.interpolation.t
-    for key, values in net.interpolation.curves.items():
+    for values in net.interpolation.curves.values():
         x, y = drawn[tuple(np.round(values[:3], 12))]
         np.testing.assert_array_equal(x, t)
         np.testing.assert_array_equal(y, values)
