@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 BackendName = Literal["auto", "numpy", "cupy"]
 DTypeName = Literal["float32", "float64"]
@@ -26,6 +28,44 @@ STREAM_DATA = 0
 STREAM_SHUFFLE = 1
 STREAM_NOISE = 2
 STREAM_INIT = 3
+
+# Where ``auto`` takes the GPU. A training step is some 40-60 array calls whatever its size.
+# On CuPy each is a kernel launch of ~5-10 µs of host time, so a GPU step costs ≥ 0.3-0.5 ms
+# however few the runs; on NumPy a call costs 0.3-1.4 µs and a step's time grows with
+# runs × parameters (measured on this project's 2-core CPU: ≈ 4 ns per element per step, 256
+# runs of the 4,810-parameter digits MLP ≈ 5 ms). The two meet near 10⁵ elements; 2¹⁸ leaves
+# a margin for the frames copied down to be drawn. A slice of 101 × 101 points takes ≤ 0.5 s
+# on the CPU (interactive already); from 201 × 201 (four times the work) the GPU pays.
+# Estimates from launch costs, not GPU measurements: tools/gpu_check.sh measures the ratios.
+GPU_MIN_ELEMENTS = 1 << 18  # runs × parameters per step (262,144 ≈ 55 digits-MLP runs)
+GPU_MIN_GRID_POINTS = 201 * 201  # points of a loss-landscape slice
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a computation asks of the array module, for ``select_backend("auto")``."""
+
+    runs: int = 1
+    params: int = 2  # per run
+    grid_points: int = 0  # of a loss-landscape slice; 0 when there is none
+
+    def gpu_pays(self) -> tuple[bool, str]:
+        """Whether CuPy is worth its launch costs here, and the reason in words."""
+        elements = self.runs * self.params
+        if elements >= GPU_MIN_ELEMENTS:
+            return True, (
+                f"{self.runs} runs × {self.params:,} parameters = {elements:,} values per "
+                f"step (≥ {GPU_MIN_ELEMENTS:,}: the GPU pays)"
+            )
+        if self.grid_points >= GPU_MIN_GRID_POINTS:
+            return True, (
+                f"a slice of {self.grid_points:,} points (≥ {GPU_MIN_GRID_POINTS:,}: the GPU pays)"
+            )
+        return False, (
+            f"{self.runs} run{'s' * (self.runs != 1)} × {self.params:,} parameters = "
+            f"{elements:,} values per step is below {GPU_MIN_ELEMENTS:,}, where kernel "
+            "launches cost more than the CPU's work"
+        )
 
 
 @dataclass(frozen=True)
@@ -117,11 +157,15 @@ def _probe_cupy() -> tuple[ModuleType | None, str, str | None]:
     return cupy, name, None
 
 
-def select_backend(request: BackendName = "auto", dtype: DTypeName = "float64") -> Backend:
+def select_backend(
+    request: BackendName = "auto", dtype: DTypeName = "float64", workload: Workload | None = None
+) -> Backend:
     """Choose the array module once.
 
-    ``auto`` takes CuPy only when it imports and a device answers, else NumPy with the
-    reason kept. ``cupy`` insists and raises ``RuntimeError`` with the reason when it can't.
+    ``auto`` takes CuPy only when it imports, a device answers and, given a ``workload``,
+    the work is large enough to pay for kernel launches (``Workload.gpu_pays``); else NumPy
+    with the reason kept (``describe`` says it). Without a workload, a GPU that answers is
+    taken. ``cupy`` insists and raises ``RuntimeError`` with the reason when it can't.
     """
     if request not in ("auto", "numpy", "cupy"):
         raise ValueError(f"backend must be 'auto', 'numpy' or 'cupy', not {request!r}")
@@ -131,8 +175,51 @@ def select_backend(request: BackendName = "auto", dtype: DTypeName = "float64") 
     if request == "numpy":
         return Backend(np, "numpy", np_dtype, "CPU")
     cupy, device, reason = _probe_cupy()
-    if cupy is not None:
-        return Backend(cupy, "cupy", np_dtype, device)
+    if cupy is None:
+        if request == "cupy":
+            raise RuntimeError(f"backend 'cupy' was asked for but cannot be used: {reason}")
+        return Backend(np, "numpy", np_dtype, "CPU", fallback_reason=reason)
     if request == "cupy":
-        raise RuntimeError(f"backend 'cupy' was asked for but cannot be used: {reason}")
-    return Backend(np, "numpy", np_dtype, "CPU", fallback_reason=reason)
+        return Backend(cupy, "cupy", np_dtype, device, choice_reason="asked for")
+    if workload is None:
+        return Backend(cupy, "cupy", np_dtype, device, choice_reason="auto: a GPU answered")
+    pays, why = workload.gpu_pays()
+    if pays:
+        return Backend(cupy, "cupy", np_dtype, device, choice_reason=f"auto: {why}")
+    return Backend(np, "numpy", np_dtype, "CPU", fallback_reason=why)
+
+
+def is_gpu_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from CuPy or CUDA (a kernel that fails to compile, GPU memory
+    exhausted, a runtime or driver error), judged by the module of its class or a base."""
+    return any(
+        (cls.__module__ or "").split(".")[0] in ("cupy", "cupy_backends", "cupyx")
+        for cls in type(exc).__mro__
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def run_with_fallback(
+    work: Callable[[Backend], T], backend: Backend, report: Callable[[str], None] = print
+) -> tuple[T, Backend]:
+    """``work(backend)``, and the backend it ran on. Where a CuPy backend fails with a GPU
+    error (``is_gpu_error``: a failed kernel compile, out of GPU memory...), ``work`` runs
+    again from the start on NumPy, after one line to ``report``; the NumPy backend returned
+    says why in ``describe``. Any other error, or one on NumPy, is raised as it is.
+
+    ``work`` must build what it needs on the backend it is given (data, parameters,
+    optimizer), so that nothing of the failed GPU attempt is reused.
+    """
+    try:
+        return work(backend), backend
+    except Exception as exc:
+        if backend.name != "cupy" or not is_gpu_error(exc):
+            raise
+        why = f"the GPU failed ({type(exc).__name__}: {_one_line(exc)})"
+    report(f"{why}; running on NumPy instead")
+    fallback = Backend(np, "numpy", backend.dtype, "CPU", fallback_reason=why)
+    return work(fallback), fallback

@@ -24,7 +24,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from engine import parameters
-from engine.backend import Backend, BackendName, DTypeName, select_backend
+from engine.backend import Backend, BackendName, DTypeName, Workload, select_backend
 from engine.batching import BatchConfig
 from engine.datasets import DATASETS, DatasetError, load_dataset, normalize, split
 from engine.files import atomic_text
@@ -686,6 +686,12 @@ def build(
             backend = select_backend(experiment.backend, experiment.dtype)
         except RuntimeError as exc:
             raise ExperimentError(f"{source}: backend: {exc}") from None
+        if experiment.backend == "auto" and backend.name == "cupy":
+            # a GPU answered: weigh the work (built on NumPy) to take it only where it pays
+            numpy = select_backend("numpy", experiment.dtype)
+            problem, specs = _problem_and_runs(experiment, numpy, base_dir, source)
+            workload = Workload(runs=len(specs), params=problem.n_params)
+            backend = select_backend("auto", experiment.dtype, workload=workload)
     problem, specs = _problem_and_runs(experiment, backend, base_dir, source)
     try:
         trainer = Trainer(

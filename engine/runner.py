@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from engine.backend import Backend, run_with_fallback
 from engine.experiment import (
     Built,
     ExperimentError,
@@ -193,11 +194,26 @@ def main(
         return 1
 
     progress = _Progress(sys.stderr, enabled=not args.quiet)
-    try:
+
+    def train(backend: Backend) -> History:
+        nonlocal built
+        if backend is not built.backend:  # the GPU failed: the same experiment on NumPy
+            built = build(
+                experiment,
+                base_dir=path.parent,
+                backend=backend,
+                source=str(path),
+                diagnostics=False,
+                window=True,
+            )
         if built.problem.carries_buffers:  # a network: its plane needs every recorded row
-            history = _train_network_and_write(built, out, progress)
-        else:
-            history = _train_and_write(built, out / CSV_NAME, progress)
+            return _train_network_and_write(built, out, progress)
+        return _train_and_write(built, out / CSV_NAME, progress)
+
+    try:
+        history, _ = run_with_fallback(
+            train, built.backend, report=lambda line: print(f"warning: {path}: {line}")
+        )
     except MemoryError:
         print(f"{path}: {OUT_OF_MEMORY}", file=sys.stderr)
         return 1

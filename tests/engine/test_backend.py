@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine import backend as backend_module
-from engine.backend import host_rng, select_backend
+from engine.backend import Backend, Workload, host_rng, run_with_fallback, select_backend
 
 
 def test_numpy_backend_is_what_was_asked_for():
@@ -76,3 +76,171 @@ def test_cupy_and_numpy_agree_where_a_gpu_exists():
     on_cpu = build(experiment, backend=select_backend("numpy")).trainer.run()
     np.testing.assert_allclose(on_gpu.coords, on_cpu.coords, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(on_gpu.loss, on_cpu.loss, rtol=1e-9, atol=1e-12)
+
+
+# ---- auto: the GPU only where it pays ------------------------------------------------------
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """A CuPy that imports and answers (NumPy in its place): only the choice is tested."""
+    monkeypatch.setattr(backend_module, "_probe_cupy", lambda: (np, "Fake GPU", None))
+
+
+def test_auto_takes_the_gpu_only_from_the_threshold_on(fake_gpu):
+    params = 4810  # the digits MLP 64-64-10
+    runs_at_threshold = -(-backend_module.GPU_MIN_ELEMENTS // params)  # 55
+    small = select_backend("auto", "float32", workload=Workload(runs_at_threshold - 1, params))
+    assert small.name == "numpy"
+    assert "below 262,144" in small.fallback_reason
+    assert "CuPy not used: 54 runs × 4,810 parameters" in small.describe()
+    large = select_backend("auto", "float32", workload=Workload(runs_at_threshold, params))
+    assert large.name == "cupy"
+    assert large.dtype == np.float32
+    assert "Fake GPU" in large.describe()
+    assert "auto: 55 runs × 4,810 parameters = 264,550 values per step" in large.describe()
+    edge = select_backend("auto", workload=Workload(1, backend_module.GPU_MIN_ELEMENTS))
+    assert edge.name == "cupy"  # the threshold itself pays
+
+
+def test_auto_takes_the_gpu_for_a_large_slice_and_without_a_workload(fake_gpu):
+    few_runs = Workload(runs=2, params=4810, grid_points=401 * 401)
+    assert select_backend("auto", workload=few_runs).name == "cupy"
+    assert "slice of 160,801 points" in select_backend("auto", workload=few_runs).describe()
+    small_slice = Workload(runs=2, params=4810, grid_points=101 * 101)
+    assert select_backend("auto", workload=small_slice).name == "numpy"
+    assert "a GPU answered" in select_backend("auto").describe()
+    assert "asked for" in select_backend("cupy").describe()
+
+
+def test_build_weighs_the_experiment_before_taking_the_gpu(fake_gpu):
+    from engine.experiment import build, parse_experiment
+
+    def experiment(runs):
+        return parse_experiment(
+            {
+                "steps": 3,
+                "backend": "auto",
+                "problem": {"kind": "linear_regression", "samples": 16},
+                "runs": [{"optimizer": "sgd", "lr": 0.01 * (r + 1)} for r in range(runs)],
+            }
+        )
+
+    two = build(experiment(2)).backend
+    assert two.name == "numpy"
+    assert "2 runs × 2 parameters = 4 values per step is below" in two.describe()
+
+
+# ---- a GPU failure during a run falls back to NumPy ------------------------------------------
+
+
+class FakeOutOfMemory(Exception):
+    """Stands for cupy.cuda.memory.OutOfMemoryError (judged by its module, as CuPy's are)."""
+
+
+FakeOutOfMemory.__module__ = "cupy.cuda.memory"
+
+
+class FakeCompileError(RuntimeError):
+    pass
+
+
+FakeCompileError.__module__ = "cupy.cuda.compiler"
+
+
+def failing_on_gpu(error):
+    """A run that fails on any 'cupy' backend and returns its backend's name on NumPy."""
+    calls = []
+
+    def work(backend):
+        calls.append(backend.name)
+        if backend.name == "cupy":
+            raise error
+        return f"trained on {backend.name}"
+
+    return work, calls
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (FakeOutOfMemory("Out of memory allocating 4,294,967,296 bytes"), "OutOfMemory"),
+        (FakeCompileError("nvrtc: error: identifier\n'x' is undefined\n\n1 error"), "x' is"),
+    ],
+)
+def test_a_gpu_error_runs_again_on_numpy_with_one_line(error, words):
+    gpu = Backend(np, "cupy", np.dtype(np.float32), "Fake GPU")  # a fake failing backend
+    work, calls = failing_on_gpu(error)
+    lines = []
+    result, used = run_with_fallback(work, gpu, report=lines.append)
+    assert result == "trained on numpy"
+    assert calls == ["cupy", "numpy"]
+    assert used.name == "numpy"
+    assert used.dtype == np.float32  # the same experiment, on the CPU
+    assert len(lines) == 1
+    assert "\n" not in lines[0]
+    assert "the GPU failed" in lines[0]
+    assert words in lines[0]
+    assert "running on NumPy instead" in lines[0]
+    assert "CuPy not used: the GPU failed" in used.describe()
+
+
+def test_other_errors_are_not_taken_for_gpu_failures():
+    gpu = Backend(np, "cupy", np.dtype(np.float64), "Fake GPU")
+    work, calls = failing_on_gpu(ValueError("run 'a': lr must be > 0"))
+    with pytest.raises(ValueError, match="lr must be"):
+        run_with_fallback(work, gpu, report=pytest.fail)
+    assert calls == ["cupy"]  # a bug in the experiment is not retried on the CPU
+
+    def numpy_fails(backend):
+        raise FakeOutOfMemory("out of memory")
+
+    with pytest.raises(FakeOutOfMemory):  # nothing to fall back to from NumPy
+        run_with_fallback(numpy_fails, select_backend("numpy"), report=pytest.fail)
+    assert run_with_fallback(lambda b: 7, gpu, report=pytest.fail) == (7, gpu)
+
+
+def test_fuse_is_the_function_itself_on_numpy():
+    def kernel(a, b):
+        return a * b + 1
+
+    assert backend_module.fuse(kernel, np) is kernel
+    assert select_backend("numpy").fuse(kernel) is kernel
+
+
+def test_the_run_command_falls_back_to_numpy_when_the_gpu_fails(tmp_path, monkeypatch, capsys):
+    """``main.py run`` on a (fake) GPU that runs out of memory mid-training: one warning line,
+    the experiment trained again on NumPy, the CSV written, exit 0."""
+    import dataclasses
+
+    from engine import runner
+
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        'steps = 20\nbackend = "auto"\n[problem]\nkind = "linear_regression"\nsamples = 32\n'
+        '[[runs]]\noptimizer = "adam"\nlr = 0.05\n',
+        encoding="utf-8",
+    )
+    real_build, real_train = runner.build, runner._train_and_write
+    gpu = Backend(np, "cupy", np.dtype(np.float64), "Fake GPU")
+
+    def build_on_fake_gpu(experiment, **kwargs):
+        built = real_build(experiment, **kwargs)
+        return built if "backend" in kwargs else dataclasses.replace(built, backend=gpu)
+
+    def train(built, csv_path, progress):
+        if built.backend.name == "cupy":
+            raise FakeOutOfMemory("Out of memory allocating 512 bytes")
+        return real_train(built, csv_path, progress)
+
+    monkeypatch.setattr(runner, "build", build_on_fake_gpu)
+    monkeypatch.setattr(runner, "_train_and_write", train)
+    status = runner.main([str(path), "--out", str(tmp_path / "out"), "--no-plots", "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 0
+    warnings = [line for line in out.splitlines() if "GPU failed" in line]
+    assert len(warnings) == 1
+    assert "Out of memory allocating 512 bytes" in warnings[0]
+    assert "running on NumPy instead" in warnings[0]
+    rows = (tmp_path / "out" / "trajectories.csv").read_text().splitlines()
+    assert len(rows) == 1 + 21  # the header, row 0 and every update
