@@ -297,6 +297,7 @@ class NetworkCurves(QWidget):
         backdrop.setAlpha(200)  # the legend over the curves, still readable
         for legend in (self.bn_legend, self.layers_legend):
             legend.setBrush(pg.mkBrush(backdrop))
+            legend.setZValue(40)  # over the curves (and the playhead)
             legend.setLabelTextColor(theme.plot_foreground)
         self._legend_keys.clear()
         self._redraw()
@@ -490,8 +491,8 @@ class NetworkCurves(QWidget):
         """The layer and channel lists follow the history (kept when they are the same)."""
         layers = getattr(h, "layers", None) if h is not None else None
         names = tuple(layers.names) if layers is not None else ()
-        entries = [("every layer of the selected run", -1)] + [
-            (f"{name}, every run", k) for k, name in enumerate(names)
+        entries = [("all layers, selected run", -1)] + [
+            (f"{name}, all runs", k) for k, name in enumerate(names)
         ]
         _refill(self.layer_choice, entries)
         bn = getattr(h, "bn", None) if h is not None else None

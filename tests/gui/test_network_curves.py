@@ -7,13 +7,14 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from engine.experiment import build, parse_experiment
 from gui.palette import RUN_COLORS
-from gui.theme import LIGHT
+from gui.theme import DARK, LIGHT
 from gui.widgets.curves_view import MAX_CURVE_POINTS, CurvesView
 from gui.widgets.network_curves import layer_colors
 from gui.widgets.parameter_slider import format_value
@@ -286,3 +287,18 @@ def test_a_long_history_is_drawn_within_the_budget_keeping_its_extremes(curves):
         assert y.max() == pytest.approx(np.log10(np.nanmax(revealed)), rel=1e-12)
         assert y.min() == pytest.approx(np.log10(np.nanmin(revealed)), rel=1e-12)
         assert x.max() <= 10_000
+
+
+def test_a_theme_change_restyles_the_network_curves_and_keeps_them(curves):
+    h = network_history(steps=30, runs=2, eval_every=3)
+    curves.draw(network_frame(h))
+    before = drawn(curves.network, "loss")
+    curves.apply_theme(DARK)
+    net = curves.network
+    for widget in net.findChildren(pg.GraphicsLayoutWidget):
+        assert widget.backgroundBrush().color().name() == pg.mkColor(DARK.plot_background).name()
+    assert net.bn_legend.opts["labelTextColor"].name() == pg.mkColor(DARK.plot_foreground).name()
+    after = drawn(net, "loss")
+    assert len(after) == len(before) == 4
+    for a, b in zip(after, before, strict=True):
+        assert_curve(a, b[2], b[3])
