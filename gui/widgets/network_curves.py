@@ -76,6 +76,7 @@ LAYER_QUANTITIES = (
 #: Layers' colours when one run's layers are drawn together (not the runs' colours: they
 #: would read as runs); dark to light along the network
 LAYER_MAP = "viridis"
+TAB_PLOTS = (("loss", "accuracy"), ("layers",), ("bn_mean", "bn_var"))  # by tab
 READOUT_SUFFIX = {"loss": "train", "val_loss": "val", "accuracy": "train", "val_accuracy": "val"}
 PLOTS = (  # name, axis title, log axis
     ("loss", "loss", True),
@@ -147,6 +148,7 @@ class NetworkCurves(QWidget):
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
+        self.tabs.currentChanged.connect(self._redraw)
         # loss & accuracy
         self.loss_widget = self._plots_widget(("loss", "accuracy"))
         self.tabs.addTab(self.loss_widget, "Loss")
@@ -338,7 +340,10 @@ class NetworkCurves(QWidget):
             "bn_mean": self._bn_curves(frame, "mean"),
             "bn_var": self._bn_curves(frame, "var"),
         }
-        for name, log in ((n, lg) for n, _, lg in PLOTS):
+        # only the open tab's curves reach pyqtgraph (a hidden tab's, at every frame, cost
+        # as much as the shown one's); the others catch up when their tab is opened
+        shown = TAB_PLOTS[self.tabs.currentIndex()]
+        for name, log in ((n, lg) for n, _, lg in PLOTS if n in shown):
             self._show(name, self.drawn[name], log, frame)
         self._legends()
         self._draw_playhead(frame)

@@ -128,6 +128,8 @@ def test_layers_of_the_selected_run_or_one_layer_of_every_run(curves):
     frame = network_frame(h, head=20, selected=2)
     curves.draw(frame)
     net = curves.network
+    assert drawn(net, "layers") == []  # a hidden tab is not drawn...
+    net.tabs.setCurrentIndex(1)  # ...until it is opened
     g = h.layers.grad_norm
     colors = layer_colors(3)
     curves_drawn = {c: (x, y) for c, _, x, y in drawn(net, "layers")}
@@ -151,6 +153,7 @@ def test_batch_norm_shows_the_chosen_channels_batch_and_running_statistics(curve
     h = network_history(steps=50, runs=2, eval_every=5)
     curves.draw(network_frame(h, head=30, selected=1))
     net = curves.network
+    net.tabs.setCurrentIndex(2)
     assert net.bn_stack.currentIndex() == 0
     net.bn_layer_choice.setCurrentIndex(1)
     net.bn_channel_choice.setCurrentIndex(2)  # channel 5, third recorded
@@ -251,6 +254,7 @@ def test_a_trained_networks_history_is_drawn_as_recorded(curves):
     assert_curve(loss[3], x, y)
     net.set_mode("train")
     assert_curve(drawn(net, "loss")[1], *expected(h, h.extra["batch_loss"][:, 1], 19, True))
+    net.tabs.setCurrentIndex(2)
     net.bn_layer_choice.setCurrentIndex(1)
     net.bn_channel_choice.setCurrentIndex(net.bn_channel_choice.count() - 1)
     layer, channel = 1, len(h.bn.channels) - 1
@@ -270,6 +274,7 @@ def test_vertical_ranges_span_every_computed_row_not_only_the_revealed(curves):
     assert low <= every.min() < every.max() <= high
     assert net.plots["accuracy"].vb.viewRange()[1][0] <= 0.0
     assert net.plots["accuracy"].vb.viewRange()[1][1] >= 1.0
+    net.tabs.setCurrentIndex(2)
     low, high = net.plots["bn_mean"].vb.viewRange()[1]
     channel = np.concatenate([h.bn.batch_mean[1:, 0, 0, 0], h.bn.running_mean[:, 0, 0, 0]])
     assert low <= channel.min() < channel.max() <= high
