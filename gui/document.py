@@ -31,7 +31,6 @@ from engine.experiment import (
 )
 from engine.parameters import (
     BATCH_PARAMETERS,
-    HEADLESS_PROBLEM_KINDS,
     OPTIMIZER_PARAMETERS,
     REGISTRY,
     optimizer_parameters,
@@ -130,12 +129,6 @@ class Document:
         original; its data files are still found beside it."""
         path = Path(path).resolve()
         experiment = load_experiment(path)
-        if experiment.problem.kind in HEADLESS_PROBLEM_KINDS:
-            # the app has no views for networks yet: refuse the file, don't crash on it
-            raise ExperimentError(
-                f"{path}: problem.kind: networks run headless only for now; "
-                f"train it with: python main.py run {path.name} --out DIR"
-            )
         # a missing data file or a batch larger than the data is a broken file too: say so
         # now (an ExperimentError naming the key), not later in a banner
         validate(experiment, path.parent, source=str(path))
@@ -231,6 +224,11 @@ class Document:
 
     def set_start(self, w1: float, w2: float) -> Change | str:
         """Where every run without a start of its own begins."""
+        if self.experiment.problem.kind == "mlp":
+            return (
+                "a network starts from its initial weights (the seed, or problem.init), "
+                "not from a point of this slice: the start can't be dragged on a plane"
+            )
         return self.update_problem(start=[float(w1), float(w2)])
 
     def update_run(self, index: int, **changes) -> Change | str:

@@ -21,6 +21,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from engine.experiment import Experiment, parse_experiment
 from gui.document import Change, Document, default_experiment_data, simulation_key
+from gui.network_view import PLANE_KINDS
 from gui.playhead import SPEEDS, Playhead, speed_index
 from gui.snapshot import Frame, Job, Snapshot
 from gui.worker import WorkerThread
@@ -85,6 +86,7 @@ class Session(QObject):
         self._fps = 0.0
         self._fps_since = time.perf_counter()
         self._closed = False
+        self._plane: tuple[str, tuple[int, ...]] = ("trajectory", ())  # kind, run ids
 
         self.worker.sig_published.connect(self._on_published)  # queued: another thread
         self.worker.sig_value.connect(self.sig_value)
@@ -141,6 +143,9 @@ class Session(QObject):
 
     def _restart(self) -> None:
         self.selected_run = 0
+        if self._plane != ("trajectory", ()):  # another experiment: its runs' own plane
+            self._plane = ("trajectory", ())
+            self.worker.request_plane(*self._plane)
         self.playhead.total = self.total_steps
         self.playhead.seek(0)
         self._submitted_key = None  # a file opened again may have new data beside it
@@ -243,6 +248,43 @@ class Session(QObject):
         """Ask the worker for the surface over ``rect`` (a zoomed or panned view)."""
         if not self._closed:
             self.worker.request_surface(key, rect)
+
+    # ---- a network's plane -------------------------------------------------------------------
+    @property
+    def is_network(self) -> bool:
+        """The experiment trains a network: its surface is a slice on a plane of weights."""
+        return self.experiment.problem.kind == "mlp"
+
+    @property
+    def plane_kind(self) -> str:
+        return self._plane[0]
+
+    @property
+    def plane_runs(self) -> tuple[int, ...]:
+        """The document's runs the plane goes through (those that still exist)."""
+        ids = self.document.run_ids
+        return tuple(ids.index(i) for i in self._plane[1] if i in ids)
+
+    def set_plane(self, kind: str, runs=()) -> str | None:
+        """Lay a network's slice on another plane: ``"trajectory"`` (PCA of every run's
+        path), ``"random"`` (around run ``runs[0]``'s current point) or ``"three_point"``
+        (the start and runs ``runs[0]``, ``runs[1]``); None, or why it was refused."""
+        reason = None
+        n = len(self.experiment.runs)
+        if kind not in PLANE_KINDS:
+            reason = f"plane must be one of {', '.join(PLANE_KINDS)}, not {kind!r}"
+        elif any(not 0 <= int(r) < n for r in runs):
+            reason = f"plane runs must be run numbers 0 to {n - 1}, got {list(runs)}"
+        elif kind == "three_point" and n < 2:
+            reason = "a three-point plane goes through two runs' points: add a run"
+        if reason is not None:
+            self.sig_message.emit(f"Not applied — {reason}")
+            return reason
+        ids = tuple(self.document.run_ids[int(r)] for r in runs)
+        self._plane = (kind, ids)
+        if not self._closed:
+            self.worker.request_plane(kind, ids)
+        return None
 
     def request_value(self, key: str, w1: float, w2: float) -> None:
         """Ask the worker for the exact loss at (w1, w2): ``sig_value`` answers."""

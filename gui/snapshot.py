@@ -23,6 +23,7 @@ import numpy as np
 from engine.experiment import Built, Experiment
 from engine.training import History
 from gui.geometry import grid_value
+from gui.network_view import NetworkPicture
 
 RESOLUTION = 220  # grid points per axis of the shaded surface
 MAX_SCHEDULE_STEPS = 2_000_000  # longer schedules are drawn from the recorded rows only
@@ -88,6 +89,9 @@ class Snapshot:
     # every run's whole learning-rate schedule, by column: row k holds the rate of the
     # update into row k (row 0: the first update's); empty when too long to draw
     schedules: tuple[np.ndarray, ...] = ()
+    # a network's paths on the current plane, its decision boundary and interpolation
+    # (``gui.network_view.NetworkPicture``); None for a problem of two parameters
+    network: NetworkPicture | None = None
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,13 @@ from engine.experiment import Built, ExperimentError, build, run_specs
 from gui import snapshot as snapshots
 from gui.figures import problem_subtitle
 from gui.geometry import pixel_centres, view_tuple
+from gui.network_view import UPSAMPLE, NetworkLive, PlaneChoice, upsample
 from gui.snapshot import MAX_SCHEDULE_STEPS, Job, Snapshot, Surface, surface_key
 
 __all__ = ["Job", "Snapshot", "Surface", "TrainingWorker", "WorkerThread"]
 
 FIRST_FRAME_WAIT = 0.08  # seconds a new job may compute before its first snapshot shows
+SLICE_BUDGET_S = 0.03  # a network's slice is computed this long at a time when trained
 
 
 class TrainingWorker(QObject):
@@ -67,6 +69,10 @@ class TrainingWorker(QObject):
         self._surface: Surface | None = None  # the worker thread's alone
         self._schedules: tuple[np.ndarray, ...] = ()
         self._serial = 0
+        # a network job's live picture (plane, projected paths, slice): the worker thread's
+        self._live: NetworkLive | None = None
+        self._plane_choice: tuple[str, tuple[int, ...]] = ("trajectory", ())  # kind, run ids
+        self._plane_request: tuple[str, tuple[int, ...]] | None = None
         self.chunk_seconds = chunk_seconds
 
     # ---- called from the GUI thread ----------------------------------------------------------
@@ -96,6 +102,15 @@ class TrainingWorker(QObject):
         with ``sig_value`` after the current chunk; a newer request replaces this one."""
         with self._cond:
             self._value_request = (key, float(w1), float(w2))
+            self._cond.notify_all()
+
+    def request_plane(self, kind: str, run_ids: tuple[int, ...] = ()) -> None:
+        """Lay the network's slice on another plane (``gui.network_view.PLANE_KINDS``)
+        through the runs with these stable ids; kept for later jobs too. A newer request
+        replaces this one (and the slice being computed for the old plane)."""
+        with self._cond:
+            self._plane_choice = (kind, tuple(run_ids))
+            self._plane_request = self._plane_choice
             self._cond.notify_all()
 
     def hold(self, seconds: float = 0.25) -> None:
@@ -154,7 +169,9 @@ class TrainingWorker(QObject):
                     and self._pending is None
                     and self._grid_request is None
                     and self._value_request is None
+                    and self._plane_request is None
                     and (built is None or built.trainer.done or built.trainer.step >= self._demand)
+                    and (self._live is None or not self._live.has_work)
                 ):
                     self._busy = False
                     self._cond.wait(0.25)
@@ -168,9 +185,14 @@ class TrainingWorker(QObject):
                 else:
                     grid, self._grid_request = self._grid_request, None
                 value, self._value_request = self._value_request, None
+                plane, self._plane_request = self._plane_request, None
                 demand = self._demand
             if value is not None and built is not None:
                 self._answer_value(built, *value)
+            if plane is not None and self._live is not None and not new_job:
+                self._live.set_choice(_plane_choice(plane, job))
+                if self._live_step(job, built, rate, force=True):
+                    continue
             if new_job:
                 built = self._start(job, previous)
                 previous = None
@@ -185,6 +207,9 @@ class TrainingWorker(QObject):
                 continue
             if built is None:
                 continue
+            if self._live is not None and (built.trainer.done or built.trainer.step >= demand):
+                self._live_step(job, built, rate)  # nothing to train: the slice's turn
+                continue
             self._wait_while_held()
             trainer = built.trainer
             started = time.perf_counter()
@@ -198,10 +223,53 @@ class TrainingWorker(QObject):
             rate = 0.7 * rate + 0.3 * (done / elapsed) if rate else done / elapsed
             # the next chunk lasts about chunk_seconds
             chunk = int(min(max(rate * self.chunk_seconds, 1), 1_000_000))
+            if self._live is not None and self._live_step(job, built, rate):
+                continue
             self._maybe_publish(job, built, job_started, demand, rate)
         with self._cond:
             self._busy = False
         self.sig_stopped.emit()
+
+    def _live_step(self, job, built, rate: float, force: bool = False) -> bool:
+        """A network's picture after a chunk: the plane (when due), the new rows projected,
+        a band or two of the slice. Publishes and returns True when something changed."""
+        live = self._live
+        try:
+            serial = live.plane_serial
+            changed = live.update()
+            if live.plane_serial != serial:
+                # a new plane: its paths come with its coarse slice (~ 50 ms), never
+                # drawn over the old plane's shading
+                live.work(math.inf)
+                self._surface = self._network_surface(job, built, live)
+            # while training, the slice takes about as long as a chunk: half the time
+            elif live.work(SLICE_BUDGET_S if built.trainer.done else self.chunk_seconds):
+                self._surface = self._network_surface(job, built, live)
+                changed = True
+        except Exception as exc:  # a failed slice must not stop the training
+            self._live = None
+            self._publish(job, None, error=_engine_failure(exc))
+            return True
+        if changed or force:
+            self._publish(job, built, rate=rate, announce=live.trainer.done or force)
+            return True
+        return False
+
+    def _network_surface(self, job, built, live: NetworkLive) -> Surface:
+        z, rect, _fine = live.grid
+        self._serial += 1
+        return Surface(
+            key=f"{surface_key(job.experiment, job.base_dir)}#plane{live.plane_serial}",
+            serial=self._serial,
+            rect=tuple(rect),
+            z=upsample(z, UPSAMPLE),
+            default_rect=live.default_rect,
+            minima=np.zeros((0, 2)),
+            minima_loss=(),
+            start=live.start_point(),
+            formula=live.plane_text,
+            axis_names=("a", "b"),
+        )
 
     def _wait_while_held(self) -> None:
         with self._cond:
@@ -221,15 +289,25 @@ class TrainingWorker(QObject):
             self._publish(job, built, rate=rate)
 
     def _start(self, job: Job, previous: Built | None = None) -> Built | None:
+        self._live = None
+        network = job.experiment.problem.kind == "mlp"
         try:
-            built = build(job.experiment, job.base_dir, source=job.source, reuse=previous)
+            # a network's recorded states are not copied between trainers: train it anew
+            reuse = None if network else previous
+            built = build(job.experiment, job.base_dir, source=job.source, reuse=reuse)
             if self._abandoned():  # each phase may take a while for a long experiment
                 return None
             self._schedules = _schedules(job.experiment)
             if self._abandoned():
                 return None
             key = surface_key(job.experiment, job.base_dir)
-            if self._surface is None or self._surface.key != key:
+            if network:
+                # the slice is laid on a plane of the recorded states: it comes with them
+                with self._cond:
+                    choice = self._plane_choice
+                self._live = NetworkLive(built, _plane_choice(choice, job))
+                self._surface = None
+            elif self._surface is None or self._surface.key != key:
                 # a slider that changes a run keeps the surface (zoomed or not)
                 spec = job.experiment.problem.view
                 view = view_tuple(spec if spec is not None else built.problem.default_view())
@@ -276,7 +354,10 @@ class TrainingWorker(QObject):
             return  # asked about another problem's surface
         try:
             with np.errstate(all="ignore"):
-                loss = float(np.asarray(built.problem.surface([w1], [w2])).ravel()[0])
+                if self._live is not None:
+                    loss = self._live.value_at(w1, w2)
+                else:
+                    loss = float(np.asarray(built.problem.surface([w1], [w2])).ravel()[0])
         except Exception:
             return
         self.sig_value.emit(key, w1, w2, loss)
@@ -285,6 +366,9 @@ class TrainingWorker(QObject):
         """A grid over ``rect`` for the current surface; False when the request is stale."""
         old = self._surface
         if old is None or old.key != key or old.rect == rect:
+            return False
+        if self._live is not None:  # a network's slice: computed band by band (run)
+            self._live.request_rect(rect)
             return False
         try:
             new = self._grid(key, built, rect, old.default_rect)
@@ -298,12 +382,17 @@ class TrainingWorker(QObject):
             snapshot = Snapshot(job.id, job.experiment, error=error, done=True, run_ids=job.run_ids)
         else:
             h = built.trainer.history
+            count, network = h.count, None
+            live = self._live
+            if live is not None and live.history_view is not None:
+                # rows whose coordinates on the plane are known (a few ms behind)
+                h, count, network = live.history_view, live.filled_rows, live.picture
             snapshot = Snapshot(
                 job_id=job.id,
                 experiment=job.experiment,
                 built=built,
                 history=h,
-                count=h.count,
+                count=count,
                 computed_step=built.trainer.step,
                 diverged_at=h.diverged_at.copy(),
                 done=built.trainer.done,
@@ -312,6 +401,7 @@ class TrainingWorker(QObject):
                 run_ids=job.run_ids,
                 surface=self._surface,
                 schedules=self._schedules,
+                network=network,
             )
         with self._cond:
             # a job replaced meanwhile: its results are of no interest any more
@@ -322,6 +412,15 @@ class TrainingWorker(QObject):
             self._fresh = True
         if first or snapshot.done or announce:
             self.sig_published.emit()
+
+
+def _plane_choice(choice: tuple[str, tuple[int, ...]], job: Job) -> PlaneChoice:
+    """The plane asked for (runs by stable id) as the job's snapshot columns."""
+    kind, ids = choice
+    columns = {run_id: col for col, run_id in enumerate(job.run_ids)}
+    if not job.run_ids:
+        columns = {i: i for i in range(len(job.experiment.runs))}
+    return PlaneChoice(kind, tuple(columns[i] for i in ids if i in columns))
 
 
 def _schedules(experiment) -> tuple[np.ndarray, ...]:

@@ -233,7 +233,8 @@ class RunEditor(QWidget):
         has ``samples``; a CSV's count is known from a snapshot of this very problem (one
         of the previous experiment gave a stale N: B = 256 shown with N = 200)."""
         problem = self.controller.experiment.problem
-        if getattr(problem, "data", None) is None:
+        network = problem.kind == "mlp"  # its split's size is known from a snapshot only
+        if getattr(problem, "data", None) is None and not network:
             return getattr(problem, "samples", 200)
         snapshot = self.controller.snapshot
         if (
@@ -243,7 +244,7 @@ class RunEditor(QWidget):
             and snapshot.built.problem.n_examples
         ):
             return snapshot.built.problem.n_examples
-        return getattr(problem, "samples", 200)  # until that snapshot comes (_on_frame)
+        return getattr(problem, "samples", None) or 200  # until that snapshot comes (_on_frame)
 
     def _on_frame(self, frame) -> None:
         # a CSV's N arrives with the first snapshot of its problem

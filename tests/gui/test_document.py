@@ -3,10 +3,14 @@ grows the revision, and runs keep their ids through removals and insertions."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from engine.experiment import ExperimentError, parse_experiment
+from engine.experiment import parse_experiment
 from gui.document import MAX_RECORDED_ROWS, Change, Document
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def three_runs() -> Document:
@@ -134,16 +138,30 @@ def test_dirty_save_and_replace(tmp_path):
     assert not set(doc.run_ids) & set(ids)  # another document: new ids
 
 
-def test_a_network_file_is_refused_with_a_clear_message(tmp_path):
-    """The app has no network views yet: opening an mlp file says so, and the document
-    keeps what it had (no crash)."""
+def test_a_network_file_opens_and_its_start_cannot_be_dragged(tmp_path):
+    """Networks train in the app: an mlp file opens (it used to be refused as headless
+    only); its start is the network's initial weights, so dragging it on the slice is
+    refused with the reason, and the document keeps what it had."""
     path = tmp_path / "net.toml"
     path.write_text(
         '[problem]\nkind = "mlp"\ndataset = "moons"\n\n[[runs]]\noptimizer = "sgd"\n',
         encoding="utf-8",
     )
     doc = three_runs()
-    before = doc.experiment
-    with pytest.raises(ExperimentError, match="networks run headless only for now"):
-        doc.load(path)
+    doc.load(path)
+    assert doc.experiment.problem.kind == "mlp"
+    before, revision = doc.experiment, doc.revision
+    reason = doc.set_start(1.0, 2.0)
+    assert isinstance(reason, str)
+    assert "initial weights" in reason
     assert doc.experiment is before
+    assert doc.revision == revision
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in (ROOT / "resources/experiments/networks").glob("*.toml"))
+)
+def test_the_shipped_network_examples_open(name):
+    doc = Document()
+    doc.load(ROOT / "resources/experiments/networks" / name, as_copy=True)
+    assert doc.experiment.problem.kind == "mlp"

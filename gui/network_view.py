@@ -1,0 +1,592 @@
+"""What the app draws of a network, as plain data, and the worker-side logic that makes it.
+No Qt here: everything runs on the worker thread (``gui.worker``) and is published in a
+``Snapshot`` (``Snapshot.network``, ``Snapshot.surface``).
+
+A network has thousands of parameters; the app draws them on a *plane* of weight space
+(``engine.plane``): the trajectory plane of every run's recorded states (PCA), two random
+filter-normalized directions around a run's current point, or the plane through the start and
+two runs' current points. ``NetworkLive`` keeps one job's picture up to date while it trains:
+
+- every recorded state the trainer keeps (``recorded_states``) is projected on the current
+  plane as it arrives (``project_states``), with its distance from the plane;
+- the plane itself is chosen again at a cadence (``replan_due``: when the recorded rows grew
+  by a quarter, and once more when training is done), not at every step: a plane that moved
+  every frame would make the paths swim;
+- the loss over the plane (the *slice*) is computed coarse first, then refined, one band of
+  grid rows at a time (``SliceTask``), so that the worker trains between bands and a newer
+  request (another plane, a zoom) simply replaces the task: that is the cancellation.
+
+The pure functions are what the tests check against independent oracles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.plane import Plane, mlp_grid_loss, random_plane, three_point_plane, trajectory_plane
+
+PLANE_KINDS = ("trajectory", "random", "three_point")
+PLANE_GROWTH = 1.25  # the trajectory plane is chosen again when the recorded rows grew by this
+PLANE_POINTS = 256  # recorded states the plane is fitted to, at most (the SVD costs M²·P)
+FALLBACK_ROWS = 256  # states read per run when the trainer has no bounded reservoir
+COARSE_POINTS = 16  # grid points per axis of the first, quick slice
+FINE_POINTS = 72  # and of the refined one, at most:
+FINE_SECONDS = 1.5  # fewer when the coarse one says that 72² would take longer than this
+BAND_SECONDS = 0.01  # a band of grid rows lasts about this long (then the worker trains)
+UPSAMPLE = 3  # the drawn image has this many pixels per grid point per axis (bilinear)
+MIN_REPLAN_S = 0.3  # the plane is chosen again at most this often while training
+MIN_PICTURE_S = 0.05  # and the kept rows projected at most this often
+RECT_MARGIN = 0.15  # the slice extends this fraction of the paths' extent beyond them
+
+
+# ---- what is published ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Boundary:
+    """Predicted classes over the 2-D (normalized) feature space, every run, at one step."""
+
+    rect: tuple[float, float, float, float]  # x0, x1, y0, y1 in normalized feature units
+    step: int  # the recorded step shown (the nearest kept one at or before the playhead)
+    classes: np.ndarray  # (R, res, res) predicted class; row j is y, column i is x
+    confidence: np.ndarray  # (R, res, res) its probability
+    points: np.ndarray  # (N, 2) normalized training features
+    labels: np.ndarray  # (N,)
+
+
+@dataclass(frozen=True, eq=False)
+class Interpolation:
+    """Loss (and accuracy) along the line between two runs' current points."""
+
+    runs: tuple[int, int]  # snapshot columns
+    t: np.ndarray  # (T,) 0 at the first run's point, 1 at the second's
+    curves: dict  # name -> (T,) array: train_loss, train_accuracy, val_loss, val_accuracy
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkPicture:
+    """Every run's recorded states on the current plane (see the module's docstring)."""
+
+    plane_kind: str  # "trajectory" | "random" | "three_point"
+    plane_text: str  # one line for the UI: which plane, and batch norm's statistics
+    path_steps: np.ndarray  # (K,) the recorded steps kept
+    path_coords: np.ndarray  # (K, R, 2) their coordinates on the plane (NaN: the run has none)
+    path_distance: np.ndarray  # (K, R) their distance from the plane
+    path_norm: np.ndarray  # (K, R) ‖θ − origin‖, to judge the distance against
+    boundary: Boundary | None = None
+    interpolation: Interpolation | None = None
+    plane_serial: int = 0  # grows with every plane chosen (the coordinates change with it)
+
+    def rows_to(self, head: float) -> int:
+        """How many kept rows are revealed at the playhead: those with step ≤ head."""
+        return int(np.searchsorted(self.path_steps, head, side="right"))
+
+
+@dataclass(frozen=True)
+class PlaneChoice:
+    """The plane asked for: ``runs`` are snapshot columns (the random plane's centre run, the
+    three-point plane's two runs); missing ones are filled with the first runs."""
+
+    kind: str = "trajectory"
+    runs: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if self.kind not in PLANE_KINDS:
+            raise ValueError(
+                f"plane kind must be one of {', '.join(PLANE_KINDS)}, not {self.kind!r}"
+            )
+
+
+# ---- the recorded states ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class States:
+    """Recorded full states of every run: ``steps (K,)`` and, row ``k`` of them, the
+    parameters ``source[index[k]]`` (``(R, P)``; ``index`` None: ``source[k]``) and buffers
+    (``(K, R, Q)``, or None when the trainer keeps no buffers per state). Rows are read
+    with ``take``: a picture projects only the rows it has not seen."""
+
+    steps: np.ndarray
+    source: np.ndarray
+    buffers: np.ndarray | None = None
+    index: np.ndarray | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.steps)
+
+    @property
+    def n_runs(self) -> int:
+        return self.source.shape[1]
+
+    def take(self, rows) -> np.ndarray:
+        """Parameters ``(len(rows), R, P)`` of kept rows ``rows``."""
+        rows = np.asarray(rows, int)
+        return self.source[rows if self.index is None else self.index[rows]]
+
+    @property
+    def params(self) -> np.ndarray:
+        return self.take(np.arange(self.count))
+
+
+def recorded_states(trainer) -> States:
+    """The trainer's recorded full states: its bounded reservoir (``trainer.snapshots``)
+    when it has one, else every recorded row it keeps for its own plane (``_snapshots``),
+    thinned to a stride that only ever doubles (so rows once read stay among the kept)."""
+    reservoir = getattr(trainer, "snapshots", None)
+    if reservoir is not None and hasattr(reservoir, "view"):
+        steps, params, buffers = reservoir.view()
+        return States(np.asarray(steps), params, buffers)
+    h = trainer.history
+    count = h.count
+    kept = getattr(trainer, "_snapshots", None)
+    if kept is None or count == 0:
+        return States(np.zeros(0, int), np.zeros((0, h.n_runs, 0)))
+    rows = kept_rows(count, FALLBACK_ROWS)
+    return States(h.step[rows], kept, index=rows)
+
+
+def kept_rows(count: int, budget: int) -> np.ndarray:
+    """Rows 0, s, 2s… and the last of ``count`` rows, with the power-of-two stride s that
+    keeps at most ``budget`` (+1) of them."""
+    stride = 1
+    while count > stride * budget:
+        stride *= 2
+    rows = np.arange(0, count, stride)
+    return rows if rows[-1] == count - 1 else np.append(rows, count - 1)
+
+
+# ---- planes and projections -------------------------------------------------------------------
+
+
+def replan_due(planned_rows: int, rows: int, planned_done: bool, done: bool) -> bool:
+    """Choose the plane again? When none was chosen yet (and there are two rows), when the
+    recorded rows grew by ``PLANE_GROWTH`` since it was, or when training has just finished."""
+    if rows < 2:
+        return False
+    if planned_rows == 0:
+        return True
+    if done and not planned_done:
+        return True
+    return rows >= max(planned_rows * PLANE_GROWTH, planned_rows + 1)
+
+
+def spread(n: int, budget: int) -> np.ndarray:
+    """At most ``budget`` indices of ``range(n)``, evenly spread, first and last included."""
+    if n <= budget:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, budget)).astype(int))
+
+
+def run_name(labels, col: int) -> str:
+    return repr(labels[col]) if 0 <= col < len(labels) else f"#{col}"
+
+
+def make_plane(
+    choice: PlaneChoice,
+    model,
+    states: States,
+    current: np.ndarray,
+    labels,
+    seed: int,
+) -> tuple[Plane, str, int]:
+    """The plane ``choice`` asks for, one line saying what it is, and the column whose batch
+    norm running statistics the slice uses. ``current (R, P)``: every run's current point.
+    Raises ``ValueError`` (one line) when the plane can't be made (yet)."""
+    finite_runs = [c for c in range(current.shape[0]) if np.isfinite(current[c]).all()]
+    if not finite_runs:
+        raise ValueError("every run has diverged: no point to lay a plane through")
+    wanted = [c for c in choice.runs if c in finite_runs]
+    picks = wanted + [c for c in finite_runs if c not in wanted]
+    if choice.kind == "trajectory":
+        rows = spread(states.count, max(2, PLANE_POINTS // max(states.n_runs, 1)))
+        params = states.take(rows)
+        finite = np.isfinite(params).all(axis=2)  # (K', R)
+        points = params[finite]
+        starts = params[0][finite[0]]
+        origin = starts[0] if len(starts) and np.all(starts == starts[0]) else None
+        plane = principal_plane(points, origin=origin)
+        col = picks[0]
+        text = "trajectory plane of all runs (PCA)"
+    elif choice.kind == "random":
+        col = picks[0]
+        plane = random_plane(model, current[col], seed)
+        text = f"random filter-normalized plane around run {run_name(labels, col)}'s current point"
+    else:
+        if len(picks) < 2:
+            raise ValueError("a three-point plane needs two runs that have not diverged")
+        i, j = picks[0], picks[1]
+        start = states.take([0])[0, i] if states.count else current[i]
+        plane = three_point_plane(start, current[i], current[j])
+        col = i
+        text = (
+            f"plane through the start (0, 0), run {run_name(labels, i)} (1, 0) and "
+            f"run {run_name(labels, j)} (0, 1)"
+        )
+    if getattr(model, "batch_norm", False):
+        text += f"; batch norm in eval mode with run {run_name(labels, col)}'s running statistics"
+    return plane, text, col
+
+
+def principal_plane(points, origin=None) -> Plane:
+    """``engine.plane.trajectory_plane``'s plane (the top two principal directions of
+    ``points (M, P)`` through their mean or ``origin``), computed from the ``M × M`` Gram
+    matrix: for M of a few hundred states and P of thousands of weights it is ten times
+    faster than the SVD of the points, and the same directions."""
+    points = np.asarray(points, float)
+    centre = points.mean(axis=0) if origin is None else np.asarray(origin, float)
+    offsets = points - centre
+    if offsets.shape[0] < 2:
+        return trajectory_plane(points, origin=origin)  # its one-line refusal
+    values, vectors = np.linalg.eigh(offsets @ offsets.T)  # ascending
+    top = values[-1]
+    # (s₂ > 1e-7·s₁: below that the Gram matrix's rounding, ~1e-16·λ₁, is all there is)
+    if not values[-2] > 1e-14 * max(top, 1e-300):
+        return trajectory_plane(points, origin=origin)  # less than a plane: its refusal
+    d1 = offsets.T @ vectors[:, -1] / math.sqrt(values[-1])
+    d2 = offsets.T @ vectors[:, -2] / math.sqrt(values[-2])
+    return Plane(centre, d1, d2)
+
+
+def project_states(plane: Plane, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``params (K, R, P)`` on ``plane``: coordinates ``(K, R, 2)``, distance from the plane
+    ``(K, R)`` and ‖θ − origin‖ ``(K, R)``; NaN for states that are not finite."""
+    k, r, p = params.shape
+    flat = np.asarray(params, float).reshape(k * r, p)
+    finite = np.isfinite(flat).all(axis=1)
+    coords = np.full((k * r, 2), np.nan)
+    distance = np.full(k * r, np.nan)
+    norm = np.full(k * r, np.nan)
+    if finite.any():
+        points = flat[finite]
+        ab = plane.project(points)
+        coords[finite] = ab
+        offsets = points - plane.origin
+        distance[finite] = np.linalg.norm(
+            offsets - ab[:, :1] * plane.d1 - ab[:, 1:] * plane.d2, axis=1
+        )
+        norm[finite] = np.linalg.norm(offsets, axis=1)
+    return coords.reshape(k, r, 2), distance.reshape(k, r), norm.reshape(k, r)
+
+
+def fit_rect(coords: np.ndarray, margin: float = RECT_MARGIN) -> tuple[float, float, float, float]:
+    """A rectangle around every finite point of ``coords (..., 2)`` (and the origin), with a
+    margin; never degenerate."""
+    pts = np.asarray(coords, float).reshape(-1, 2)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    pts = np.vstack([pts, np.zeros((1, 2))])
+    low, high = pts.min(axis=0), pts.max(axis=0)
+    span = high - low
+    pad = np.maximum(span * margin, np.maximum(span.max() * 0.05, 1e-3))
+    low, high = low - pad, high + pad
+    return float(low[0]), float(high[0]), float(low[1]), float(high[1])
+
+
+def grid_axes(rect, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """The a and b of the pixel centres of a ``points``² grid filling ``rect``."""
+    x0, x1, y0, y1 = rect
+    a = x0 + (np.arange(points) + 0.5) * (x1 - x0) / points
+    b = y0 + (np.arange(points) + 0.5) * (y1 - y0) / points
+    return a, b
+
+
+def upsample(z: np.ndarray, factor: int) -> np.ndarray:
+    """``z (n, m)`` sampled at pixel centres, resampled bilinearly at the pixel centres of a
+    ``factor`` times finer grid over the same rectangle (edges held)."""
+    if factor <= 1:
+        return z
+    n, m = z.shape
+    src_a, src_b = (np.arange(m) + 0.5) / m, (np.arange(n) + 0.5) / n
+    dst_a = (np.arange(m * factor) + 0.5) / (m * factor)
+    dst_b = (np.arange(n * factor) + 0.5) / (n * factor)
+    with np.errstate(all="ignore"):
+        rows = np.stack([np.interp(dst_a, src_a, row) for row in z])
+        return np.stack([np.interp(dst_b, src_b, col) for col in rows.T], axis=1)
+
+
+def interpolate_coords(
+    steps: np.ndarray, path_steps: np.ndarray, path_coords: np.ndarray
+) -> np.ndarray:
+    """Coordinates ``(len(steps), R, 2)`` at history rows ``steps`` from the kept rows'
+    (linear in the step between two kept rows; a run's NaN rows stay out)."""
+    r = path_coords.shape[1]
+    out = np.full((len(steps), r, 2), np.nan)
+    for col in range(r):
+        ok = np.isfinite(path_coords[:, col]).all(axis=1)
+        if not ok.any():
+            continue
+        xs = path_steps[ok]
+        for d in range(2):
+            out[:, col, d] = np.interp(steps, xs, path_coords[ok, col, d])
+        out[steps > xs[-1], col] = np.nan  # past its last finite state: none
+    return out
+
+
+# ---- the slice, band by band ------------------------------------------------------------------
+
+
+class SliceTask:
+    """The loss over ``rect`` of ``plane``, coarse then fine, computed band by band: each
+    ``step()`` evaluates about ``BAND_POINTS`` grid points and returns the finished grid
+    (``(z, rect, fine)``) when one is complete, else None. ``done`` once the fine one is."""
+
+    def __init__(
+        self, model, plane, buffers, x, y, rect, *, coarse: bool = True, fine_points=FINE_POINTS
+    ):
+        self.model, self.plane, self.buffers, self.x, self.y = model, plane, buffers, x, y
+        self.rect = tuple(float(v) for v in rect)
+        self._passes = ([COARSE_POINTS] if coarse else []) + [fine_points]
+        self._rows: list[np.ndarray] = []
+        self._seconds = 0.0  # spent on the current pass
+        self._per_point = math.nan  # seconds per grid point, as measured
+        self.done = False
+
+    def step(self):
+        if self.done:
+            return None
+        points = self._passes[0]
+        a, b = grid_axes(self.rect, points)
+        start = len(self._rows) and sum(len(r) for r in self._rows)
+        band = 1
+        if math.isfinite(self._per_point):
+            band = max(1, int(BAND_SECONDS / (self._per_point * points)))
+        b_band = b[start : start + band]
+        began = time.perf_counter()
+        with np.errstate(all="ignore"):
+            loss, _ = mlp_grid_loss(self.model, self.plane, self.buffers, self.x, self.y, a, b_band)
+        spent = time.perf_counter() - began
+        self._seconds += spent
+        self._per_point = spent / (points * len(b_band))
+        self._rows.append(np.asarray(loss, float))
+        if start + len(b_band) < points:
+            return None
+        z = np.concatenate(self._rows)
+        self._rows = []
+        self._passes.pop(0)
+        if self._passes:  # the fine pass: as fine as FINE_SECONDS allow at this speed
+            per_point = self._seconds / (points * points)
+            affordable = int(math.sqrt(FINE_SECONDS / max(per_point, 1e-9)))
+            self._passes[0] = max(points, min(self._passes[0], affordable))
+        self._seconds = 0.0
+        fine = not self._passes
+        self.done = fine
+        return z, self.rect, fine
+
+
+# ---- one job's live picture --------------------------------------------------------------------
+
+_plane_serials = itertools.count(1)
+
+
+class NetworkLive:
+    """One network job's picture, kept up to date on the worker thread (module docstring).
+
+    ``built``: the engine's ``Built`` of a network experiment."""
+
+    def __init__(self, built, choice: PlaneChoice | None = None, clock=time.perf_counter):
+        self.built = built
+        self.trainer = built.trainer
+        self.problem = built.problem
+        self.model = built.problem.model
+        self.labels = list(self.trainer.history.labels)
+        self.choice = choice or PlaneChoice()
+        self.clock = clock
+        self.plane: Plane | None = None
+        self.plane_text = ""
+        self.plane_error = ""  # why there is no plane ('' when there is one, or none yet)
+        self.buffers_col = 0
+        self.plane_serial = 0
+        self._planned_rows = 0
+        self._planned_done = False
+        self._planned_at = -math.inf
+        self._force = False
+        # projections of the kept rows on the current plane, by step
+        self._projected: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.picture: NetworkPicture | None = None
+        self._picture_key = None
+        self._picture_at = -math.inf
+        self.task: SliceTask | None = None
+        self.grid: tuple[np.ndarray, tuple, bool] | None = None  # (z, rect, fine) latest
+        self.default_rect: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)
+        self.grid_serial = 0  # grows with every finished grid
+        self._coords: np.ndarray | None = None  # history rows' coordinates (for today's view)
+        self._filled = 0
+        self.history_view = None
+
+    # ---- requests ------------------------------------------------------------------------
+    def set_choice(self, choice: PlaneChoice) -> None:
+        """Another plane: chosen at the next ``update``, whatever the cadence."""
+        self.choice = choice
+        self._force = True
+
+    def request_rect(self, rect) -> None:
+        """The slice over ``rect`` (a zoom or pan), fine at once; replaces any task."""
+        if self.plane is not None:
+            self.task = self._task(rect, coarse=False)
+
+    # ---- the worker's calls --------------------------------------------------------------
+    def update(self) -> bool:
+        """After a training chunk: choose the plane again when due, project the new kept
+        rows; True when the picture changed."""
+        t = self.trainer
+        h = t.history
+        rows, done = h.count, t.done
+        now = self.clock()
+        due = self._force or replan_due(self._planned_rows, rows, self._planned_done, done)
+        if due and (self._force or done or now - self._planned_at >= MIN_REPLAN_S):
+            self._force = False
+            self._replan(rows, done, now)
+        return self._refresh_picture()
+
+    def _replan(self, rows: int, done: bool, now: float) -> None:
+        self._planned_rows, self._planned_done, self._planned_at = rows, done, now
+        states = recorded_states(self.trainer)
+        current, _ = self.trainer.final_state()
+        try:
+            plane, text, col = make_plane(
+                self.choice, self.model, states, current, self.labels, self.built.experiment.seed
+            )
+        except ValueError as exc:
+            self.plane_error = str(exc)
+            return
+        self.plane_error = ""
+        self.plane, self.plane_text, self.buffers_col = plane, text, col
+        self.plane_serial = next(_plane_serials)
+        self._projected = {}
+        self._picture_key = None
+        self._coords = None
+        picture = self._make_picture(states)
+        self.default_rect = fit_rect(picture.path_coords)
+        self.task = self._task(self.default_rect, coarse=True)
+
+    def _task(self, rect, *, coarse: bool) -> SliceTask:
+        _, buffers = self.trainer.final_state()
+        if buffers is None or not np.isfinite(buffers[self.buffers_col]).all():
+            buffers_row = self.problem.start_buffers
+        else:
+            buffers_row = buffers[self.buffers_col]
+        split = self.problem.split
+        return SliceTask(
+            self.model, self.plane, buffers_row, split.x_train, split.y_train, rect, coarse=coarse
+        )
+
+    def work(self, budget_s: float = 0.03) -> bool:
+        """Advance the slice for about ``budget_s``; True when a grid was finished."""
+        finished = False
+        until = self.clock() + budget_s
+        while self.task is not None and not self.task.done:
+            result = self.task.step()
+            if result is not None:
+                self.grid = result
+                self.grid_serial += 1
+                finished = True
+                if self.task.done:
+                    self.task = None
+                break  # publish each finished grid at once (the coarse one is the preview)
+            if self.clock() >= until:
+                break
+        return finished
+
+    @property
+    def has_work(self) -> bool:
+        return self.task is not None and not self.task.done
+
+    # ---- the picture ---------------------------------------------------------------------
+    def _make_picture(self, states: States) -> NetworkPicture:
+        plane = self.plane
+        steps = np.asarray(states.steps, int)
+        k, r = states.count, len(self.labels)
+        coords = np.full((k, r, 2), np.nan)
+        distance = np.full((k, r), np.nan)
+        norm = np.full((k, r), np.nan)
+        new = [i for i, s in enumerate(steps) if int(s) not in self._projected]
+        if new:
+            c, d, n = project_states(plane, states.take(new))
+            for idx, i in enumerate(new):
+                self._projected[int(steps[i])] = (c[idx], d[idx], n[idx])
+        for i, s in enumerate(steps):
+            coords[i], distance[i], norm[i] = self._projected[int(s)]
+        if len(self._projected) > 4 * max(k, 1):  # thinned away: forget them
+            keep = {int(s) for s in steps}
+            self._projected = {s: v for s, v in self._projected.items() if s in keep}
+        old = self.picture
+        self.picture = NetworkPicture(
+            plane_kind=self.choice.kind,
+            plane_text=self.plane_text,
+            path_steps=steps,
+            path_coords=coords,
+            path_distance=distance,
+            path_norm=norm,
+            boundary=old.boundary if old is not None else None,
+            interpolation=old.interpolation if old is not None else None,
+            plane_serial=self.plane_serial,
+        )
+        return self.picture
+
+    def _refresh_picture(self) -> bool:
+        if self.plane is None:
+            return False
+        h = self.trainer.history
+        key = (self.plane_serial, h.count)
+        if key == self._picture_key:
+            return False
+        now = self.clock()
+        if self._picture_key is not None and not self.trainer.done and now < self._picture_at:
+            return False  # at most every MIN_PICTURE_S while training: frames are no faster
+        self._picture_key, self._picture_at = key, now + MIN_PICTURE_S
+        picture = self._make_picture(recorded_states(self.trainer))
+        self._fill_history_coords(picture)
+        return True
+
+    def _fill_history_coords(self, picture: NetworkPicture) -> None:
+        """The history rows' coordinates on the plane, for views that draw
+        ``history.coords`` (rows between two kept states are interpolated). A new array
+        for every plane: rows published once are never written again."""
+        h = self.trainer.history
+        if self._coords is None:
+            self._coords = np.full(h.coords.shape, np.nan)
+            self._filled = 0
+            self.history_view = dataclasses.replace(h, coords=self._coords)
+        if picture.path_steps.size == 0:
+            return
+        last = int(picture.path_steps[-1])
+        end = int(np.searchsorted(h.step[: h.count], last, side="right"))
+        if end > self._filled:
+            rows = slice(self._filled, end)
+            every = getattr(self.trainer, "_snapshots", None)
+            if getattr(self.trainer, "snapshots", None) is None and every is not None:
+                self._coords[rows] = project_states(self.plane, every[rows])[0]  # exact
+            else:
+                self._coords[rows] = interpolate_coords(
+                    h.step[rows], picture.path_steps, picture.path_coords
+                )
+            self._filled = end
+
+    @property
+    def filled_rows(self) -> int:
+        """History rows whose coordinates are known (the rest are drawn once they are)."""
+        return self._filled
+
+    def value_at(self, a: float, b: float) -> float:
+        """The slice's exact loss at (a, b) (the hover read-out)."""
+        if self.plane is None:
+            return math.nan
+        _, buffers = self.trainer.final_state()
+        row = buffers[self.buffers_col] if buffers is not None else self.problem.start_buffers
+        split = self.problem.split
+        loss, _ = mlp_grid_loss(self.model, self.plane, row, split.x_train, split.y_train, [a], [b])
+        return float(np.asarray(loss).ravel()[0])
+
+    def start_point(self) -> tuple[float, float]:
+        """Where the start lies on the plane."""
+        if self.plane is None:
+            return (0.0, 0.0)
+        ab = self.plane.project(self.problem.start[None])[0]
+        return float(ab[0]), float(ab[1])

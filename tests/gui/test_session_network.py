@@ -1,0 +1,134 @@
+"""Networks in the app's session: a digits MLP trains in the worker, its paths come projected
+on a plane with their distances from it, the plane can be changed, and the start can't be
+dragged (it is the network's weights)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from gui import network_view
+from gui.session import Session
+
+DIGITS = """
+title = "digits, small"
+seed = 0
+steps = 30
+dtype = "float32"
+record_every = 3
+
+[problem]
+kind = "mlp"
+dataset = "digits"
+hidden = [16]
+validation_fraction = 0.2
+batch_norm = true
+
+[[runs]]
+label = "sgd"
+optimizer = "sgd"
+lr = 0.05
+batch_size = 64
+
+[[runs]]
+label = "momentum"
+optimizer = "momentum"
+lr = 0.05
+momentum = 0.9
+batch_size = 64
+"""
+
+
+@pytest.fixture
+def session(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(network_view, "FINE_POINTS", 20)  # the tests' slices: quick
+    path = tmp_path / "digits.toml"
+    path.write_text(DIGITS, encoding="utf-8")
+    s = Session(start_timers=False)
+    s.open(path)
+    yield s
+    assert s.shutdown()
+
+
+def settle(session, timeout=60.0):
+    """Trained to the end, and the worker idle: the slice of the final plane is computed."""
+    assert session.wait_until_computed(timeout)
+    deadline = time.perf_counter() + timeout
+    while session.busy and time.perf_counter() < deadline:
+        session.wait_until_computed(1.0)
+        time.sleep(0.01)
+    assert not session.busy
+    session.wait_until_computed(1.0)  # take what was published last
+    return session.snapshot
+
+
+def test_a_digits_network_trains_with_every_path_on_the_plane(session):
+    assert session.is_network
+    assert session.plane_kind == "trajectory"
+    s = settle(session)
+    assert s.error is None
+    assert s.done
+    picture = s.network
+    assert picture is not None
+    assert picture.plane_kind == "trajectory"
+    assert np.isfinite(picture.path_coords).all()  # every run, every kept row
+    assert picture.path_coords.shape[1] == 2
+    assert np.isfinite(picture.path_distance).all()
+    assert "batch norm in eval mode" in picture.plane_text
+    assert np.isfinite(s.history.extra["accuracy"][: s.count]).all()
+    surface = s.surface
+    assert surface.axis_names == ("a", "b")
+    assert surface.formula == picture.plane_text
+    assert np.isfinite(surface.z).all()
+    x0, x1, y0, y1 = surface.default_rect
+    drawn = picture.path_coords.reshape(-1, 2)
+    assert (x0 < drawn[:, 0]).all()
+    assert (drawn[:, 0] < x1).all()
+    assert (y0 < drawn[:, 1]).all()
+    assert (drawn[:, 1] < y1).all()
+    # today's surface view draws history.coords: the same points at the kept rows
+    rows = np.searchsorted(s.history.step[: s.count], picture.path_steps)
+    np.testing.assert_allclose(s.history.coords[rows], picture.path_coords, atol=1e-6)
+
+
+def test_changing_the_plane_changes_the_coordinates_and_the_three_points_lie_in_it(session):
+    before = settle(session).network
+    assert session.set_plane("three_point", (1, 0)) is None
+    assert session.plane_kind == "three_point"
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        s = settle(session)
+        if s.network.plane_kind == "three_point":
+            break
+    after = s.network
+    assert after.plane_kind == "three_point"
+    assert "run 'momentum' (1, 0) and run 'sgd' (0, 1)" in after.plane_text
+    assert s.surface.formula == after.plane_text
+    assert not np.allclose(after.path_coords, before.path_coords)
+    scale = np.nanmax(after.path_norm)
+    # the start and both runs' final points lie in that plane; the paths between do not
+    assert after.path_distance[0].max() < 1e-6 * scale
+    assert after.path_distance[-1].max() < 1e-6 * scale
+    assert after.path_distance[1:-1].max() > 1e-3 * scale
+    np.testing.assert_allclose(after.path_coords[-1, 1], [1, 0], atol=1e-6)
+    np.testing.assert_allclose(after.path_coords[-1, 0], [0, 1], atol=1e-6)
+
+
+def test_a_bad_plane_is_refused_with_the_reason(session, qtbot):
+    with qtbot.waitSignal(session.sig_message) as message:
+        reason = session.set_plane("diagonal")
+    assert "plane must be one of trajectory, random, three_point" in reason
+    assert "diagonal" in message.args[0]
+    assert "run numbers 0 to 1" in session.set_plane("random", (5,))
+    assert session.plane_kind == "trajectory"
+
+
+def test_dragging_the_start_of_a_network_is_refused_with_the_reason(session, qtbot):
+    before = session.experiment
+    with qtbot.waitSignal(session.sig_message) as message:
+        reason = session.set_start(0.5, 0.5)
+    assert "initial weights" in reason
+    assert "can't be dragged" in message.args[0]
+    assert session.experiment is before
