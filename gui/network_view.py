@@ -34,7 +34,6 @@ from engine.plane import Plane, mlp_grid_loss, random_plane, three_point_plane, 
 PLANE_KINDS = ("trajectory", "random", "three_point")
 PLANE_GROWTH = 1.25  # the trajectory plane is chosen again when the recorded rows grew by this
 PLANE_POINTS = 256  # recorded states the plane is fitted to, at most (the SVD costs M²·P)
-FALLBACK_ROWS = 256  # states read per run when the trainer has no bounded reservoir
 COARSE_POINTS = 16  # grid points per axis of the first, quick slice
 FINE_POINTS = 72  # and of the refined one, at most:
 FINE_SECONDS = 1.5  # fewer when the coarse one says that 72² would take longer than this
@@ -42,6 +41,8 @@ BAND_SECONDS = 0.01  # a band of grid rows lasts about this long (then the worke
 UPSAMPLE = 3  # the drawn image has this many pixels per grid point per axis (bilinear)
 MIN_REPLAN_S = 0.3  # the plane is chosen again at most this often while training
 MIN_PICTURE_S = 0.05  # and the kept rows projected at most this often
+EVAL_SHARE = 0.25  # of the training time spent on full-split evaluations, at most
+MIN_EVALUATED = 100  # rows evaluated over a training, at least (when it has that many)
 RECT_MARGIN = 0.15  # the slice extends this fraction of the paths' extent beyond them
 
 
@@ -137,30 +138,25 @@ class States:
 
 
 def recorded_states(trainer) -> States:
-    """The trainer's recorded full states: its bounded reservoir (``trainer.snapshots``)
-    when it has one, else every recorded row it keeps for its own plane (``_snapshots``),
-    thinned to a stride that only ever doubles (so rows once read stay among the kept)."""
-    reservoir = getattr(trainer, "snapshots", None)
-    if reservoir is not None and hasattr(reservoir, "view"):
-        steps, params, buffers = reservoir.view()
-        return States(np.asarray(steps), params, buffers)
-    h = trainer.history
-    count = h.count
-    kept = getattr(trainer, "_snapshots", None)
-    if kept is None or count == 0:
-        return States(np.zeros(0, int), np.zeros((0, h.n_runs, 0)))
-    rows = kept_rows(count, FALLBACK_ROWS)
-    return States(h.step[rows], kept, index=rows)
+    """The trainer's recorded full states: its bounded reservoir (``trainer.snapshots``,
+    ``engine.snapshots.Reservoir``; rows thinned by a stride that only ever doubles, so a
+    step once kept is either still kept or gone, never changed)."""
+    reservoir = trainer.snapshots
+    if reservoir is None:
+        return States(np.zeros(0, int), np.zeros((0, trainer.history.n_runs, 0)))
+    steps, params, buffers = reservoir.view()
+    return States(np.asarray(steps), params, buffers)
 
 
-def kept_rows(count: int, budget: int) -> np.ndarray:
-    """Rows 0, s, 2s… and the last of ``count`` rows, with the power-of-two stride s that
-    keeps at most ``budget`` (+1) of them."""
-    stride = 1
-    while count > stride * budget:
-        stride *= 2
-    rows = np.arange(0, count, stride)
-    return rows if rows[-1] == count - 1 else np.append(rows, count - 1)
+def eval_every_for(examples: int, batch: int, record_every: int, rows: int) -> int:
+    """Rows between two full-split evaluations in the app: a full evaluation costs about
+    ``examples / batch`` steps, so evaluating every k-th row keeps it under a quarter of the
+    training time (``EVAL_SHARE``), but never fewer than ``MIN_EVALUATED`` evaluated rows
+    over the whole training (the curves need points). 1: every row, as the headless runner."""
+    per_row = max(batch, 1) * max(record_every, 1)
+    cheap = math.ceil(examples / (EVAL_SHARE * per_row))
+    enough = max(1, rows // MIN_EVALUATED)
+    return max(1, min(cheap, enough))
 
 
 # ---- planes and projections -------------------------------------------------------------------
@@ -560,13 +556,9 @@ class NetworkLive:
         end = int(np.searchsorted(h.step[: h.count], last, side="right"))
         if end > self._filled:
             rows = slice(self._filled, end)
-            every = getattr(self.trainer, "_snapshots", None)
-            if getattr(self.trainer, "snapshots", None) is None and every is not None:
-                self._coords[rows] = project_states(self.plane, every[rows])[0]  # exact
-            else:
-                self._coords[rows] = interpolate_coords(
-                    h.step[rows], picture.path_steps, picture.path_coords
-                )
+            self._coords[rows] = interpolate_coords(
+                h.step[rows], picture.path_steps, picture.path_coords
+            )
             self._filled = end
 
     @property

@@ -37,7 +37,7 @@ from engine.experiment import Built, ExperimentError, build, run_specs
 from gui import snapshot as snapshots
 from gui.figures import problem_subtitle
 from gui.geometry import pixel_centres, view_tuple
-from gui.network_view import UPSAMPLE, NetworkLive, PlaneChoice, upsample
+from gui.network_view import UPSAMPLE, NetworkLive, PlaneChoice, eval_every_for, upsample
 from gui.snapshot import MAX_SCHEDULE_STEPS, Job, Snapshot, Surface, surface_key
 
 __all__ = ["Job", "Snapshot", "Surface", "TrainingWorker", "WorkerThread"]
@@ -302,6 +302,7 @@ class TrainingWorker(QObject):
                 return None
             key = surface_key(job.experiment, job.base_dir)
             if network:
+                _evaluate_less_often(built)
                 # the slice is laid on a plane of the recorded states: it comes with them
                 with self._cond:
                     choice = self._plane_choice
@@ -412,6 +413,20 @@ class TrainingWorker(QObject):
             self._fresh = True
         if first or snapshot.done or announce:
             self.sig_published.emit()
+
+
+def _evaluate_less_often(built: Built) -> None:
+    """A network trained in the app evaluates its full splits every k-th row only
+    (``eval_every_for``): a step stays cheap; the curves skip the rows in between."""
+    trainer, problem = built.trainer, built.problem
+    batches = [
+        spec.batch.batch_size * spec.batch.accumulation_steps for spec in trainer.runs if spec.batch
+    ]
+    batch = min(batches) if len(batches) == len(trainer.runs) else problem.n_examples
+    examples = problem.n_examples + len(problem.split.y_val)
+    k = eval_every_for(examples, batch, trainer.record_every, trainer.total_rows)
+    if k > 1:
+        built.trainer = trainer.fresh(eval_every=k)
 
 
 def _plane_choice(choice: tuple[str, tuple[int, ...]], job: Job) -> PlaneChoice:

@@ -104,7 +104,7 @@ def test_the_drawing_math_is_numpy_only():
 
 
 GUI = ENGINE.parent / "gui"
-QT_FREE_GUI = ("document.py", "playhead.py", "snapshot.py", "geometry.py")
+QT_FREE_GUI = ("document.py", "playhead.py", "snapshot.py", "geometry.py", "network_view.py")
 
 
 def gui_modules_imported(path: Path) -> set[str]:

@@ -22,18 +22,6 @@ def test_the_plane_is_chosen_again_when_the_rows_grew_by_a_quarter_and_at_the_en
     assert not nv.replan_due(101, 101, True, True)  # and was planned for
 
 
-def test_kept_rows_stay_kept_while_the_stride_holds_and_include_the_newest():
-    for count in (1, 2, 7, 256, 257, 1000, 5000):
-        rows = nv.kept_rows(count, 256)
-        assert rows[0] == 0
-        assert rows[-1] == count - 1
-        assert len(rows) <= 257 + 1
-        assert np.all(np.diff(rows) > 0)
-    # growing from 600 to 700 rows (same stride): every stride row of 600 is still kept
-    before, after = nv.kept_rows(600, 256), nv.kept_rows(700, 256)
-    assert set(before[:-1]) <= set(after)
-
-
 def test_rows_revealed_up_to_the_head():
     picture = nv.NetworkPicture(
         "trajectory", "", np.array([0, 5, 10, 20]), np.zeros((4, 1, 2)), np.zeros((4, 1)),
@@ -164,7 +152,8 @@ def test_a_trained_network_has_every_recorded_state_on_the_trajectory_plane(monk
     np.testing.assert_array_equal(picture.path_steps, h.step[: h.count])
     assert np.isfinite(picture.path_coords).all()
     # the independent projection of every recorded state on the published plane
-    states = built.trainer._snapshots[: h.count]
+    steps, states, _ = built.trainer.snapshots.view()
+    np.testing.assert_array_equal(steps, picture.path_steps)
     p = states.shape[2]
     want, _ = lstsq_projection(live.plane.origin, live.plane.d1, live.plane.d2,
                                states.reshape(-1, p))  # fmt: skip
@@ -206,3 +195,11 @@ def test_changing_the_plane_changes_the_coordinates():
     assert np.isfinite(after.path_coords).all()
     assert not np.allclose(after.path_coords, before)
     np.testing.assert_allclose(after.path_coords[-1, 1], 0.0, atol=1e-9)  # its centre
+
+
+def test_the_app_evaluates_the_full_splits_every_kth_row_of_a_long_training_only():
+    # digits, batch 32, record_every 5: an evaluation costs 1797/160 recorded rows' steps
+    assert nv.eval_every_for(1797, 32, 5, 61) == 1  # 300 steps: every row (curves need them)
+    assert nv.eval_every_for(1797, 32, 5, 4001) == 40  # 20,000 steps: 100 rows evaluated
+    assert nv.eval_every_for(1797, 32, 5, 100_001) == 45  # ≤ a quarter of the time
+    assert nv.eval_every_for(1437, 1437, 1, 10_000) == 4  # full batch: ~as dear as a step
