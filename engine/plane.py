@@ -17,7 +17,10 @@ Three ways to choose one (issue #7):
 
 ``mlp_grid_loss`` evaluates an MLP over a grid of the plane. The first layer is linear in the
 coordinates, ``X·W(a, b)ᵀ = X·W₀ᵀ + a·X·D₁ᵀ + b·X·D₂ᵀ``: three products shared by every grid
-point, after which a point costs only the later (narrower) layers.
+point (with batch norm folded in, a quadratic in (a, b)), after which a point costs only its
+activation and the later layers. ``interpolation_losses`` gives the 1-D view between two
+solutions (Goodfellow et al. 2015), ``decision_grid`` each run's decision regions over a 2-D
+feature space. All of them evaluate in evaluation mode (batch norm with running statistics).
 """
 
 from __future__ import annotations
@@ -116,6 +119,10 @@ class Cancelled(Exception):
 
 LOG2_E = 1.4426950408889634  # logits in base-2 units: exp2 is about twice as fast as exp
 LN_2 = 0.6931471805599453
+# grid chunks: about 1 MB of float32 activations on the CPU (a core's L2 cache, measured best
+# for the digits slice); on a GPU, large batches
+HOST_CHUNK_ELEMENTS = 1 << 18
+DEVICE_CHUNK_ELEMENTS = 1 << 25
 
 
 def _pieces(model: MLP, vectors, name: str) -> np.ndarray:
@@ -146,17 +153,15 @@ class _Activation:
         self.pre_scale, self.post_scale, self.post_shift = (
             (0.5, 0.5, 0.5) if name == "sigmoid" else (1.0, 1.0, 0.0)
         )
-        self._zeros: dict[tuple, object] = {}
 
-    def __call__(self, z):
+    def in_place(self, z):
+        """A call without arguments that applies the activation to ``z`` in place."""
         xp = self.xp
         if self.name == "relu":
             # maximum against an array of zeros: a broadcast scalar takes NumPy's slow loop
-            zeros = self._zeros.get(z.shape)
-            if zeros is None:
-                zeros = self._zeros[z.shape] = xp.zeros(z.shape, z.dtype)
-            return xp.maximum(z, zeros, out=z)
-        return xp.tanh(z, out=z)
+            zeros = xp.zeros(z.shape, z.dtype)
+            return lambda: xp.maximum(z, zeros, out=z)
+        return lambda: xp.tanh(z, out=z)
 
 
 def mlp_grid_loss(
@@ -167,7 +172,7 @@ def mlp_grid_loss(
     y,
     a_values,
     b_values,
-    max_elements: int = 1 << 18,
+    max_elements: int | None = None,
     *,
     should_stop=None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -188,15 +193,18 @@ def mlp_grid_loss(
       and maxima over classes run along the contiguous example axis; batch norm is folded
       into each point's weights, log₂e into the last layer (``exp2`` beats ``exp``);
     - grid points are taken in chunks whose hidden activations (points × examples × widest
-      hidden layer) stay under ``max_elements`` (the default keeps a chunk in a core's L2
-      cache), and the cross-entropy runs over blocks of several chunks' logits, so that the
-      number of NumPy calls per grid point stays small.
+      hidden layer) stay under ``max_elements`` (on NumPy the default keeps a chunk in a
+      core's L2 cache; on a GPU it is far larger), and the cross-entropy runs over blocks of
+      several chunks' logits, so that the number of array calls per grid point stays small.
 
     Accuracy counts an example correct when its class's logit is the largest (a tie counts as
     correct, where ``argmax`` would take the first). ``should_stop()``, when given, is polled
     between blocks; when it returns true, ``Cancelled`` is raised.
     """
     xp, dtype = model.xp, model.dtype
+    on_host = xp is np
+    if max_elements is None:
+        max_elements = HOST_CHUNK_ELEMENTS if on_host else DEVICE_CHUNK_ELEMENTS
     a_grid, b_grid = np.meshgrid(np.asarray(a_values, float), np.asarray(b_values, float))
     coords = np.stack([np.ones(a_grid.size), a_grid.reshape(-1), b_grid.reshape(-1)], axis=1)
     vectors = np.stack([plane.origin, plane.d1, plane.d2])  # (3, P): coefficients 1, a, b
@@ -208,7 +216,9 @@ def mlp_grid_loss(
 
     # ---- the first layer: shared arrays, one per monomial of (a, b) ----------------------
     w0 = _pieces(model, vectors, "linear0.weight")  # (3, H, in)
-    z = np.einsum("khi,ni->khn", w0, x_host) + _pieces(model, vectors, "linear0.bias")[..., None]
+    k, hidden, n_in = w0.shape
+    z = (w0.reshape(k * hidden, n_in) @ x_host.T).reshape(k, hidden, -1)  # (3, H, N)
+    z += _pieces(model, vectors, "linear0.bias")[..., None]
     monomials = {(0, 0): z[0], (1, 0): z[1], (0, 1): z[2]}  # powers of (a, b) → (H, N)
     if model.batch_norm and layers > 1:
         scale, shift, mean = _fold_batch_norm(model, 0, vectors, buffers)
@@ -249,7 +259,7 @@ def mlp_grid_loss(
         w, b = later[i - 1]
         c = coords[rows]
         weight = np.empty((len(rows), w.shape[1], w.shape[2] + 1))
-        np.einsum("gk,koi->goi", c, w, out=weight[:, :, :-1])
+        weight[:, :, :-1] = (c @ w.reshape(3, -1)).reshape(len(rows), *w.shape[1:])
         weight[:, :, -1] = c @ b
         last = i == layers - 1
         if model.batch_norm and not last:
@@ -275,6 +285,15 @@ def mlp_grid_loss(
     losses = xp.empty(m_points, dtype)
     correct = xp.empty(m_points, dtype)
 
+    views: dict[int, tuple] = {}  # chunk size → views into the buffers (made once, reused)
+
+    def chunk_views(g):
+        hidden = [buffer[:g] for buffer in hidden_buffers]
+        first_out = hidden[0].reshape(g, -1)[:, : shared.shape[1]] if hidden else None
+        pre = [h[:, :-1] for h in hidden]  # where each hidden Linear writes, and activates
+        views[g] = (first_out, hidden, pre, [activation.in_place(z) for z in pre])
+        return views[g]
+
     for start in range(0, m_points, block):
         if should_stop is not None and should_stop():
             raise Cancelled("the grid computation was cancelled")
@@ -287,17 +306,19 @@ def mlp_grid_loss(
             if layers == 1:
                 xp.matmul(first, shared, out=logits[sub : sub + g].reshape(g, -1))
                 continue
-            h = hidden_buffers[0][:g]
-            xp.matmul(first, shared, out=h.reshape(g, -1)[:, : shared.shape[1]])
-            activation(h[:, :-1])
-            for i, w in enumerate(weights, start=1):
-                if i == layers - 1:
-                    xp.matmul(w[sub : sub + g], h, out=logits[sub : sub + g])
-                    break
-                nxt = hidden_buffers[i][:g]
-                xp.matmul(w[sub : sub + g], h, out=nxt[:, :-1])
-                h = nxt
-                activation(h[:, :-1])
+            first_out, hidden, pre, activate = views.get(g) or chunk_views(g)
+            if on_host:  # straight into the strided views (BLAS takes their row stride)
+                xp.matmul(first, shared, out=first_out)
+            else:
+                first_out[...] = xp.matmul(first, shared)
+            activate[0]()
+            for i in range(1, layers - 1):  # deeper hidden layers
+                if on_host:
+                    xp.matmul(weights[i - 1][sub : sub + g], hidden[i - 1], out=pre[i])
+                else:
+                    pre[i][...] = xp.matmul(weights[i - 1][sub : sub + g], hidden[i - 1])
+                activate[i]()
+            xp.matmul(weights[-1][sub : sub + g], hidden[-1], out=logits[sub : sub + g])
         # cross-entropy in base 2, stable: log₂ Σ 2^(l − max) + max − l_y, then × ln 2
         top = logits.max(axis=1)  # (G, N)
         picked = xp.take(logits, gather[: stop - start])

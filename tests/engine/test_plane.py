@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.backend import select_backend
 from engine.datasets import Dataset, split
 from engine.plane import (
     Cancelled,
@@ -153,12 +154,16 @@ def test_grid_losses_equal_point_by_point_evaluation(hidden, batch_norm, activat
 
 
 @pytest.mark.parametrize("batch_norm", [True, False])
-def test_grid_on_a_random_plane_equals_point_by_point_evaluation(batch_norm):
-    """A filter-normalized plane leaves γ and β still (the linear fold), default chunks."""
+def test_grid_on_a_random_plane_equals_point_by_point_evaluation(batch_norm, backend_name):
+    """A filter-normalized plane leaves γ and β still (the linear fold), default chunks, on
+    every array module (the oracle on NumPy)."""
     model, params, buffers, x, y, _ = network_and_data([8, 6], "relu", batch_norm, seed=6)
     plane = random_plane(model, params, seed=2)
     a_values, b_values = np.linspace(-1, 1, 7), np.linspace(-1, 1, 6)
-    loss, accuracy = mlp_grid_loss(model, plane, buffers, x, y, a_values, b_values)
+    xp = select_backend(backend_name, "float64").xp
+    on_device = MLP(4, [8, 6], 3, "relu", batch_norm=batch_norm, xp=xp, dtype=np.float64)
+    loss, accuracy = mlp_grid_loss(on_device, plane, buffers, xp.asarray(x), y, a_values, b_values)
+    assert isinstance(loss, np.ndarray)
     expected = evaluate_point_by_point(model, plane, buffers, x, y, a_values, b_values)
     np.testing.assert_allclose(loss, expected[0], rtol=1e-11)
     np.testing.assert_array_equal(accuracy, expected[1])
