@@ -81,12 +81,12 @@ def network_of(frame):
 
 def off_plane_text(distance: float, norm: float) -> str:
     """How far a point lies off the drawn plane, against how far it is from the plane's
-    origin: "off-plane distance 0.8 (12% of ‖θ − θ₀‖)"."""
+    origin (the start, or a random plane's run): "off-plane distance 0.8 (12% of ‖θ − origin‖)"."""
     if not math.isfinite(distance):
         return ""
     text = f"off-plane distance {distance:.2g}"
     if math.isfinite(norm) and norm > 0:
-        text += f" ({100 * distance / norm:.0f}% of ‖θ − θ₀‖)"
+        text += f" ({100 * distance / norm:.0f}% of ‖θ − origin‖)"
     return text
 
 
@@ -472,6 +472,8 @@ class SurfaceView(QWidget):
         self.plane_chooser.setVisible(on)
         self.plane_text.setVisible(on)
         self.formula.setVisible(not on)
+        for name in ("bottom", "left"):  # plane units: "b (x0.001)" read as a scale of b
+            self.plot.getAxis(name).enableAutoSIPrefix(not on)
         self.arrows_box.setEnabled(not on)
         self.arrows_box.setToolTip(
             "No arrows on a slice: a network's gradient and update have as many components\n"

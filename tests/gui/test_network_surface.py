@@ -134,7 +134,7 @@ def test_the_legend_says_how_far_each_path_lies_off_the_plane_at_the_head(view, 
     assert len(texts) == 3
     for run, text in enumerate(texts):
         d, norm = net.path_distance[row, run], net.path_norm[row, run]
-        match = re.search(r"off-plane distance ([0-9.e+-]+) \((\d+)% of ‖θ − θ₀‖\)", text)
+        match = re.search(r"off-plane distance ([0-9.e+-]+) \((\d+)% of ‖θ − origin‖\)", text)
         assert match is not None, text
         assert float(match.group(1)) == pytest.approx(d, rel=0.06)
         assert int(match.group(2)) == round(100 * d / norm)
