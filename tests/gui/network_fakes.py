@@ -4,7 +4,7 @@ what a view draws can be checked against them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -52,9 +52,19 @@ class FakeNetworkPicture:
     interpolation: FakeInterpolation | None = None
 
 
-@dataclass(frozen=True)
-class NetSnapshot(Snapshot):
-    network: object = None
+# the real classes where the app has them (gui.network_view), the doubles above until then
+try:
+    from gui.network_view import Boundary, Interpolation, NetworkPicture
+except ImportError:
+    Boundary, Interpolation, NetworkPicture = FakeBoundary, FakeInterpolation, FakeNetworkPicture
+
+if "network" in {f.name for f in fields(Snapshot)}:
+    NetSnapshot = Snapshot
+else:
+
+    @dataclass(frozen=True)
+    class NetSnapshot(Snapshot):
+        network: object = None
 
 
 @dataclass
@@ -96,7 +106,7 @@ def picture(case: NetCase, *, path_steps=None, coords=None, boundary=True, inter
     res = 24
     b = None
     if boundary:
-        b = FakeBoundary(
+        b = Boundary(
             rect=(-2.5, 2.5, -2.0, 2.0),
             step=int(steps[-1]),
             classes=rng.integers(0, 2, size=(runs, res, res)),
@@ -107,7 +117,7 @@ def picture(case: NetCase, *, path_steps=None, coords=None, boundary=True, inter
     interp = None
     if interpolation:
         t = np.linspace(-0.25, 1.25, 31)
-        interp = FakeInterpolation(
+        interp = Interpolation(
             runs=(0, 1),
             t=t,
             curves={
@@ -117,7 +127,7 @@ def picture(case: NetCase, *, path_steps=None, coords=None, boundary=True, inter
                 "val_accuracy": 0.88 - 0.1 * (t - 0.5) ** 2,
             },
         )
-    return FakeNetworkPicture(
+    return NetworkPicture(
         plane_kind="trajectory",
         plane_text="trajectory plane of all runs (PCA), batch norm in eval mode with run "
         "'sgd''s running statistics",
