@@ -71,12 +71,20 @@ ARROWS_TIP = (
     "and the run's momentum or last update (thick). Drawn to scale when short,\n"
     "compressed when long: they shrink away as a run comes to rest."
 )
+NO_PICTURE_YET = "Computing the plane and the loss over it…"
 NOTICE_MS = 6000  # how long a refusal stays on the plot
 
 
 def network_of(frame):
     """The frame's ``NetworkPicture`` (None: not a network, or none computed yet)."""
     return None if frame is None else getattr(frame.snapshot, "network", None)
+
+
+def is_network(frame) -> bool:
+    """The frame is of a network (a slice), whether or not its picture is computed yet."""
+    if network_of(frame) is not None:
+        return True
+    return getattr(frame.snapshot.experiment.problem, "kind", "") == "mlp"
 
 
 def off_plane_text(distance: float, norm: float) -> str:
@@ -146,7 +154,8 @@ class SurfaceView(QWidget):
         self._legend_key = None
         self._brushes: dict = {}
         self._thinned: dict[int, tuple] = {}  # run: (source, pulled-in points, kept rows)
-        self._network = None  # the NetworkPicture drawn now (None: a 2-D problem)
+        self._network = None  # the NetworkPicture drawn now (None: a 2-D problem, or none yet)
+        self._slice = False  # a network's frame is shown
         self._distances: dict[int, str] = {}  # run: its off-plane text at the playhead
 
         self.plot_widget = pg.PlotWidget()
@@ -365,7 +374,7 @@ class SurfaceView(QWidget):
                 self._surface = surface
                 self._show_grid(surface.z, surface.rect)
         network = network_of(frame)
-        self._show_network(frame, network)
+        self._show_network(frame, network, is_network(frame))
         runs = frame.experiment.runs
         n = len(runs)  # run i is column frame.column(i) of the history (None: not yet)
         while len(self.paths) < n:
@@ -379,8 +388,12 @@ class SurfaceView(QWidget):
         for i, item in enumerate(self.paths):
             run = runs[i] if i < n else None
             track = None
-            if run is not None and run.visible:
-                track = self._track(frame, i) if network is None else self._network_track(i)
+            if run is None or not run.visible:
+                pass
+            elif not self._slice:
+                track = self._track(frame, i)
+            elif network is not None:  # (a network before its first picture draws no path)
+                track = self._network_track(i)
             if track is None:
                 item.setData([], [])
                 item.setVisible(False)
@@ -400,7 +413,7 @@ class SurfaceView(QWidget):
             else:
                 heads.append(drawn[-1])
                 head_brushes.append(self._brush(color))
-                if network is None:  # a slice has no 2-D gradient to draw
+                if not self._slice:  # a slice has no 2-D gradient to draw
                     current.append((i, rows - 1, drawn[-1]))
         self.heads.setData(
             pos=np.array(heads).reshape(-1, 2), brush=head_brushes, pen=self._edges[0]
@@ -456,17 +469,19 @@ class SurfaceView(QWidget):
         self._distances[i] = off_plane_text(distance, norm)
         return cached.points, shown, rows
 
-    def _show_network(self, frame, network) -> None:
+    def _show_network(self, frame, network, on: bool) -> None:
         """Switch between a 2-D problem's view and a network's slice (plane chooser, plane
         text, a start that refuses to move, no arrows)."""
-        was = self._network is not None
+        was = self._slice
         self._network = network
-        on = network is not None
-        if on:
+        self._slice = on
+        if network is not None:
             self.plane_chooser.set_runs(r.display_label for r in frame.experiment.runs)
             self.plane_chooser.show_kind(network.plane_kind, self._plane_runs())
             self.plane_text.setText(network.plane_text)
             self.formula.setToolTip(network.plane_text)
+        elif on:
+            self.plane_text.setText(NO_PICTURE_YET)
         if on == was:
             return
         self.plane_chooser.setVisible(on)
@@ -514,8 +529,8 @@ class SurfaceView(QWidget):
     def _draw_start(self, frame) -> None:
         if getattr(self.start, "moving", False):
             return
-        if self._network is not None:
-            start = self._network_start(frame)
+        if self._slice:
+            start = None if self._network is None else self._network_start(frame)
             self.start.setVisible(start is not None)
         else:
             start = frame.experiment.problem.start

@@ -15,7 +15,12 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from gui.theme import LIGHT
-from gui.widgets.surface_view import MAX_PATH_POINTS, NETWORK_START_REFUSAL, SurfaceView
+from gui.widgets.surface_view import (
+    MAX_PATH_POINTS,
+    NETWORK_START_REFUSAL,
+    NO_PICTURE_YET,
+    SurfaceView,
+)
 from tests.gui.network_fakes import net_frame, picture, spiral_paths, trained
 from tests.oracles import polyline_deviation
 
@@ -214,3 +219,14 @@ def test_the_chooser_shows_the_plane_the_session_has(view, case):
     assert view.plane_chooser.run_boxes[0].isVisible()
     assert not view.plane_chooser.run_boxes[1].isVisible()
     assert view.controller.planes == []  # showing it asks for nothing
+
+
+def test_a_network_before_its_first_picture_draws_no_path(view, case):
+    view.draw(net_frame(case, None))  # the history's coords are placeholders (zeros)
+    assert all(drawn(view, run).size == 0 for run in range(3))
+    assert len(head_points(view)) == 0
+    assert view.plane_chooser.isVisible()
+    assert view.plane_text.text() == NO_PICTURE_YET
+    net = picture(case)
+    view.draw(net_frame(case, net))
+    np.testing.assert_array_equal(drawn(view, 0), net.path_coords[:, 0])

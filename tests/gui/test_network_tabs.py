@@ -7,6 +7,7 @@ import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from tests.gui.network_fakes import net_frame, picture, trained
 
@@ -35,3 +36,53 @@ def test_network_tabs_come_and_go_with_the_problem(window):
     assert window.views.currentWidget() is window.surface_view  # its tab went: back home
     window._on_frame(window.controller.current_frame())  # a 2-D problem again
     assert visible_tabs(window) == ["Surface"]
+
+
+MOONS_FILE = """
+title = "moons"
+seed = 2
+steps = 40
+
+[problem]
+kind = "mlp"
+dataset = "moons"
+samples = 200
+hidden = [8]
+batch_norm = true
+
+[[runs]]
+label = "sgd"
+optimizer = "sgd"
+lr = 0.1
+batch_size = 16
+
+[[runs]]
+label = "adam"
+optimizer = "adam"
+lr = 0.01
+batch_size = 16
+"""
+
+
+def test_a_network_trained_in_the_app_draws_its_projected_paths(window, tmp_path):
+    pytest.importorskip("gui.network_view", reason="until the app trains networks")
+    path = tmp_path / "moons.toml"
+    path.write_text(MOONS_FILE)
+    assert window.open_path(path, ask=False)
+    c = window.controller
+    assert c.wait_until_computed(60)
+    c.pause()
+    c.seek(c.total_steps)
+    frame = c.current_frame()
+    network = frame.snapshot.network
+    assert network is not None
+    window.surface_view.draw(frame)
+    rows = np.searchsorted(network.path_steps, frame.head, side="right")
+    for run in range(2):
+        col = frame.column(run)
+        expected = network.path_coords[:rows, col]
+        expected = expected[np.isfinite(expected).all(axis=1)]
+        x, y = window.surface_view.path_data(run)
+        np.testing.assert_allclose(np.column_stack([x, y]), expected)
+    assert visible_tabs(window) == ["Surface", "Decision boundary", "Interpolation"]
+    assert window.surface_view.plane_text.text() == network.plane_text
