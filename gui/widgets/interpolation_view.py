@@ -72,6 +72,10 @@ class InterpolationView(QWidget):
         header.addWidget(self.run_boxes[1])
         header.addWidget(QLabel("(t = 1)"))
         header.addWidget(self.message, 1)
+        # the key in words: a legend on the plot sat on the runs' names at t = 0 and t = 1
+        self.key = QLabel("solid: training · dashed: validation")
+        self.key.setToolTip("Both in evaluation mode (batch norm with the running statistics)")
+        header.addWidget(self.key)
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.loss_plot = self.graphics.addPlot(row=0, col=0)
@@ -79,15 +83,12 @@ class InterpolationView(QWidget):
         self.accuracy_plot.setXLink(self.loss_plot)
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 2)
-        self.legend = self.loss_plot.addLegend(offset=(-10, 10), labelTextSize="9pt")
         self.curves: dict[str, pg.PlotDataItem] = {}
         for plot, specs in ((self.loss_plot, LOSS_CURVES), (self.accuracy_plot, ACCURACY_CURVES)):
             plot.setMenuEnabled(False)
             plot.hideButtons()
-            for key, label, _ in specs:
-                item = pg.PlotDataItem(
-                    antialias=True, name=label if plot is self.loss_plot else None
-                )
+            for key, _, _ in specs:
+                item = pg.PlotDataItem(antialias=True)
                 plot.addItem(item)
                 self.curves[key] = item
         self.ends = [pg.InfiniteLine(angle=90, movable=False) for _ in range(2)]
@@ -136,7 +137,7 @@ class InterpolationView(QWidget):
             line.setPen(pg.mkPen(theme.muted_text, width=1, style=Qt.PenStyle.DotLine))
         self.placeholder.setStyleSheet(f"color: {theme.muted_text};")
         self.message.setStyleSheet(f"color: {theme.muted_text};")
-        self.legend.setLabelTextColor(theme.plot_foreground)
+        self.key.setStyleSheet(f"color: {theme.muted_text};")
         self._shown = None
         if self._frame is not None:
             self.draw(self._frame)
