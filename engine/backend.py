@@ -92,6 +92,11 @@ class Backend:
     # Why this module was chosen when ``auto`` picked it for the workload (status bar).
     choice_reason: str | None = None
 
+    def synchronize(self) -> None:
+        """Wait for the device's queued work (a timing needs it; NumPy has none)."""
+        if self.name == "cupy":
+            self.xp.cuda.get_current_stream().synchronize()
+
     def describe(self) -> str:
         text = f"{'CuPy' if self.name == 'cupy' else 'NumPy'} ({self.device}), {self.dtype.name}"
         if self.fallback_reason:
