@@ -478,9 +478,7 @@ class NetworkCurves(QWidget):
         momentum_text = f"momentum {momentum:g}" if isinstance(momentum, float) else "momentum"
         if stat == "mean":
             self.bn_caption.setText(
-                f"Run “{run.display_label}”, {bn.layers[layer]} channel {bn.channels[channel]}: "
-                "each update's batch statistic (thin) and the running average evaluation "
-                f"uses ({momentum_text}, thick)."
+                bn_caption(run, bn.layers[layer], bn.channels[channel], momentum_text)
             )
         extra = (layer, channel)
         batch = getattr(bn, f"batch_{stat}")[:, col, layer, channel]
@@ -616,6 +614,26 @@ class NetworkCurves(QWidget):
         else:
             self._x_key = None
             plot.enableAutoRange(x=True)
+
+
+def bn_caption(run, layer: str, channel: int, momentum_text: str) -> str:
+    """What the batch-norm plots show, for ``run``; its batch size and accumulation say
+    which minibatch the batch statistics are of."""
+    text = (
+        f"Run “{run.display_label}”, {layer} channel {channel}: each update's batch "
+        f"statistic (thin) and the running average evaluation uses ({momentum_text}, thick)."
+    )
+    if getattr(run, "accumulation_steps", 1) > 1:
+        text += (
+            f" With {run.accumulation_steps} micro-batches per update, the batch statistic is "
+            "the last micro-batch's: each normalizes with its own."
+        )
+    if getattr(run, "batch_size", None) == 1:
+        text += (
+            " Batch size 1: the batch mean is the example itself and the batch variance 0, "
+            "so every activation is normalized to β."
+        )
+    return text
 
 
 class _LinearExtent:

@@ -18,7 +18,7 @@ from gui.theme import DARK, LIGHT
 from gui.widgets.curves_view import MAX_CURVE_POINTS, CurvesView
 from gui.widgets.network_curves import layer_colors
 from gui.widgets.parameter_slider import format_value
-from tests.gui.network_history import network_frame, network_history
+from tests.gui.network_history import network_experiment, network_frame, network_history
 from tests.gui.test_drawing import BOWL, computed, offscreen
 
 SOLID, DASH = Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine
@@ -307,3 +307,21 @@ def test_a_theme_change_restyles_the_network_curves_and_keeps_them(curves):
     assert len(after) == len(before) == 4
     for a, b in zip(after, before, strict=True):
         assert_curve(a, b[2], b[3])
+
+
+def test_the_batch_norm_caption_says_which_minibatch_the_batch_statistic_is_of(curves):
+    h = network_history(steps=20, runs=2)
+    experiment = network_experiment(2, True, 20)
+    runs = [
+        experiment.runs[0].model_copy(update={"batch_size": 1}),
+        experiment.runs[1].model_copy(update={"accumulation_steps": 4}),
+    ]
+    experiment = experiment.model_copy(update={"runs": runs})
+    curves.draw(network_frame(h, experiment, selected=0))
+    net = curves.network
+    net.tabs.setCurrentIndex(2)
+    assert "Batch size 1" in net.bn_caption.text()
+    assert "micro-batch" not in net.bn_caption.text()
+    curves.draw(network_frame(h, experiment, selected=1))
+    assert "4 micro-batches per update" in net.bn_caption.text()
+    assert "Batch size 1" not in net.bn_caption.text()
