@@ -244,31 +244,37 @@ def mlp_grid_loss(
     )  # (M, K)
 
     # ---- later layers: each point's weights, batch norm and activation folded in ------
-    later = []  # per layer: (weights (3, out·in), biases (3, out)) in the plane's coordinates
+    later = []  # per layer: weights with the bias as last column (3, out, in + 1), and BN
     for i in range(1, layers):
         w = _pieces(model, vectors, f"linear{i}.weight")  # (3, out, in)
         b = _pieces(model, vectors, f"linear{i}.bias")
-        # the previous activation's post-scale and shift: W·(s·f + t) = s·W·f + t·W·1
-        b = b + activation.post_shift * w.sum(axis=2)
-        w = w * activation.post_scale
-        later.append((w, b))
-
-    def layer_weights(i, rows):
-        """Weights ``(G, out, in + 1)`` of later layer ``i`` at grid ``rows``, the bias as the
-        last column (it meets a row of ones under the activations: no separate pass)."""
-        w, b = later[i - 1]
-        c = coords[rows]
-        weight = np.empty((len(rows), w.shape[1], w.shape[2] + 1))
-        weight[:, :, :-1] = (c @ w.reshape(3, -1)).reshape(len(rows), *w.shape[1:])
-        weight[:, :, -1] = c @ b
+        # the previous activation's post-scale and shift: W·(s·f + t) = s·W·f + t·W·1;
+        # the bias column meets a row of ones under the activations (no separate pass)
+        augmented = np.concatenate(
+            [w * activation.post_scale, (b + activation.post_shift * w.sum(axis=2))[..., None]],
+            axis=2,
+        )
         last = i == layers - 1
-        if model.batch_norm and not last:
-            scale, shift, mean = _fold_batch_norm(model, i, vectors, buffers)
-            s = c @ scale  # (G, out): γ(a, b)/√(σ² + ε)
-            weight *= s[:, :, None]
-            weight[:, :, -1] += c @ shift - s * mean
-        weight *= LOG2_E if last else activation.pre_scale
-        return xp.asarray(weight, dtype)
+        bn = _fold_batch_norm(model, i, vectors, buffers) if model.batch_norm and not last else None
+        factor = LOG2_E if last else activation.pre_scale
+        if bn is None:  # linear in (a, b): a block's weights are one small product
+            augmented = xp.asarray((factor * augmented).reshape(3, -1), dtype)
+        later.append((augmented, bn, factor))
+    grid_coords = xp.asarray(coords, dtype)
+
+    def layer_weights(i, start, stop):
+        """Weights ``(G, out, in + 1)`` of later layer ``i`` at grid points start … stop."""
+        augmented, bn, factor = later[i - 1]
+        if bn is None:
+            weight = grid_coords[start:stop] @ augmented
+            return weight.reshape(stop - start, model.widths[i + 1], model.widths[i] + 1)
+        c = coords[start:stop]
+        weight = np.einsum("gk,koi->goi", c, augmented)
+        scale, shift, mean = bn
+        s = c @ scale  # (G, out): γ(a, b)/√(σ² + ε)
+        weight *= s[:, :, None]
+        weight[:, :, -1] += c @ shift - s * mean
+        return xp.asarray(weight * factor, dtype)
 
     # ---- chunks and blocks --------------------------------------------------------------
     m_points = len(coords)
@@ -284,6 +290,7 @@ def mlp_grid_loss(
     gather = (xp.arange(block)[:, None] * classes + y[None, :]) * n + example  # flat (g, y_n, n)
     losses = xp.empty(m_points, dtype)
     correct = xp.empty(m_points, dtype)
+    safe = 64.0 if dtype.itemsize <= 4 else 512.0  # |log₂| range where Σ 2^l is exact enough
 
     views: dict[int, tuple] = {}  # chunk size → views into the buffers (made once, reused)
 
@@ -299,7 +306,7 @@ def mlp_grid_loss(
             raise Cancelled("the grid computation was cancelled")
         stop = min(m_points, start + block)
         logits = logits_buffer[: stop - start]
-        weights = [layer_weights(i, np.arange(start, stop)) for i in range(1, layers)]
+        weights = [layer_weights(i, start, stop) for i in range(1, layers)]
         for sub in range(0, stop - start, chunk):
             g = min(chunk, stop - start - sub)
             first = first_coefficients[start + sub : start + sub + g]
@@ -319,16 +326,24 @@ def mlp_grid_loss(
                     pre[i][...] = xp.matmul(weights[i - 1][sub : sub + g], hidden[i - 1])
                 activate[i]()
             xp.matmul(weights[-1][sub : sub + g], hidden[-1], out=logits[sub : sub + g])
-        # cross-entropy in base 2, stable: log₂ Σ 2^(l − max) + max − l_y, then × ln 2
+        # cross-entropy in base 2: log₂ Σ 2^l − l_y, then × ln 2 (mean over the examples)
         top = logits.max(axis=1)  # (G, N)
         picked = xp.take(logits, gather[: stop - start])
         correct[start:stop] = xp.count_nonzero(picked == top, axis=1)
-        logits -= top[:, None, :]
+        # Σ 2^l neither overflows nor underflows while every example's largest logit stays
+        # within ±safe: then no shift is needed (a pass saved); else the usual stable form,
+        # log₂ Σ 2^(l − max) + max (asking costs a device sync on a GPU: always shift there)
+        shift = not on_host or not -safe <= float(top.min()) <= float(top.max()) <= safe
+        if shift:
+            logits -= top[:, None, :]
         xp.exp2(logits, out=logits)
         total = logits.sum(axis=1)
         xp.log2(total, out=total)
-        top -= picked
-        losses[start:stop] = total.sum(axis=1) + top.sum(axis=1)
+        if shift:
+            top -= picked
+            losses[start:stop] = total.sum(axis=1) + top.sum(axis=1)
+        else:
+            losses[start:stop] = total.sum(axis=1) - picked.sum(axis=1)
 
     shape = a_grid.shape
     to_host = (lambda v: v.get()) if hasattr(xp, "cuda") else np.asarray

@@ -179,6 +179,22 @@ def test_a_float32_model_draws_the_float64_grid_to_float32_rounding():
     np.testing.assert_allclose(loss32, loss64, rtol=2e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_far_points_with_huge_logits_stay_finite_and_exact(dtype):
+    """Far along the plane the logits reach thousands (2^l overflows): the stable form."""
+    model, params, buffers, x, y, rng = network_and_data([7], "relu", False)
+    plane = three_point_plane(params, *(params + rng.standard_normal((2, params.size))))
+    a_values = np.array([0.0, 30.0, 3000.0])  # ordinary, large, huge logits
+    b_values = np.array([0.0, -2000.0])
+    model = MLP(4, [7], 3, "relu", dtype=dtype)
+    loss, accuracy = mlp_grid_loss(model, plane, buffers, x, y, a_values, b_values)
+    assert np.isfinite(loss).all()
+    expected = evaluate_point_by_point(model, plane, buffers, x, y, a_values, b_values)
+    np.testing.assert_allclose(loss, expected[0], rtol=1e-5 if dtype == np.float32 else 1e-11)
+    np.testing.assert_array_equal(accuracy, expected[1])
+    assert loss.max() > 100  # the huge logits were there
+
+
 def test_a_grid_is_cancelled_between_blocks():
     model, params, buffers, x, y, rng = network_and_data([7], "relu", False)
     plane = three_point_plane(params, *(params + rng.standard_normal((2, params.size))))
