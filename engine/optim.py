@@ -337,6 +337,8 @@ class SGD(Optimizer):
         momentum = hyper["momentum"]
         undamped = 1 - hyper.get("dampening", 0.0) * (momentum > 0)
         self._undamped = undamped.astype(momentum.dtype) if hasattr(momentum, "dtype") else undamped
+        # (1 − τ)·g is skipped where every run has τ = 0: ×1.0 is exact, and costs a pass
+        self._damped = bool(np.any(_host(self._undamped) != 1))
 
     def init(self, params):
         return MomentumState(buf=params * 0, t=0)
@@ -356,9 +358,7 @@ class SGD(Optimizer):
             kernel = self._kernel(_k_momentum_first, decays, nesterov)
             new, buf = kernel(params, grads, lr, mu, wd)
         else:
-            # (1 − τ)·g is skipped where every run has τ = 0: ×1.0 is exact, and a pass
-            damped = not (isinstance(self._undamped, float) and self._undamped == 1.0)
-            kernel = self._kernel(_k_momentum, decays, nesterov, damped)
+            kernel = self._kernel(_k_momentum, decays, nesterov, self._damped)
             new, buf = kernel(params, grads, state.buf, lr, mu, self._undamped, wd)
         return new, MomentumState(buf, state.t + 1)
 
