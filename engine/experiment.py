@@ -535,11 +535,6 @@ def build_problem(
     return problem
 
 
-# The headless runner keeps every recorded state of a network to choose the drawn plane after
-# training (README, Limits): recorded rows × runs × parameters is bounded.
-MAX_SNAPSHOT_VALUES = 50_000_000
-
-
 def build_network(
     experiment: Experiment, spec: MLPProblemModel, backend: Backend, base_dir, source: str
 ) -> MLPProblem:
@@ -595,14 +590,6 @@ def build_network(
             raise ExperimentError(f"{source}: problem.init: {exc}") from None
     else:
         start, buffers = model.init_host(experiment.seed)
-    rows = recorded_rows(experiment.steps, experiment.record_every)
-    values = rows * len(experiment.runs) * model.n_params
-    if values > MAX_SNAPSHOT_VALUES:
-        raise ExperimentError(
-            f"{source}: record_every: {len(experiment.runs)} run(s) × {rows:,} recorded rows × "
-            f"{model.n_params:,} parameters is more than the {MAX_SNAPSHOT_VALUES:,} values "
-            "kept to draw the plane; raise record_every or lower steps"
-        )
     return MLPProblem(backend, model, parts, start, buffers)
 
 
@@ -703,9 +690,9 @@ def build(
             record_every=experiment.record_every,
             diagnostics=diagnostics,
             reuse=None if reuse is None else reuse.trainer,
-            # a network's drawn plane is chosen from every recorded state once training is
-            # done: its trainer keeps the whole history (bounded, MAX_SNAPSHOT_VALUES)
-            window=window and not problem.carries_buffers,
+            # a network's drawn plane comes from a bounded reservoir of its states
+            # (engine.snapshots); the runner replays a long training to project every row
+            window=window,
         )
     except ValueError as exc:
         raise ExperimentError(f"{source}: {exc}") from None

@@ -149,13 +149,17 @@ class TrajectoryWriter:
     written under a temporary name and renamed into place by ``close``; ``abort`` (or an
     error) leaves no file."""
 
-    def __init__(self, path: str | os.PathLike, labels: list[str]):
+    def __init__(
+        self, path: str | os.PathLike, labels: list[str], extra_columns: tuple[str, ...] = ()
+    ):
+        """``extra_columns``: the problem's own columns after ``w1,w2`` (a network's), as
+        the histories added will hold them."""
         self.path = Path(path)
         self.labels = labels
         self._stack = ExitStack()
         try:
             self._out = self._stack.enter_context(atomic_text(self.path, newline=""))
-            self._out.write(",".join(COLUMNS) + "\n")
+            self._out.write(",".join(COLUMNS + tuple(extra_columns)) + "\n")
             self._spools = (
                 [self._out]
                 + [
@@ -236,10 +240,14 @@ class RowSample:
         self._limit = 2 * per_run * max(len(labels), 1)
         self._parts: list[dict[str, np.ndarray]] = []
         self.diverged_at = np.full(len(labels), -1)
+        self.extra_columns: tuple[str, ...] = ()
 
     def add(self, history: History, final: bool = False) -> None:
         """Offer a window's rows; ``final``: the last window (its last row is kept)."""
         n = history.count
+        if n == 0:  # a window without rows (record_every longer than the window)
+            self.diverged_at = history.diverged_at.copy()
+            return
         index = np.arange(self.seen, self.seen + n)
         steps = history.step[:n]
         pinned = np.isin(steps, history.diverged_at[history.diverged_at >= 0])
@@ -260,6 +268,9 @@ class RowSample:
         # re-buckets only the points it keeps, so a row it has dropped never comes back
         part = {"index": index, "pinned": pinned, "step": steps}
         part.update({name: getattr(history, name)[:n].copy() for name in self.FIELDS})
+        self.extra_columns = history.extra_columns
+        # a network's evaluated columns (accuracy, validation), for its curves
+        part.update({f"extra.{name}": v[:n].copy() for name, v in history.extra.items()})
         self._parts.append(part)
         self.seen += n
         self._stored += n
@@ -287,6 +298,8 @@ class RowSample:
         h = History.empty(self.labels, kept["step"], diagnostics=False)
         for name in self.FIELDS:
             getattr(h, name)[:] = kept[name]
+        h.extra_columns = self.extra_columns
+        h.extra = {k.removeprefix("extra."): v for k, v in kept.items() if k.startswith("extra.")}
         h.count = len(h.step)
         h.diverged_at = self.diverged_at.copy()
         return h

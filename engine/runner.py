@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
 from engine.backend import Backend, run_with_fallback
 from engine.experiment import (
     Built,
@@ -206,7 +208,7 @@ def main(
                 diagnostics=False,
                 window=True,
             )
-        if built.problem.carries_buffers:  # a network: its plane needs every recorded row
+        if built.problem.carries_buffers:  # a network: w1,w2 are known after training
             return _train_network_and_write(built, out, progress)
         return _train_and_write(built, out / CSV_NAME, progress)
 
@@ -274,22 +276,79 @@ def _train_and_write(built: Built, csv_path: Path, progress: _Progress) -> Histo
 
 
 def _train_network_and_write(built: Built, out: Path, progress: _Progress) -> History:
-    """A network's rows are not streamed: ``w1,w2`` are coordinates on the plane of every
-    run's recorded states, known once training is done (the trainer keeps them, bounded by
-    ``MAX_SNAPSHOT_VALUES``). Then the CSV and ``params.npz`` (every run's final state)."""
-    history = built.trainer.run(CHUNK, progress=progress)
-    write_trajectories_csv(history, out / CSV_NAME)
-    write_params(built, out / PARAMS_NAME)
+    """A network's ``w1,w2`` are coordinates on the trajectory plane of every run's states,
+    known only once training is done, so its rows can't simply be streamed.
+
+    When the trainer's reservoir of states (``engine.snapshots``) holds every recorded row,
+    one pass: train, choose the plane from all the states, project them all, write.
+
+    When it can't (a long training: its budget holds a few hundred rows of 8 runs of the
+    digits MLP), keeping every row's parameters to project them later would cost rows ×
+    runs × parameters — gigabytes. Instead the training is run TWICE: the first pass only
+    fills the reservoir (evaluating nothing but the first and last rows) and the plane is
+    chosen from its evenly spread rows; the second pass REPLAYS the training with that plane
+    fixed, projecting each row as it is recorded and streaming it to the CSV. Training is
+    deterministic from the seed (the same batches, the same arithmetic), so the replayed
+    states are the first pass's — checked on the final states. Memory is then bounded by
+    the reservoir budget plus one window of rows, whatever the steps: twice the training
+    time is the price of an exact CSV in bounded memory. Then ``params.npz`` (every run's
+    final state)."""
+    trainer = built.trainer
+    if trainer.snapshots is None or trainer.total_rows <= trainer.snapshots.capacity:
+        single = trainer.fresh(window=False) if trainer.window else trainer
+        history = single.run(CHUNK, progress=progress)
+        write_trajectories_csv(history, out / CSV_NAME)
+        write_params(single, built.problem, out / PARAMS_NAME)
+        built.trainer = single
+        return history
+
+    steps = trainer.steps
+    first = trainer.fresh(window=True, eval_every=trainer.total_rows)
+    while not first.done:
+        first.advance(CHUNK)
+        progress(first.step, 2 * steps)
+    replay = trainer.fresh(window=True, plane=first.plane) if first.plane is not None else None
+    if replay is None:  # the states span less than a plane: coordinates 0, as in one pass
+        replay = trainer.fresh(window=True)
+    box = _figure_box(built)  # the first pass fitted the problem's view to its paths
+    history = _stream(replay, out / CSV_NAME, box, lambda step: progress(steps + step, 2 * steps))
+    if first.plane is not None:
+        replay.problem.plane = first.plane
+    mine, theirs = replay.final_state(), first.final_state()
+    for a, b in zip(mine, theirs, strict=True):
+        if a is not None and not np.array_equal(a, b, equal_nan=True):
+            raise RuntimeError("the replayed training differs from the first pass (a bug)")
+    write_params(replay, built.problem, out / PARAMS_NAME)
+    built.trainer = replay
     return history
 
 
-def write_params(built: Built, path: Path) -> Path:
+def _stream(trainer, csv_path: Path, box, progress: Callable[[int], None]) -> History:
+    """Train a windowed trainer to the end, streaming its rows to the CSV; return a bounded
+    selection of them for the figures (``RowSample``)."""
+    labels = trainer.history.labels
+    writer = TrajectoryWriter(csv_path, labels, trainer.history.extra_columns)
+    sample = RowSample(labels, box)
+    try:
+        writer.add(trainer.history)  # row 0
+        sample.add(trainer.history, final=trainer.done)
+        while not trainer.done:
+            trainer.advance(CHUNK)
+            writer.add(trainer.history)
+            sample.add(trainer.history, final=trainer.done)
+            progress(trainer.step)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return sample.history()
+
+
+def write_params(trainer, problem, path: Path) -> Path:
     """``params.npz``: every run's final parameters and buffers, named ``run{r}.linear0.weight``
     … in PyTorch's layouts, written to a temporary name and renamed into place."""
-    import numpy as np
-
-    params, buffers = built.trainer.final_state()
-    arrays = built.problem.weights(params, buffers)
+    params, buffers = trainer.final_state()
+    arrays = problem.weights(params, buffers)
     partial = path.with_name(path.name + ".partial.npz")
     try:
         np.savez(partial, **arrays)

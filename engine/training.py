@@ -29,7 +29,8 @@ from engine.batching import BatchConfig, epoch_orders, split_epoch
 from engine.optim import FLAGS, Optimizer, make_optimizer
 from engine.problems.base import Problem
 from engine.schedules import Schedule
-from engine.snapshots import DEFAULT_BUDGET_BYTES, Reservoir
+from engine import snapshots
+from engine.snapshots import Reservoir
 
 PREPARE_AHEAD = 256  # micro-batches prepared at once (whole epochs, at least one)
 PREPARE_EXAMPLES = 1 << 20  # and examples: 256 epochs of a large set would fill the memory
@@ -443,7 +444,7 @@ class Trainer:
         reuse: Trainer | None = None,
         window: bool = False,
         eval_every: int = 1,
-        snapshot_budget_bytes: int = DEFAULT_BUDGET_BYTES,
+        snapshot_budget_bytes: int | None = None,
         plane=None,
     ):
         """``diagnostics=False`` records only what the CSV holds (no update, velocity or
@@ -466,7 +467,8 @@ class Trainer:
 
         A problem with more than two parameters is drawn on a plane of weight space chosen
         from the states its runs went through: ``snapshots``, a bounded reservoir of them
-        (``engine.snapshots``, at most ``snapshot_budget_bytes``), gives the plane at the
+        (``engine.snapshots``, at most ``snapshot_budget_bytes``, default
+        ``engine.snapshots.DEFAULT_BUDGET_BYTES``, 128 MiB), gives the plane at the
         end (``plane``, and ``history.coords`` filled in; exactly the projections when the
         reservoir kept every row, see ``coords_exact``). ``plane``: a plane fixed in
         advance instead (no reservoir): every row is projected on it as it is recorded (the
@@ -492,6 +494,8 @@ class Trainer:
         self.gradient_noise = gradient_noise
         self.record_every = record_every
         self.eval_every = eval_every
+        if snapshot_budget_bytes is None:  # looked up now: a test may lower it
+            snapshot_budget_bytes = snapshots.DEFAULT_BUDGET_BYTES
         self.snapshot_budget_bytes = snapshot_budget_bytes
         self.step = 0
         self.diagnostics = diagnostics

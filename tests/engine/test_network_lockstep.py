@@ -1,0 +1,102 @@
+"""Many runs of a network trained in lockstep equal each run trained alone (the runs axis
+is only batching), and a long training's memory stays bounded by the reservoir budget and
+the flush size, not by steps × parameters."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from engine import training
+from engine.backend import select_backend
+from engine.batching import BatchConfig
+from engine.datasets import Dataset, split
+from engine.problems.mlp import MLP
+from engine.problems.network import MLPProblem
+from engine.training import RunSpec, Trainer
+
+
+def make_problem(n=40, d=4, hidden=(6, 5), classes=3, seed=1, batch_norm=True):
+    rng = np.random.default_rng(seed)
+    data = Dataset(
+        "data",
+        rng.normal(size=(n, d)),
+        rng.integers(0, classes, n),
+        tuple(f"c{c}" for c in range(classes)),
+        tuple(f"f{i}" for i in range(d)),
+    )
+    backend = select_backend("numpy", "float64")
+    model = MLP(d, list(hidden), classes, batch_norm=batch_norm, bn_momentum=0.3, dtype=np.float64)
+    start, buffers = model.init_host(seed)
+    return MLPProblem(backend, model, split(data, 0.25, seed), start, buffers)
+
+
+SPECS = [
+    RunSpec("sgd", "sgd", lr=0.2, batch=BatchConfig(8, shuffle=True)),
+    RunSpec("momentum", "momentum", lr=0.1, hyper={"momentum": 0.9}, batch=BatchConfig(8)),
+    RunSpec("adam", "adam", lr=0.01, batch=BatchConfig(8)),
+    RunSpec("adamw", "adamw", lr=0.02, hyper={"weight_decay": 0.1}, batch=BatchConfig(5)),
+    RunSpec("accumulated", "sgd", lr=0.3, batch=BatchConfig(4, accumulation_steps=3)),
+    RunSpec("whole", "sgd", lr=0.5),  # the whole training split each update
+]
+
+
+def recorded(h, run):
+    out = {"loss": h.loss[:, run], "grad_norm": h.grad_norm[:, run], "lr": h.lr[:, run]}
+    out["epoch"] = h.epoch[:, run]
+    out.update({f"extra.{k}": v[:, run] for k, v in h.extra.items()})
+    for name in ("weight_norm", "grad_norm", "update_ratio"):
+        out[f"layers.{name}"] = getattr(h.layers, name)[:, run]
+    for name in ("batch_mean", "batch_var", "running_mean", "running_var"):
+        out[f"bn.{name}"] = getattr(h.bn, name)[:, run]
+    return out
+
+
+@pytest.mark.parametrize("record_every", [1, 3])
+def test_runs_together_equal_each_alone(record_every):
+    problem = make_problem()
+    together = Trainer(problem, SPECS, 12, seed=4, record_every=record_every, eval_every=2)
+    together.run(chunk=5)
+    params, buffers = together.final_state()
+    for r, spec in enumerate(SPECS):
+        alone = Trainer(problem, [spec], 12, seed=4, record_every=record_every, eval_every=2)
+        alone.run(chunk=7)
+        mine, theirs = recorded(together.history, r), recorded(alone.history, 0)
+        assert mine.keys() == theirs.keys()
+        for name in mine:
+            np.testing.assert_allclose(
+                mine[name], theirs[name], rtol=1e-10, atol=1e-13, err_msg=f"{spec.label} {name}"
+            )
+        p, b = alone.final_state()
+        np.testing.assert_allclose(params[r], p[0], rtol=1e-10, atol=1e-13, err_msg=spec.label)
+        np.testing.assert_allclose(buffers[r], b[0], rtol=1e-10, atol=1e-13, err_msg=spec.label)
+
+
+def test_memory_stays_bounded_over_ten_times_the_reservoirs_rows(monkeypatch):
+    """400 rows of 4 runs × 835 parameters in one ``advance``: kept until the end, their
+    states would take 21 MB; the reservoir holds 40 rows (≤ its budget) and the step loop
+    flushes every 256 kB of pending states."""
+    monkeypatch.setattr(training, "PENDING_BYTES", 256 << 10)
+    problem = make_problem(n=64, d=20, hidden=(32,))
+    assert problem.n_params == 835
+    runs = [
+        RunSpec(f"r{i}", "momentum", lr=0.05 * (i + 1), batch=BatchConfig(16)) for i in range(4)
+    ]
+    row_bytes = 4 * (835 + 64) * 8 + 16
+    budget = 40 * row_bytes
+    trainer = Trainer(problem, runs, 400, snapshot_budget_bytes=budget, diagnostics=False)
+    assert trainer.snapshots.capacity == 40
+    tracemalloc.start()
+    try:
+        trainer.advance(400)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert trainer.done
+    assert trainer.snapshots.nbytes <= budget
+    assert 20 <= trainer.snapshots.count <= 40
+    assert trainer.snapshots.steps[-1] == 400
+    assert peak < 6 << 20, f"peak {peak / 2**20:.1f} MiB while training"
+    assert trainer.plane is not None
