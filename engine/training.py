@@ -24,12 +24,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from engine import snapshots
 from engine.backend import STREAM_NOISE, Backend, host_rng
 from engine.batching import BatchConfig, epoch_orders, split_epoch
 from engine.optim import FLAGS, Optimizer, make_optimizer
 from engine.problems.base import Problem
 from engine.schedules import Schedule
-from engine import snapshots
 from engine.snapshots import Reservoir
 
 PREPARE_AHEAD = 256  # micro-batches prepared at once (whole epochs, at least one)
