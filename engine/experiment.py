@@ -661,11 +661,13 @@ def build(
     diagnostics: bool = True,
     reuse: Built | None = None,
     window: bool = False,
+    eval_every: int = 1,
 ) -> Built:
     """The backend, problem and trainer of an experiment, or an ``ExperimentError``.
 
     ``diagnostics=False`` records only what the CSV holds, ``window=True`` only the latest
-    rows (see ``Trainer``). ``reuse``: an
+    rows, ``eval_every`` a network's full-split evaluation cadence (see ``Trainer``; the
+    CSV needs 1). ``reuse``: an
     earlier build whose finished runs are copied where they would be computed again (the
     same problem, shared settings and run; see ``Trainer``)."""
     if backend is None:
@@ -693,6 +695,7 @@ def build(
             # a network's drawn plane comes from a bounded reservoir of its states
             # (engine.snapshots); the runner replays a long training to project every row
             window=window,
+            eval_every=eval_every,
         )
     except ValueError as exc:
         raise ExperimentError(f"{source}: {exc}") from None

@@ -35,8 +35,8 @@ from engine.snapshots import Reservoir
 PREPARE_AHEAD = 256  # micro-batches prepared at once (whole epochs, at least one)
 PREPARE_EXAMPLES = 1 << 20  # and examples: 256 epochs of a large set would fill the memory
 NOISE_BLOCK = 1024  # steps of gradient noise drawn at once (keyed by block: chunk-independent)
-PENDING_BYTES = 32 << 20  # states kept by the step loop before a flush (bounded memory)
-EXACT_PLANE_VALUES = 1 << 22  # states × parameters up to which the plane is an exact SVD
+PENDING_BYTES = 16 << 20  # states kept by the step loop before a flush (bounded memory)
+EXACT_PLANE_VALUES = 1 << 20  # states × parameters up to which the plane is an exact SVD
 RATE_CELLS = 1 << 18  # learning rates (steps × runs) computed at once: memory bounded by this,
 # not by steps × runs (10 M steps of 1,000 runs would be 80 GB of rates)
 
@@ -923,7 +923,7 @@ class Trainer:
         from engine.plane import trajectory_plane
 
         _, params, _ = self.snapshots.view()
-        finite = np.isfinite(params).all(axis=2)  # (K, R): a diverged run's tail is not
+        finite = _finite_rows(params)  # (K, R): a diverged run's tail is not
         starts = params[0][finite[0]]
         origin = starts[0] if len(starts) and np.all(starts == starts[0]) else None
         try:
@@ -948,9 +948,8 @@ class Trainer:
             return  # the coordinates stay 0
         self.plane = plane
         h, (steps, params, _) = self.history, self.snapshots.view()
-        finite = np.isfinite(params).all(axis=2)
-        coords = np.full((*finite.shape, 2), np.nan)
-        coords[finite] = plane.project(params[finite])
+        finite = _finite_rows(params)
+        coords = _project_rows(plane, params, finite)
         if not self.window:
             self.coords_exact = self.snapshots.complete
             rows = np.searchsorted(h.step, steps)
@@ -1036,6 +1035,28 @@ class Trainer:
             h.diverged_at[run] = h.step[row]
 
 
+def _finite_rows(params) -> np.ndarray:
+    """Which of the reservoir's states ``(K, R, P)`` are finite: ``(K, R)`` (row by row, no
+    temporary the size of the reservoir)."""
+    return np.array([np.isfinite(row).all(axis=1) for row in params], bool).reshape(
+        params.shape[:2]
+    )
+
+
+def _project_rows(plane, params, finite) -> np.ndarray:
+    """The coordinates ``(K, R, 2)`` of the reservoir's states on ``plane`` (NaN where not
+    finite), a block of states at a time: float64 copies of them all would double the
+    reservoir's memory."""
+    k, r, p = params.shape
+    coords = np.full((k, r, 2), np.nan)
+    block = max(1, (1 << 19) // (r * p))
+    for at in range(0, k, block):
+        rows = params[at : at + block]
+        ok = finite[at : at + block]
+        coords[at : at + block][ok] = plane.project(rows[ok])
+    return coords
+
+
 def _iterative_plane(params, finite, origin, seed: int, rank: int = 6, iterations: int = 12):
     """The top two principal directions of the finite states ``params[finite]`` about
     ``origin`` (their mean when None), by subspace iteration over blocks of states: memory
@@ -1051,7 +1072,7 @@ def _iterative_plane(params, finite, origin, seed: int, rank: int = 6, iteration
         if origin is None
         else np.asarray(origin, float)
     )
-    block = max(1, (1 << 21) // params.shape[2])
+    block = max(1, (1 << 19) // params.shape[2])
 
     def blocks():
         for at in range(0, len(points), block):

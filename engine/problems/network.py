@@ -94,16 +94,21 @@ class MLPProblem(Problem):
         )
         return result.loss, result.grads
 
+    #: activations (states × examples × widest layer) evaluated at once by ``evaluate_rows``:
+    #: a dozen arrays of this size live during a backward pass (4 MB each in float32)
+    EVAL_ELEMENTS = 1 << 20
+
     def evaluate_rows(self, params, buffers):
         """Evaluation mode at ``M`` states ``(M, P)``, ``(M, Q)``: the training split's loss
         ``(M,)`` and gradient ``(M, P)``, and the extra columns (``(M,)`` each; the validation
         ones only when there is a validation split)."""
         params = self.xp.asarray(params, dtype=self.model.dtype)
         buffers = self.xp.asarray(buffers, dtype=self.model.dtype)
-        train = self.model.evaluate(params, buffers, self._x, self._y, grad=True)
+        chunk = self.EVAL_ELEMENTS
+        train = self.model.evaluate(params, buffers, self._x, self._y, True, chunk)
         extra = {"accuracy": train.accuracy}
         if self.split.has_validation:
-            val = self.model.evaluate(params, buffers, self._x_val, self._y_val)
+            val = self.model.evaluate(params, buffers, self._x_val, self._y_val, max_elements=chunk)
             extra["val_loss"] = val.loss
             extra["val_accuracy"] = val.accuracy
         return train.loss, train.grads, extra
