@@ -567,9 +567,6 @@ PROBLEM_KINDS = {
     "linear_regression": "Linear regression on data",
     "mlp": "Network (MLP)",
 }
-# Problem kinds the headless runner takes but the app does not open yet: none now. Kept for
-# gui/document.py's refusal of network files until that refusal goes.
-HEADLESS_PROBLEM_KINDS = {"mlp": PROBLEM_KINDS["mlp"]}
 GENERATED_DATASETS = ("moons", "circles", "spirals", "xor", "blobs")
 # the generated sets whose number of classes can be set (engine.datasets.GENERATORS; a test
 # checks the two agree: this module imports nothing)

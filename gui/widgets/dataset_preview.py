@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from engine import datasets
 from engine.datasets import Dataset, DatasetError
@@ -26,7 +26,9 @@ from gui.palette import RUN_COLORS
 
 MAX_DRAWN = 3000  # points in the scatter: the sets come shuffled, so the first N are a sample
 THUMBNAIL_ROWS = 2
-CANVAS_HEIGHT = 56  # the panel must fit a 1366 × 768 screen beside the other views
+# the picture beside its caption, small: a network's panel must fit a 1366 × 768 screen
+# beside the other views (two rows of five digits: each digit once)
+CANVAS_WIDTH, CANVAS_HEIGHT = 132, 52
 
 
 @functools.lru_cache(maxsize=32)
@@ -86,9 +88,7 @@ class _Canvas(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setFixedHeight(CANVAS_HEIGHT)
-        self.setMinimumWidth(120)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setFixedSize(CANVAS_WIDTH, CANVAS_HEIGHT)
         self.images: np.ndarray | None = None  # (K, 8, 8) in 0 … 1, ink = 1
         self.image_labels: np.ndarray | None = None
         self.groups: list[np.ndarray] = []  # per class: (n_c, 2) points to draw
@@ -153,13 +153,13 @@ class DatasetPreview(QWidget):
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         font = self.caption.font()
-        font.setPointSizeF(font.pointSizeF() * 0.9)  # a note under the picture, not a row
+        font.setPointSizeF(font.pointSizeF() * 0.9)  # a note beside the picture
         self.caption.setFont(font)
-        layout = QVBoxLayout(self)
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
+        layout.setSpacing(6)
         layout.addWidget(self.canvas)
-        layout.addWidget(self.caption)
+        layout.addWidget(self.caption, 1)
         self.setToolTip("The data set: a few of its images, or its points coloured by class")
         self.dataset: Dataset | None = None
         self.error = ""

@@ -533,7 +533,8 @@ class SurfaceView(QWidget):
             start = None if self._network is None else self._network_start(frame)
             self.start.setVisible(start is not None)
         else:
-            start = frame.experiment.problem.start
+            # a network's frame before its first network picture has no start either
+            start = getattr(frame.experiment.problem, "start", None)
             if start is None and frame.surface is not None:
                 start = frame.surface.start  # the problem's own, as the worker published it
         if start is None:

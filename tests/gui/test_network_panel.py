@@ -4,13 +4,17 @@ and the panel shows a file's values when another experiment comes in."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from engine import datasets
 from engine.experiment import parse_experiment
 from gui.widgets.dataset_preview import class_color, preview_dataset
+
+EXAMPLES = Path(__file__).parents[2] / "resources" / "experiments"
 
 
 @pytest.fixture
@@ -301,3 +305,45 @@ def test_the_panel_shows_another_files_values(panel, session):
     assert not c["batch_norm"][0].isChecked()
     assert not c["bn_momentum"][0].isVisible()
     assert c["normalize_features"][0].isChecked()
+
+
+def test_opening_network_files_shows_their_values(panel, session):
+    """Open the shipped pair (with and without batch norm), then a function: every editor
+    follows the file opened."""
+    c = panel.controls
+    session.open(EXAMPLES / "networks" / "digits_batch_norm.toml", as_copy=True)
+    assert panel.kind.currentData() == "mlp"
+    assert c["dataset"][0].currentData() == "digits"
+    assert c["hidden"][0].text() == "64"
+    assert c["batch_norm"][0].isChecked()
+    assert c["bn_momentum"][0].isVisible()
+    assert panel.preview.thumbnail_labels()[:10] == tuple(range(10))
+    session.open(EXAMPLES / "networks" / "digits_plain.toml", as_copy=True)
+    assert not c["batch_norm"][0].isChecked()
+    assert not c["bn_momentum"][0].isVisible()
+    session.open(EXAMPLES / "rosenbrock_momentum_vs_adam.toml", as_copy=True)
+    assert panel.kind.currentData() == "function"
+    assert panel.surface.isVisible()
+    assert not c["dataset"][0].isVisible()
+    assert not panel.preview.isVisible()
+
+
+def test_the_network_panel_fits_a_1366_by_768_screen(window, qtbot):
+    """The most rows a network shows (a set with classes, batch norm and its momentum) fit
+    the Problem dock beside the other views without a scroll bar or a cut-off field."""
+    c = window.controller
+    assert c.update_experiment(steps=20) is None
+    assert c.update_problem(kind="mlp") is None
+    assert c.update_problem(dataset="blobs", batch_norm=True) is None
+    window.resize(1366, 768)
+    window.docks["problem"].raise_()
+    qtbot.wait(50)
+    panel = window.problem_panel
+    viewport = panel.parentWidget()
+    for key in ("dataset", "samples", "noise", "classes", "hidden", "bn_momentum"):
+        assert panel.controls[key][0].isVisible(), key
+    assert panel.minimumSizeHint().height() <= viewport.height()
+    for child in panel.findChildren(QWidget):
+        if child.isVisible():
+            right = child.mapTo(viewport, child.rect().topRight()).x()
+            assert right <= viewport.width(), type(child).__name__
