@@ -236,6 +236,10 @@ def animation_frames(frame: Frame, count: int = GIF_FRAMES, size=GIF_SIZE, view=
                 (x0, x1), (y0, y1) = view
                 view_widget.viewbox.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
             view_widget.formula.setText(f"{frame.experiment.title} — step {int(head)}")
+            # a network's slice: the title and step where the plane chooser is (no use in a
+            # film), the plane's text under it as in the app
+            view_widget.plane_chooser.hide()
+            view_widget.formula.show()
             QApplication.processEvents()
             images.append(_grab(view_widget))
     finally:

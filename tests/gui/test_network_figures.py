@@ -5,6 +5,7 @@ the projected rows up to the playhead; and they are written as files."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pyqtgraph as pg
@@ -81,3 +82,11 @@ def test_no_boundary_to_export_says_why(case, tmp_path):
     net = dataclasses.replace(picture(case), boundary=None)
     with pytest.raises(ValueError, match="2-D data set"):
         exporting.export_figure(net_frame(case, net), "boundary", tmp_path / "b.png")
+
+
+def test_the_animation_of_a_slice_films_the_paths_growing(qtbot, case):
+    frame = net_frame(case, picture(case))
+    images = exporting.animation_frames(frame, count=3, size=(420, 360))
+    assert len(images) == 3
+    changed = [np.abs(a.astype(int) - b.astype(int)).sum() for a, b in itertools.pairwise(images)]
+    assert all(c > 0 for c in changed)  # the paths grow from frame to frame
