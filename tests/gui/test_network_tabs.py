@@ -7,7 +7,6 @@ import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 
 from tests.gui.network_fakes import net_frame, picture, trained
 
@@ -64,8 +63,7 @@ batch_size = 16
 """
 
 
-def test_a_network_trained_in_the_app_draws_its_projected_paths(window, tmp_path):
-    pytest.importorskip("gui.network_view", reason="until the app trains networks")
+def test_a_network_trained_in_the_app_draws_its_projected_paths(window, qtbot, tmp_path):
     path = tmp_path / "moons.toml"
     path.write_text(MOONS_FILE)
     assert window.open_path(path, ask=False)
@@ -86,3 +84,15 @@ def test_a_network_trained_in_the_app_draws_its_projected_paths(window, tmp_path
         np.testing.assert_allclose(np.column_stack([x, y]), expected)
     assert visible_tabs(window) == ["Surface", "Decision boundary", "Interpolation"]
     assert window.surface_view.plane_text.text() == network.plane_text
+    # the chooser lays the slice on another plane through the session, and it comes back
+    view = window.surface_view
+    view.plane_chooser.choose("random", (1,))
+    assert (c.plane_kind, c.plane_runs) == ("random", (1,))
+    c.wait_until_computed(60)
+
+    def random_plane_drawn():
+        frame = c.current_frame()
+        return frame is not None and frame.snapshot.network.plane_kind == "random"
+
+    qtbot.waitUntil(random_plane_drawn, timeout=30_000)
+    assert view.plane_chooser.kind() == "random"
