@@ -345,7 +345,7 @@ class NetworkCurves(QWidget):
         shown = TAB_PLOTS[self.tabs.currentIndex()]
         for name, log in ((n, lg) for n, _, lg in PLOTS if n in shown):
             self._show(name, self.drawn[name], log, frame)
-        self._legends()
+        self._legends(shown)
         self._draw_playhead(frame)
         self._set_x_range(frame)
 
@@ -544,8 +544,11 @@ class NetworkCurves(QWidget):
             lo, hi = lo - 0.5, hi + 0.5
         self.plots[name].setYRange(lo, hi)
 
-    def _legends(self) -> None:
+    def _legends(self, shown: tuple[str, ...]) -> None:
+        """The legends of the open tab's plots (a hidden plot's curves may not exist yet)."""
         for name, legend in (("bn_mean", self.bn_legend), ("layers", self.layers_legend)):
+            if name not in shown:
+                continue
             entries = tuple((d.name, d.color) for d in self.drawn[name] if d.name)
             if self._legend_keys.get(name) == entries:
                 continue

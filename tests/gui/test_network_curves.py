@@ -153,8 +153,9 @@ def test_batch_norm_shows_the_chosen_channels_batch_and_running_statistics(curve
     h = network_history(steps=50, runs=2, eval_every=5)
     curves.draw(network_frame(h, head=30, selected=1))
     net = curves.network
-    net.tabs.setCurrentIndex(2)
+    net.tabs.setCurrentIndex(2)  # opened after the first frame: its legend is made then
     assert net.bn_stack.currentIndex() == 0
+    assert [label.text for _, label in net.bn_legend.items] == ["batch", "running"]
     net.bn_layer_choice.setCurrentIndex(1)
     net.bn_channel_choice.setCurrentIndex(2)  # channel 5, third recorded
     assert net.bn_channel_choice.currentText() == "channel 5"
