@@ -117,9 +117,10 @@ def fuse(fn: Callable, xp: ModuleType = np) -> Callable:
     ``fn`` must be pure elementwise arithmetic (operators and ufuncs, broadcasting allowed)
     whose Python-level branches depend only on what it closes over, never on array values:
     then the fused kernel and the plain function compute the same expressions, so the math
-    is tested on NumPy. Python floats passed to the fused kernel are cast to the dtype of
-    the first array argument (a float32 update stays float32 on the GPU, as NumPy's weak
-    Python scalars keep it on the CPU).
+    is tested on NumPy. Python numbers passed to the fused kernel (rates, the step count)
+    are cast to the dtype of the first array argument: typed scalars leave no doubt about
+    the promotion, so a float32 update stays float32 on the GPU, as NumPy's weak Python
+    scalars keep it on the CPU (scalar-only subexpressions are then float32 too).
     """
     if xp is np or not hasattr(xp, "fuse"):
         return fn
@@ -128,7 +129,7 @@ def fuse(fn: Callable, xp: ModuleType = np) -> Callable:
     def call(*args):
         dtype = next((a.dtype for a in args if hasattr(a, "dtype") and a.ndim), None)
         if dtype is not None:
-            args = tuple(dtype.type(a) if type(a) is float else a for a in args)
+            args = tuple(dtype.type(a) if type(a) in (float, int) else a for a in args)
         return fused(*args)
 
     call.__name__ = getattr(fn, "__name__", "fused")

@@ -244,3 +244,25 @@ def test_the_run_command_falls_back_to_numpy_when_the_gpu_fails(tmp_path, monkey
     assert "running on NumPy instead" in warnings[0]
     rows = (tmp_path / "out" / "trajectories.csv").read_text().splitlines()
     assert len(rows) == 1 + 21  # the header, row 0 and every update
+
+
+def test_fuse_hands_the_fused_kernel_scalars_of_the_arrays_dtype():
+    """On a module that fuses, Python numbers reach the kernel as the arrays' dtype (CuPy
+    would otherwise be free to promote a float32 update to float64)."""
+    seen = []
+
+    class Fusing:
+        def fuse(self, kernel_name=None):
+            assert kernel_name == "kernel"
+            return lambda fn: fn
+
+    def kernel(a, lr, t, flag):
+        seen.append((type(lr), type(t), type(flag)))
+        return a * lr + t
+
+    fused = backend_module.fuse(kernel, Fusing())
+    assert fused is not kernel
+    out = fused(np.ones(3, np.float32), 0.5, 3, True)
+    assert seen == [(np.float32, np.float32, bool)]
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [3.5, 3.5, 3.5])
