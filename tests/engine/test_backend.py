@@ -266,3 +266,35 @@ def test_fuse_hands_the_fused_kernel_scalars_of_the_arrays_dtype():
     assert seen == [(np.float32, np.float32, bool)]
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, [3.5, 3.5, 3.5])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_network_trains_alike_on_cupy_and_numpy(dtype):
+    """The digits MLP with batch norm, three optimizers, minibatches: the GPU path (fused
+    updates, device data) against NumPy, loss rows and final weights and running stats."""
+    from engine.experiment import build, parse_experiment
+
+    try:
+        gpu = select_backend("cupy", dtype)
+    except RuntimeError as exc:
+        pytest.skip(f"CuPy backend: {exc}")
+    experiment = parse_experiment(
+        {
+            "steps": 40,
+            "dtype": dtype,
+            "problem": {"kind": "mlp", "dataset": "digits", "hidden": [32], "batch_norm": True},
+            "runs": [
+                {"optimizer": "momentum", "lr": 0.05, "batch_size": 32},
+                {"optimizer": "adam", "lr": 0.003, "batch_size": 32},
+                {"optimizer": "adamw", "lr": 0.003, "weight_decay": 0.1, "batch_size": 16},
+            ],
+        }
+    )
+    tol = {"rtol": 1e-9, "atol": 1e-10} if dtype == "float64" else {"rtol": 2e-3, "atol": 2e-4}
+    on_gpu = build(experiment, backend=gpu).trainer
+    on_cpu = build(experiment, backend=select_backend("numpy", dtype)).trainer
+    gpu_history, cpu_history = on_gpu.run(), on_cpu.run()
+    np.testing.assert_allclose(gpu_history.loss, cpu_history.loss, **tol)
+    for gpu_part, cpu_part in zip(on_gpu.final_state(), on_cpu.final_state(), strict=True):
+        assert gpu_part.dtype == cpu_part.dtype
+        np.testing.assert_allclose(gpu_part, cpu_part, **tol)
