@@ -134,8 +134,9 @@ class _Canvas(QWidget):
             [margin + (width - scale * span[0]) / 2, margin + (height - scale * span[1]) / 2]
         )
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        dot = 3.0 if len(every) <= 150 else 2.0  # a few hundred dots in 50 px: smaller ones
         for c, points in enumerate(self.groups):
-            pen = QPen(class_color(c), 3.0)
+            pen = QPen(class_color(c), dot)
             pen.setCapStyle(Qt.PenCapStyle.RoundCap)
             painter.setPen(pen)
             x = offset[0] + scale * (points[:, 0] - lo[0])
