@@ -29,7 +29,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.plane import Plane, mlp_grid_loss, random_plane, three_point_plane, trajectory_plane
+from engine.plane import (
+    Plane,
+    decision_grid,
+    interpolation_losses,
+    mlp_grid_loss,
+    random_plane,
+    three_point_plane,
+    trajectory_plane,
+)
 
 PLANE_KINDS = ("trajectory", "random", "three_point")
 PLANE_GROWTH = 1.25  # the trajectory plane is chosen again when the recorded rows grew by this
@@ -41,6 +49,11 @@ BAND_SECONDS = 0.01  # a band of grid rows lasts about this long (then the worke
 UPSAMPLE = 3  # the drawn image has this many pixels per grid point per axis (bilinear)
 MIN_REPLAN_S = 0.3  # the plane is chosen again at most this often while training
 MIN_PICTURE_S = 0.05  # and the kept rows projected at most this often
+INTERPOLATION_POINTS = 61  # points along the line between two runs: t = −0.25, −0.225 … 1.25
+INTERPOLATION_RANGE = (-0.25, 1.25)  # a little beyond both solutions: is each a minimum?
+BOUNDARY_RESOLUTION = 64  # pixels per axis of a decision-boundary grid
+MIN_BOUNDARY_S = 0.05  # a boundary grid at most this often (it follows the playhead)
+BOUNDARY_MARGIN = 0.1  # the boundary's square extends this beyond the training points
 EVAL_SHARE = 0.25  # of the training time spent on full-split evaluations, at most
 MIN_EVALUATED = 100  # rows evaluated over a training, at least (when it has that many)
 RECT_MARGIN = 0.15  # the slice extends this fraction of the paths' extent beyond them
@@ -325,6 +338,58 @@ def interpolate_coords(
     return out
 
 
+def boundary_rect(points: np.ndarray, margin: float = BOUNDARY_MARGIN) -> tuple:
+    """A square around the 2-D points ``(N, 2)`` (the same scale on both axes), with a margin."""
+    low, high = points.min(axis=0), points.max(axis=0)
+    centre = (low + high) / 2
+    half = max(float((high - low).max()) / 2, 1e-3) * (1 + margin)
+    return (centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half)
+
+
+def state_at(steps: np.ndarray, head: float) -> int:
+    """The kept row shown at the playhead: the newest with step ≤ head (row 0 before)."""
+    return max(int(np.searchsorted(steps, head, side="right")) - 1, 0)
+
+
+def make_boundary(model, split, states: States, row: int, rect) -> Boundary:
+    """Every run's predicted class over ``rect`` at kept row ``row`` (evaluation mode, each run
+    with its own running statistics of that row); a run without a finite state there shows
+    no class (confidence 0)."""
+    params = np.asarray(states.take([row])[0], float)  # (R, P)
+    r = params.shape[0]
+    if states.buffers is not None and states.buffers.shape[-1]:
+        buffers = np.asarray(states.buffers[row], float)
+    else:
+        buffers = np.zeros((r, model.n_buffers))
+    finite = np.isfinite(params).all(axis=1) & np.isfinite(buffers).all(axis=1)
+    safe_params = np.where(finite[:, None], params, 0.0)
+    safe_buffers = np.where(finite[:, None], buffers, 1.0)
+    with np.errstate(all="ignore"):
+        classes, confidence = decision_grid(
+            model, safe_params, safe_buffers, rect, BOUNDARY_RESOLUTION
+        )
+    confidence = np.where(finite[:, None, None], confidence, 0.0)
+    return Boundary(
+        rect=tuple(float(v) for v in rect),
+        step=int(states.steps[row]),
+        classes=classes,
+        confidence=confidence,
+        points=np.asarray(split.x_train, float),
+        labels=np.asarray(split.y_train),
+    )
+
+
+def make_interpolation(model, split, current, buffers, runs: tuple[int, int]) -> Interpolation:
+    """Loss and accuracy along the line from run ``i``'s current point to run ``j``'s
+    (``engine.plane.interpolation_losses``), batch norm with run ``i``'s statistics."""
+    i, j = runs
+    t = np.linspace(*INTERPOLATION_RANGE, INTERPOLATION_POINTS)
+    row = buffers[i] if buffers is not None else np.zeros(model.n_buffers)
+    with np.errstate(all="ignore"):
+        curves = interpolation_losses(model, current[i], current[j], row, split, t)
+    return Interpolation(runs=(int(i), int(j)), t=t, curves=curves)
+
+
 # ---- the slice, band by band ------------------------------------------------------------------
 
 
@@ -343,6 +408,14 @@ class SliceTask:
         self._seconds = 0.0  # spent on the current pass
         self._per_point = math.nan  # seconds per grid point, as measured
         self.done = False
+
+    def progress_text(self) -> str:
+        if self.done:
+            return ""
+        points = self._passes[0]
+        rows = sum(len(r) for r in self._rows)
+        which = "preview" if len(self._passes) > 1 else "refining"
+        return f"slice of the plane: {which} {points}×{points}, {100 * rows // points}%"
 
     def step(self):
         if self.done:
@@ -415,12 +488,47 @@ class NetworkLive:
         self._coords: np.ndarray | None = None  # history rows' coordinates (for today's view)
         self._filled = 0
         self.history_view = None
+        # the decision boundary (2-D data sets) at the playhead, the interpolation's runs
+        split = self.problem.split
+        self.two_d = self.model.widths[0] == 2
+        self.boundary_rect = boundary_rect(np.asarray(split.x_train, float)) if self.two_d else None
+        self.head = 0.0
+        self._boundary_key = None
+        self._boundary_at = -math.inf
+        self.interpolation_runs: tuple[int, ...] = ()  # asked for (columns); () the first two
+        self._interpolation_key = None
+        self.boundary: Boundary | None = None
+        self.interpolation: Interpolation | None = None
 
     # ---- requests ------------------------------------------------------------------------
     def set_choice(self, choice: PlaneChoice) -> None:
         """Another plane: chosen at the next ``update``, whatever the cadence."""
         self.choice = choice
         self._force = True
+
+    def set_head(self, head: float) -> None:
+        """The playhead: the decision boundary follows it (``update``)."""
+        self.head = float(head)
+
+    def set_interpolation_runs(self, runs: tuple[int, ...]) -> None:
+        """The interpolation between these two columns (computed at the next ``update``)."""
+        self.interpolation_runs = tuple(runs)
+        self._interpolation_key = None
+
+    def wants_boundary(self) -> bool:
+        """A boundary grid for the playhead is due (and not throttled)."""
+        if not self.two_d or self.trainer.snapshots is None:
+            return False
+        if self.clock() < self._boundary_at:
+            return False
+        return self._boundary_wanted() != self._boundary_key
+
+    def _boundary_wanted(self):
+        steps = self.trainer.snapshots.steps
+        if len(steps) == 0:
+            return None
+        row = state_at(steps, self.head)
+        return (int(steps[row]), self.trainer.snapshots.count == 0)
 
     def request_rect(self, rect) -> None:
         """The slice over ``rect`` (a zoom or pan), fine at once; replaces any task."""
@@ -436,12 +544,53 @@ class NetworkLive:
         rows, done = h.count, t.done
         now = self.clock()
         due = self._force or replan_due(self._planned_rows, rows, self._planned_done, done)
+        replanned = False
         if due and (self._force or done or now - self._planned_at >= MIN_REPLAN_S):
             self._force = False
-            self._replan(rows, done, now)
-        return self._refresh_picture()
+            replanned = self._replan(rows, done, now)
+        changed = self._update_interpolation(replanned or done)
+        changed = self._update_boundary() or changed
+        # a new plane: its coordinates at once (the old plane's would be drawn on the new)
+        return self._refresh_picture(force=changed or replanned)
 
-    def _replan(self, rows: int, done: bool, now: float) -> None:
+    def _update_interpolation(self, due: bool) -> bool:
+        """The interpolation between the two runs' current points: when asked for, when the
+        plane is chosen again (the same cadence) and when training is done."""
+        r = len(self.labels)
+        runs = tuple(c for c in self.interpolation_runs if 0 <= c < r)
+        if len(runs) != 2 or runs[0] == runs[1]:
+            runs = (0, 1) if r >= 2 else ()
+        if not runs:
+            return False
+        key, old = (runs, self.trainer.step), self._interpolation_key
+        if old is not None and old[0] == runs and (old == key or not due):
+            return False  # the same runs: again at the plane's cadence only
+        current, buffers = self.trainer.final_state()
+        if not np.isfinite(current[list(runs)]).all():
+            self._interpolation_key = key
+            return False
+        self.interpolation = make_interpolation(
+            self.model, self.problem.split, current, buffers, runs
+        )
+        self._interpolation_key = key
+        return True
+
+    def _update_boundary(self) -> bool:
+        if not self.wants_boundary():
+            return False
+        wanted = self._boundary_wanted()
+        if wanted is None:
+            return False
+        states = recorded_states(self.trainer)
+        row = state_at(states.steps, self.head)
+        self.boundary = make_boundary(
+            self.model, self.problem.split, states, row, self.boundary_rect
+        )
+        self._boundary_key = wanted
+        self._boundary_at = self.clock() + MIN_BOUNDARY_S
+        return True
+
+    def _replan(self, rows: int, done: bool, now: float) -> bool:
         self._planned_rows, self._planned_done, self._planned_at = rows, done, now
         states = recorded_states(self.trainer)
         current, _ = self.trainer.final_state()
@@ -451,7 +600,7 @@ class NetworkLive:
             )
         except ValueError as exc:
             self.plane_error = str(exc)
-            return
+            return False
         self.plane_error = ""
         self.plane, self.plane_text, self.buffers_col = plane, text, col
         self.plane_serial = next(_plane_serials)
@@ -461,6 +610,7 @@ class NetworkLive:
         picture = self._make_picture(states)
         self.default_rect = fit_rect(picture.path_coords)
         self.task = self._task(self.default_rect, coarse=True)
+        return True
 
     def _task(self, rect, *, coarse: bool) -> SliceTask:
         _, buffers = self.trainer.final_state()
@@ -494,6 +644,13 @@ class NetworkLive:
     def has_work(self) -> bool:
         return self.task is not None and not self.task.done
 
+    @property
+    def activity(self) -> str:
+        """What is being computed besides the training, for the status bar ('' nothing)."""
+        if self.task is not None and not self.task.done:
+            return self.task.progress_text()
+        return self.plane_error
+
     # ---- the picture ---------------------------------------------------------------------
     def _make_picture(self, states: States) -> NetworkPicture:
         plane = self.plane
@@ -512,7 +669,6 @@ class NetworkLive:
         if len(self._projected) > 4 * max(k, 1):  # thinned away: forget them
             keep = {int(s) for s in steps}
             self._projected = {s: v for s, v in self._projected.items() if s in keep}
-        old = self.picture
         self.picture = NetworkPicture(
             plane_kind=self.choice.kind,
             plane_text=self.plane_text,
@@ -520,21 +676,22 @@ class NetworkLive:
             path_coords=coords,
             path_distance=distance,
             path_norm=norm,
-            boundary=old.boundary if old is not None else None,
-            interpolation=old.interpolation if old is not None else None,
+            boundary=self.boundary,
+            interpolation=self.interpolation,
             plane_serial=self.plane_serial,
         )
         return self.picture
 
-    def _refresh_picture(self) -> bool:
+    def _refresh_picture(self, force: bool = False) -> bool:
         if self.plane is None:
             return False
         h = self.trainer.history
         key = (self.plane_serial, h.count)
-        if key == self._picture_key:
+        if key == self._picture_key and not force:
             return False
         now = self.clock()
-        if self._picture_key is not None and not self.trainer.done and now < self._picture_at:
+        throttled = self._picture_key is not None and not self.trainer.done
+        if throttled and not force and now < self._picture_at:
             return False  # at most every MIN_PICTURE_S while training: frames are no faster
         self._picture_key, self._picture_at = key, now + MIN_PICTURE_S
         picture = self._make_picture(recorded_states(self.trainer))

@@ -54,6 +54,11 @@ def progress_text(computed: int, total: int, *, computing: bool, waiting: bool) 
     return ""
 
 
+def _with_activity(progress: str, activity: str) -> str:
+    """The training's progress and what else is computed (a network's slice), in one line."""
+    return " · ".join(part for part in (progress, activity) if part)
+
+
 class Session(QObject):
     sig_experiment_changed = Signal(bool)  # True: runs added/removed/reordered, problem kind
     sig_document_changed = Signal()  # path or unsaved state
@@ -87,6 +92,7 @@ class Session(QObject):
         self._fps_since = time.perf_counter()
         self._closed = False
         self._plane: tuple[str, tuple[int, ...]] = ("trajectory", ())  # kind, run ids
+        self._interpolation: tuple[int, ...] = ()  # run ids
 
         self.worker.sig_published.connect(self._on_published)  # queued: another thread
         self.worker.sig_value.connect(self.sig_value)
@@ -286,6 +292,26 @@ class Session(QObject):
             self.worker.request_plane(kind, ids)
         return None
 
+    def set_interpolation(self, i: int, j: int) -> str | None:
+        """A network's interpolation view between runs ``i`` and ``j`` (document runs): the
+        loss along the line between their current points. None, or why it was refused."""
+        n = len(self.experiment.runs)
+        if not (0 <= int(i) < n and 0 <= int(j) < n) or int(i) == int(j):
+            reason = f"interpolation needs two different runs of 0 to {n - 1}, got {i} and {j}"
+            self.sig_message.emit(f"Not applied — {reason}")
+            return reason
+        ids = (self.document.run_ids[int(i)], self.document.run_ids[int(j)])
+        self._interpolation = ids
+        if not self._closed:
+            self.worker.request_interpolation(ids)
+        return None
+
+    @property
+    def interpolation_runs(self) -> tuple[int, ...]:
+        """The document's two runs of the interpolation asked for (() : the first two)."""
+        ids = self.document.run_ids
+        return tuple(ids.index(i) for i in self._interpolation if i in ids)
+
     def request_value(self, key: str, w1: float, w2: float) -> None:
         """Ask the worker for the exact loss at (w1, w2): ``sig_value`` answers."""
         if not self._closed:
@@ -396,9 +422,12 @@ class Session(QObject):
         if s is None:
             return None
         head = self.shown_head()
+        if s.network is not None or self.is_network:
+            self.worker.set_head(head)  # the decision boundary is drawn where the head is
         surface = s.surface.serial if s.surface is not None else 0
         doc = self.document
-        key = (s.job_id, s.count, surface, head, doc.revision, self.selected_run)
+        network = id(s.network) if s.network is not None else 0  # a boundary, interpolation
+        key = (s.job_id, s.count, surface, network, head, doc.revision, self.selected_run)
         if key == self._last_frame_key:
             return None
         if (
@@ -475,9 +504,11 @@ class Session(QObject):
             "total": self.total_steps,
             "busy": computing and not waiting,
             "waiting": waiting,
-            "progress": progress_text(
-                computed, self.total_steps, computing=computing, waiting=waiting
+            "progress": _with_activity(
+                progress_text(computed, self.total_steps, computing=computing, waiting=waiting),
+                s.activity if current else "",
             ),
+            "activity": s.activity if current else "",
         }
 
     def _emit_stats(self) -> None:

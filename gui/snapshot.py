@@ -92,6 +92,8 @@ class Snapshot:
     # a network's paths on the current plane, its decision boundary and interpolation
     # (``gui.network_view.NetworkPicture``); None for a problem of two parameters
     network: NetworkPicture | None = None
+    # what the worker computes besides the training ('' nothing): the slice's progress
+    activity: str = ""
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,10 @@ class TrainingWorker(QObject):
         self._live: NetworkLive | None = None
         self._plane_choice: tuple[str, tuple[int, ...]] = ("trajectory", ())  # kind, run ids
         self._plane_request: tuple[str, tuple[int, ...]] | None = None
+        self._interpolation_ids: tuple[int, ...] = ()  # the interpolation's runs, by id
+        self._interpolation_request = False
+        self._head = 0.0  # the GUI's playhead: a network's decision boundary follows it
+        self._activity = ""  # the last published live.activity
         self.chunk_seconds = chunk_seconds
 
     # ---- called from the GUI thread ----------------------------------------------------------
@@ -112,6 +116,29 @@ class TrainingWorker(QObject):
             self._plane_choice = (kind, tuple(run_ids))
             self._plane_request = self._plane_choice
             self._cond.notify_all()
+
+    def request_interpolation(self, run_ids: tuple[int, ...]) -> None:
+        """The network's interpolation between the runs with these two stable ids."""
+        with self._cond:
+            self._interpolation_ids = tuple(run_ids)
+            self._interpolation_request = True
+            self._cond.notify_all()
+
+    def set_head(self, step: float) -> None:
+        """The update the GUI shows: a network's decision boundary is drawn there."""
+        with self._cond:
+            if step != self._head:
+                self._head = float(step)
+                self._cond.notify_all()
+
+    def _live_wants(self) -> bool:
+        """The network's picture has work of its own (a slice, a boundary at the playhead).
+        Called by the worker thread (its object), with the lock held."""
+        live = self._live
+        if live is None:
+            return False
+        live.set_head(self._head)
+        return live.has_work or live.wants_boundary()
 
     def hold(self, seconds: float = 0.25) -> None:
         """Wait after the current chunk until ``release`` (at most ``seconds``): the GUI
@@ -170,11 +197,13 @@ class TrainingWorker(QObject):
                     and self._grid_request is None
                     and self._value_request is None
                     and self._plane_request is None
+                    and not self._interpolation_request
                     and (built is None or built.trainer.done or built.trainer.step >= self._demand)
-                    and (self._live is None or not self._live.has_work)
+                    and not self._live_wants()
                 ):
                     self._busy = False
-                    self._cond.wait(0.25)
+                    # a boundary throttled for a few ms is looked at again soon
+                    self._cond.wait(0.05 if self._live is not None else 0.25)
                 if self._stopping:
                     break
                 self._busy = True
@@ -186,11 +215,19 @@ class TrainingWorker(QObject):
                     grid, self._grid_request = self._grid_request, None
                 value, self._value_request = self._value_request, None
                 plane, self._plane_request = self._plane_request, None
+                interpolation = self._interpolation_request
+                self._interpolation_request = False
+                interpolation_ids = self._interpolation_ids
                 demand = self._demand
             if value is not None and built is not None:
                 self._answer_value(built, *value)
-            if plane is not None and self._live is not None and not new_job:
-                self._live.set_choice(_plane_choice(plane, job))
+            if self._live is not None and not new_job and (plane is not None or interpolation):
+                if plane is not None:
+                    self._live.set_choice(_plane_choice(plane, job))
+                if interpolation:
+                    self._live.set_interpolation_runs(
+                        _plane_choice(("", interpolation_ids), job).runs
+                    )
                 if self._live_step(job, built, rate, force=True):
                     continue
             if new_job:
@@ -250,8 +287,8 @@ class TrainingWorker(QObject):
             self._live = None
             self._publish(job, None, error=_engine_failure(exc))
             return True
-        if changed or force:
-            self._publish(job, built, rate=rate, announce=live.trainer.done or force)
+        if changed or force or live.activity != self._activity:
+            self._publish(job, built, rate=rate, announce=live.trainer.done or force or changed)
             return True
         return False
 
@@ -306,7 +343,9 @@ class TrainingWorker(QObject):
                 # the slice is laid on a plane of the recorded states: it comes with them
                 with self._cond:
                     choice = self._plane_choice
+                    ids = self._interpolation_ids
                 self._live = NetworkLive(built, _plane_choice(choice, job))
+                self._live.set_interpolation_runs(_plane_choice(("", ids), job).runs)
                 self._surface = None
             elif self._surface is None or self._surface.key != key:
                 # a slider that changes a run keeps the surface (zoomed or not)
@@ -383,8 +422,10 @@ class TrainingWorker(QObject):
             snapshot = Snapshot(job.id, job.experiment, error=error, done=True, run_ids=job.run_ids)
         else:
             h = built.trainer.history
-            count, network = h.count, None
+            count, network, activity = h.count, None, ""
             live = self._live
+            if live is not None:
+                activity = self._activity = live.activity
             if live is not None and live.history_view is not None:
                 # rows whose coordinates on the plane are known (a few ms behind)
                 h, count, network = live.history_view, live.filled_rows, live.picture
@@ -403,6 +444,7 @@ class TrainingWorker(QObject):
                 surface=self._surface,
                 schedules=self._schedules,
                 network=network,
+                activity=activity,
             )
         with self._cond:
             # a job replaced meanwhile: its results are of no interest any more
@@ -430,12 +472,13 @@ def _evaluate_less_often(built: Built) -> None:
 
 
 def _plane_choice(choice: tuple[str, tuple[int, ...]], job: Job) -> PlaneChoice:
-    """The plane asked for (runs by stable id) as the job's snapshot columns."""
+    """The plane asked for (runs by stable id) as the job's snapshot columns (kind '': just
+    the columns, for the interpolation)."""
     kind, ids = choice
     columns = {run_id: col for col, run_id in enumerate(job.run_ids)}
     if not job.run_ids:
         columns = {i: i for i in range(len(job.experiment.runs))}
-    return PlaneChoice(kind, tuple(columns[i] for i in ids if i in columns))
+    return PlaneChoice(kind or "trajectory", tuple(columns[i] for i in ids if i in columns))
 
 
 def _schedules(experiment) -> tuple[np.ndarray, ...]:

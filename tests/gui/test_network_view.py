@@ -4,6 +4,8 @@ evaluation, and one small network trained with its live picture."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -203,3 +205,79 @@ def test_the_app_evaluates_the_full_splits_every_kth_row_of_a_long_training_only
     assert nv.eval_every_for(1797, 32, 5, 4001) == 40  # 20,000 steps: 100 rows evaluated
     assert nv.eval_every_for(1797, 32, 5, 100_001) == 45  # ≤ a quarter of the time
     assert nv.eval_every_for(1437, 1437, 1, 10_000) == 4  # full batch: ~as dear as a step
+
+
+def test_the_boundary_shows_the_newest_kept_state_at_or_before_the_head():
+    steps = np.array([0, 4, 8, 12])
+    assert [nv.state_at(steps, h) for h in (0, 3.9, 4, 11, 12, 99)] == [0, 0, 1, 2, 3, 3]
+
+
+def softmax_oracle(model, params, buffers, pixels):
+    logits = np.asarray(model.logits(params[None], buffers[None], pixels))[0]
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_a_boundary_is_each_runs_prediction_at_the_pixel_centres(monkeypatch):
+    monkeypatch.setattr(nv, "BOUNDARY_RESOLUTION", 9)
+    built, live = trained_live(batch_norm=True)
+    states = nv.recorded_states(built.trainer)
+    row = 5
+    rect = live.boundary_rect
+    boundary = nv.make_boundary(built.problem.model, built.problem.split, states, row, rect)
+    assert boundary.step == states.steps[row]
+    assert boundary.classes.shape == (2, 9, 9)
+    xs, ys = nv.grid_axes(rect, 9)  # pixel centres; row j is y
+    pixels = np.array([(x, y) for y in ys for x in xs])
+    for col in range(2):
+        p = softmax_oracle(
+            built.problem.model, states.take([row])[0, col], states.buffers[row, col], pixels
+        )
+        np.testing.assert_array_equal(boundary.classes[col].reshape(-1), p.argmax(axis=1))
+        np.testing.assert_allclose(boundary.confidence[col].reshape(-1), p.max(axis=1), rtol=1e-9)
+    points = np.asarray(built.problem.split.x_train)
+    x0, x1, y0, y1 = rect
+    assert x0 < points[:, 0].min()
+    assert points[:, 0].max() < x1
+    assert y0 < points[:, 1].min()
+    assert points[:, 1].max() < y1
+
+
+def test_the_live_boundary_follows_the_head():
+    built, live = trained_live()
+    live.clock = itertools.count(1e9, 1.0).__next__  # a second between calls: no throttle
+    steps = built.trainer.snapshots.steps
+    for head in (7, 13, 0, 24):  # (trained with the head at 0: its boundary is there)
+        live.set_head(head)
+        assert live.wants_boundary()
+        live.update()
+        assert live.picture.boundary.step == steps[nv.state_at(steps, head)]
+        assert not live.wants_boundary()
+
+
+def test_the_interpolation_runs_from_one_runs_point_to_the_others():
+    built, live = trained_live()
+    live.set_interpolation_runs((1, 0))
+    assert live.update()
+    inter = live.picture.interpolation
+    assert inter.runs == (1, 0)
+    current, buffers = built.trainer.final_state()
+    model, split = built.problem.model, built.problem.split
+    for t, point in ((0.0, current[1]), (1.0, current[0])):
+        k = int(np.argmin(abs(inter.t - t)))
+        assert inter.t[k] == pytest.approx(t)
+        want = model.evaluate(point[None], buffers[1][None], split.x_val, split.y_val).loss
+        np.testing.assert_allclose(inter.curves["val_loss"][k], float(want[0]), rtol=1e-9)
+    assert inter.t[0] < 0
+    assert inter.t[-1] > 1
+
+
+def test_the_slice_says_how_far_it_is():
+    _built, live = trained_live()
+    live.set_choice(nv.PlaneChoice("random", (0,)))
+    live.update()  # a new plane: a new slice task, not started
+    assert live.activity.startswith("slice of the plane: preview 16×16, 0%")
+    while live.has_work:
+        live.work(0.0)
+        assert live.activity == "" or "slice of the plane" in live.activity
+    assert live.activity == ""

@@ -132,3 +132,86 @@ def test_dragging_the_start_of_a_network_is_refused_with_the_reason(session, qtb
     assert "initial weights" in reason
     assert "can't be dragged" in message.args[0]
     assert session.experiment is before
+
+
+MOONS = """
+seed = 2
+steps = 40
+dtype = "float64"
+record_every = 2
+
+[problem]
+kind = "mlp"
+dataset = "moons"
+samples = 120
+hidden = [8]
+validation_fraction = 0.25
+
+[[runs]]
+label = "sgd"
+optimizer = "sgd"
+lr = 0.3
+batch_size = 16
+
+[[runs]]
+label = "adam"
+optimizer = "adam"
+lr = 0.03
+batch_size = 16
+"""
+
+
+def wait_for(session, condition, timeout=30.0):
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        session.wait_until_computed(0.2)
+        if condition(session.snapshot):
+            return session.snapshot
+    raise AssertionError("timed out")
+
+
+def test_a_two_d_network_draws_boundaries_at_the_head_and_an_interpolation(
+    qtbot, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(network_view, "FINE_POINTS", 20)
+    path = tmp_path / "moons.toml"
+    path.write_text(MOONS, encoding="utf-8")
+    session = Session(start_timers=False)
+    try:
+        session.open(path)
+        s = settle(session)
+        steps = s.built.trainer.snapshots.steps
+        session.pause()
+        for head in (11, 40, 0):
+            session.seek(head)
+            want = steps[network_view.state_at(steps, head)]
+            s = wait_for(session, lambda s, w=want: s.network.boundary.step == w)
+            boundary = s.network.boundary
+            assert boundary.classes.shape[0] == 2
+            assert np.isfinite(boundary.confidence).all()
+            assert len(boundary.points) == len(boundary.labels) == 90
+        assert s.network.interpolation.runs == (0, 1)  # the first two, unasked
+        assert session.set_interpolation(1, 0) is None
+        assert session.interpolation_runs == (1, 0)
+        s = wait_for(session, lambda s: s.network.interpolation.runs == (1, 0))
+        curves = s.network.interpolation.curves
+        assert set(curves) == {"train_loss", "train_accuracy", "val_loss", "val_accuracy"}
+        assert np.isfinite(curves["train_loss"]).all()
+        assert "two different runs" in session.set_interpolation(1, 1)
+    finally:
+        assert session.shutdown()
+
+
+def test_the_status_says_while_the_slice_is_computed(session, monkeypatch):
+    settle(session)
+    monkeypatch.setattr(network_view, "BAND_SECONDS", 1e-9)  # a row at a time: many reports
+    seen = []
+    session.set_plane("random", (1,))
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        session.wait_until_computed(0.05)
+        seen.append(session.stats()["progress"])
+        if not session.busy and session.snapshot.network.plane_kind == "random":
+            break
+    assert any(text.startswith("slice of the plane: ") for text in seen)
+    assert session.stats()["progress"] == ""  # done: nothing to say
