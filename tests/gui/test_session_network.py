@@ -205,6 +205,13 @@ def test_a_two_d_network_draws_boundaries_at_the_head_and_an_interpolation(
 def test_the_status_says_while_the_slice_is_computed(session, monkeypatch):
     settle(session)
     monkeypatch.setattr(network_view, "BAND_SECONDS", 1e-9)  # a row at a time: many reports
+    step = network_view.SliceTask.step
+
+    def slow_step(task):  # each band 20 ms or more: the GUI sees the slice being computed
+        time.sleep(0.02)
+        return step(task)
+
+    monkeypatch.setattr(network_view.SliceTask, "step", slow_step)
     seen = []
     session.set_plane("random", (1,))
     deadline = time.perf_counter() + 30
