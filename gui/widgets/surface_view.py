@@ -71,6 +71,9 @@ ARROWS_TIP = (
     "and the run's momentum or last update (thick). Drawn to scale when short,\n"
     "compressed when long: they shrink away as a run comes to rest."
 )
+#: a path whose distance from the plane is at least this fraction of its distance from the
+#: plane's origin is drawn dashed: it is not walking the drawn surface
+FAR_OFF_PLANE = 0.5
 NO_PICTURE_YET = "Computing the plane and the loss over it…"
 NOTICE_MS = 6000  # how long a refusal stays on the plot
 
@@ -157,6 +160,7 @@ class SurfaceView(QWidget):
         self._network = None  # the NetworkPicture drawn now (None: a 2-D problem, or none yet)
         self._slice = False  # a network's frame is shown
         self._distances: dict[int, str] = {}  # run: its off-plane text at the playhead
+        self._far: set[int] = set()  # runs far off the plane at the playhead (drawn dashed)
 
         self.plot_widget = pg.PlotWidget()
         self.plot_widget.setToolTip("")
@@ -226,7 +230,8 @@ class SurfaceView(QWidget):
         self.plane_text.setToolTip(
             "The plane of weight space the surface is the loss over, and how batch norm is\n"
             "evaluated on it. Paths are projected on the plane; the legend says how far each\n"
-            "lies off it at the playhead (far off: it did not walk the drawn valley)."
+            "lies off it at the playhead. A path dashed is far off it (its distance at least\n"
+            "half its distance from the plane's origin): it did not walk the drawn valley."
         )
         self.plane_text.setVisible(False)
         header = QHBoxLayout()
@@ -385,6 +390,7 @@ class SurfaceView(QWidget):
         heads, head_brushes, crosses, cross_brushes = [], [], [], []
         current = []
         self._distances = {}
+        self._far = set()
         for i, item in enumerate(self.paths):
             run = runs[i] if i < n else None
             track = None
@@ -402,7 +408,8 @@ class SurfaceView(QWidget):
             drawn = points[shown]
             color = run_color(i, run.color)
             width = 3.0 if i == frame.selected_run and n > 1 else 2.0
-            set_pen(item, color, width)
+            style = Qt.PenStyle.DashLine if i in self._far else Qt.PenStyle.SolidLine
+            set_pen(item, color, width, style)
             item.setData(drawn[:, 0], drawn[:, 1])
             item.setVisible(True)
             if frame.diverged_shown(i):
@@ -467,6 +474,8 @@ class SurfaceView(QWidget):
         distance = _at(network.path_distance, last, col)
         norm = _at(network.path_norm, last, col)
         self._distances[i] = off_plane_text(distance, norm)
+        if distance >= FAR_OFF_PLANE * norm:  # (False for NaN)
+            self._far.add(i)
         return cached.points, shown, rows
 
     def _show_network(self, frame, network, on: bool) -> None:

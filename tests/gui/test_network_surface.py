@@ -146,6 +146,17 @@ def test_the_legend_says_how_far_each_path_lies_off_the_plane_at_the_head(view, 
     assert texts[0].startswith("sgd")
 
 
+def test_a_path_far_off_the_plane_is_dashed(view, case):
+    net = picture(case)
+    row = len(net.path_steps) - 1
+    distance = net.path_distance.copy()
+    distance[row] = net.path_norm[row] * np.array([0.49, 0.5, 2.0])  # at the head
+    view.draw(net_frame(case, dataclasses.replace(net, path_distance=distance)))
+    styles = [view.paths[run].opts["pen"].style() for run in range(3)]
+    solid, dashed = Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine
+    assert styles == [solid, dashed, dashed]
+
+
 def test_the_plane_text_is_shown_and_the_chooser_asks_the_session(view, case):
     net = picture(case)
     view.draw(net_frame(case, net))
