@@ -195,6 +195,36 @@ def test_far_points_with_huge_logits_stay_finite_and_exact(dtype):
     assert loss.max() > 100  # the huge logits were there
 
 
+def test_a_float64_network_drawn_in_float32_is_the_float32_networks_grid():
+    model, params, buffers, x, y, rng = network_and_data([7], "tanh", True)
+    plane = three_point_plane(params, *(params + 0.3 * rng.standard_normal((2, params.size))))
+    model32 = MLP(4, [7], 3, "tanh", batch_norm=True, dtype=np.float32)
+    drawn = mlp_grid_loss(model, plane, buffers, x, y, *GRID, dtype=np.float32)
+    np.testing.assert_array_equal(drawn[0], mlp_grid_loss(model32, plane, buffers, x, y, *GRID)[0])
+    exact = mlp_grid_loss(model, plane, buffers, x, y, *GRID)[0]
+    assert not np.array_equal(drawn[0], exact)  # float32 rounding shows, it is not float64
+    np.testing.assert_allclose(drawn[0], exact, rtol=2e-5)
+
+
+def test_an_empty_grid_and_inputs_that_do_not_fit():
+    model, params, buffers, x, y, rng = network_and_data([7], "relu", True)
+    plane = three_point_plane(params, *(params + rng.standard_normal((2, params.size))))
+    loss, accuracy = mlp_grid_loss(model, plane, buffers, x, y, [], [0.0, 1.0])
+    assert loss.shape == accuracy.shape == (2, 0)
+    cases = [
+        ((buffers[:-1], x, y), "buffers must hold the network's 14 running statistics"),
+        ((buffers, x[:, :3], y), r"x must be \(examples, 4\)"),
+        ((buffers, x, y[:-1]), "y must hold one class per example"),
+        ((buffers, x, y + 3), "class indices in 0 … 2"),
+    ]
+    for (bad_buffers, bad_x, bad_y), message in cases:
+        with pytest.raises(ValueError, match=message):
+            mlp_grid_loss(model, plane, bad_buffers, bad_x, bad_y, *GRID)
+    small = three_point_plane(np.zeros(5), np.eye(5)[0], np.eye(5)[1])
+    with pytest.raises(ValueError, match="the plane lives in 5 dimensions"):
+        mlp_grid_loss(model, small, buffers, x, y, *GRID)
+
+
 def test_a_grid_is_cancelled_between_blocks():
     model, params, buffers, x, y, rng = network_and_data([7], "relu", False)
     plane = three_point_plane(params, *(params + rng.standard_normal((2, params.size))))
