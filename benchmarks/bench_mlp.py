@@ -126,9 +126,12 @@ def main(argv=None) -> int:
         print("PyTorch is not installed: engine figures only (pip install torch==2.13.0)")
     parts = normalize(split(load_digits(), 0.2, seed=0))
     coretype = os.environ.get("OPENBLAS_CORETYPE", "unset")
+    # a shared machine's load changes absolute figures several-fold; the ratios less
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"digits MLP 64-{HIDDEN}-10, batch {BATCH}, {len(parts.y_train)} training images, "
-        f"float32, 1 thread, OPENBLAS_CORETYPE={coretype}"
+        f"float32, 1 thread, OPENBLAS_CORETYPE={coretype}, load average {load:.1f} "
+        f"on {os.cpu_count()} cores"
     )
     # (label, optimizer, batch norm, runs, goal: a ratio to torch eager, or run-steps/s)
     cases = [
