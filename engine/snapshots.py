@@ -159,6 +159,20 @@ class Reservoir:
         self._params[: self.count, run] = other.params[:, other_run]
         self._buffers[: self.count, run] = other.buffers[:, other_run]
 
+    def copy_slots(self, slots, runs, other: Reservoir, other_runs) -> None:
+        """Fill ``slots`` of the runs ``runs`` from the same rows of ``other`` (its runs
+        ``other_runs``), where it holds them: a reused run's states as they are admitted
+        (a finished reservoir with the same capacity holds every row this one will keep)."""
+        slots = np.asarray(slots, dtype=int)
+        if other.count == 0 or slots.size == 0:
+            return
+        rows = self._rows[slots]
+        where = np.minimum(np.searchsorted(other.rows, rows), other.count - 1)
+        hit = other.rows[where] == rows
+        for run, theirs in zip(runs, other_runs, strict=True):
+            self._params[slots[hit], run] = other.params[where[hit], theirs]
+            self._buffers[slots[hit], run] = other.buffers[where[hit], theirs]
+
     def adopt_rows(self, other: Reservoir) -> None:
         """Hold the rows ``other`` holds (same capacity), every run's values NaN until
         ``copy_run`` fills them in."""

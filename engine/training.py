@@ -773,6 +773,11 @@ class Trainer:
         kept = slots = None
         if self.snapshots is not None and n_new:
             kept, slots = self.snapshots.admit(h.step[rows])
+        if kept is not None and len(kept) and self._reuse_source is not None:
+            # a reused run's states come from the trainer it was copied from
+            mine = list(self.reused)
+            theirs = [self.reused[i] for i in mine]
+            self.snapshots.copy_slots(slots, mine, self._reuse_source.snapshots, theirs)
         with np.errstate(all="ignore"):
             for unit in units:
                 records = unit.records
@@ -1001,6 +1006,12 @@ class Trainer:
                 params[unit.cols] = to_host(unit.params)
                 if buffers is not None:
                     buffers[unit.cols] = to_host(unit.buffers)
+        if self.reused and self._reuse_source is not None:  # copied runs: the source's
+            their_params, their_buffers = self._reuse_source.final_state()
+            for i, j in self.reused.items():
+                params[i] = their_params[j]
+                if buffers is not None:
+                    buffers[i] = their_buffers[j]
         return params, buffers
 
     def _flush_diagnostics(self, unit, rows, records, new, coords, lr) -> None:

@@ -54,6 +54,23 @@ class MLPProblem(Problem):
         self.surface_buffers = self.start_buffers
         self.view = View(-1.0, 1.0, -1.0, 1.0)  # the trainer fits it to the projected paths
 
+    def same_as(self, other: Problem) -> bool:
+        """The same network, data split and start (so a run's path is the same on both):
+        what lets the app reuse the unchanged runs of an edited experiment."""
+        if other is self:
+            return True
+        if not isinstance(other, MLPProblem) or other.xp is not self.xp:
+            return False
+        a, b = self.model, other.model
+        settings = ("widths", "activation", "batch_norm", "bn_momentum", "bn_eps", "dtype")
+        if any(getattr(a, key) != getattr(b, key) for key in settings):
+            return False
+        mine = (self.split.x_train, self.split.y_train, self.split.x_val, self.split.y_val)
+        theirs = (other.split.x_train, other.split.y_train, other.split.x_val, other.split.y_val)
+        pairs = [*zip(mine, theirs, strict=True)]
+        pairs += [(self.start, other.start), (self.start_buffers, other.start_buffers)]
+        return all(x.shape == y.shape and np.array_equal(x, y) for x, y in pairs)
+
     # ---- training ------------------------------------------------------------------------
     def prepare(self, micro_batches):
         """Each micro-batch as its examples' indices on the device (gathered at the step, so

@@ -100,3 +100,54 @@ def test_memory_stays_bounded_over_ten_times_the_reservoirs_rows(monkeypatch):
     assert trainer.snapshots.steps[-1] == 400
     assert peak < 6 << 20, f"peak {peak / 2**20:.1f} MiB while training"
     assert trainer.plane is not None
+
+
+def test_a_reused_run_brings_its_states_into_the_reservoir():
+    """The app's slider: one run of three changes, the other two are copied from the last
+    trainer — with their reservoir rows (during training too), so the plane is of all."""
+    problem = make_problem()
+    budget = 7 * (3 * (problem.n_params + problem.n_buffers) * 8 + 16)  # 7 rows of 25
+    first = Trainer(problem, SPECS[:3], 24, seed=2, snapshot_budget_bytes=budget)
+    first.run()
+    changed = [SPECS[0], RunSpec("other", "sgd", lr=0.05, batch=BatchConfig(8)), SPECS[2]]
+    second = Trainer(problem, changed, 24, seed=2, snapshot_budget_bytes=budget, reuse=first)
+    assert second.reused == {0: 0, 2: 2}
+    second.advance(10)
+    mine, theirs = second.snapshots, first.snapshots
+    held = np.isin(mine.rows, theirs.rows)
+    assert held.any()
+    where = np.searchsorted(theirs.rows, mine.rows[held])
+    for run in (0, 2):
+        np.testing.assert_array_equal(mine.params[held, run], theirs.params[where, run])
+    second.run()
+    np.testing.assert_array_equal(mine.rows, theirs.rows)
+    for run in (0, 2):
+        np.testing.assert_array_equal(mine.params[:, run], theirs.params[:, run])
+        np.testing.assert_array_equal(mine.buffers[:, run], theirs.buffers[:, run])
+    assert np.isfinite(mine.params).all()
+    # every run known: the same plane and coordinates without training
+    again = Trainer(problem, SPECS[:3], 24, seed=2, snapshot_budget_bytes=budget, reuse=first)
+    assert again.done
+    np.testing.assert_array_equal(again.plane.d1, first.plane.d1)
+    np.testing.assert_array_equal(again.history.coords, first.history.coords)
+
+
+def test_the_same_network_built_twice_is_the_same_problem():
+    assert make_problem().same_as(make_problem())
+    assert not make_problem().same_as(make_problem(hidden=(6, 4)))
+    assert not make_problem().same_as(make_problem(seed=2))  # other data and start
+    assert not make_problem().same_as(make_problem(batch_norm=False))
+
+
+def test_a_reused_runs_final_state_is_its_sources():
+    problem = make_problem()
+    first = Trainer(problem, SPECS[:2], 6, seed=2)
+    first.run()
+    second = Trainer(problem, [SPECS[1], SPECS[3]], 6, seed=2, reuse=first)
+    second.run()
+    assert second.reused == {0: 1}
+    params, buffers = second.final_state()
+    theirs = first.final_state()
+    np.testing.assert_array_equal(params[0], theirs[0][1])
+    np.testing.assert_array_equal(buffers[0], theirs[1][1])
+    assert np.isfinite(params).all()
