@@ -10,9 +10,16 @@ The runs are arranged in two nested groupings (a run keeps its index in the hist
 The step loop only computes minibatch gradients and updates; of a recorded step it keeps
 references to the (immutable) parameters before and after, and the new state. Everything
 recorded — full data loss and gradient norm, effective step sizes, momentum — is then
-computed in bulk for a whole chunk of steps and brought to the host once. Divergence is
-found there too: a run whose loss or parameters stop being finite is marked at that row; the
-others go on.
+computed in bulk for a whole chunk of steps and brought to the host once (a chunk is cut
+short once its kept states pass ``PENDING_BYTES``). Divergence is found there too: a run
+whose loss or parameters stop being finite is marked at that row; the others go on.
+
+A network records what is drawn, per row: the minibatch loss, per-layer weight and gradient
+norms and update ratios, batch norm's batch and running statistics of a few channels, and
+(every ``eval_every`` rows) the full-split evaluation; its full states go to a bounded
+reservoir (``engine.snapshots``) from which its drawn plane is chosen. Memory is rows × runs
+× a few dozen numbers, plus the reservoir's budget, plus the pending states: never
+steps × parameters.
 """
 
 from __future__ import annotations
