@@ -283,6 +283,7 @@ class SurfaceView(QWidget):
             self.plot.getAxis(name).setLabel(
                 self.plot.getAxis(name).labelText, color=theme.plot_foreground
             )
+        self._set_si_prefix()
         self.layer.set_look(theme.surface_colormap(), theme.contour)
         self.minima.setPen(pg.mkPen(MINIMUM_EDGE, width=1.2))
         self.minima.setBrush(pg.mkBrush(MINIMUM_COLOR))
@@ -334,6 +335,7 @@ class SurfaceView(QWidget):
         names = surface.axis_names
         self.plot.setLabel("bottom", names[0], color=self.theme.plot_foreground)
         self.plot.setLabel("left", names[1], color=self.theme.plot_foreground)
+        self._set_si_prefix()
         self.formula.setText(surface.formula)
         self.set_readout("")  # the value under the pointer was the old surface's
         self._hovered = None
@@ -496,8 +498,7 @@ class SurfaceView(QWidget):
         self.plane_chooser.setVisible(on)
         self.plane_text.setVisible(on)
         self.formula.setVisible(not on)
-        for name in ("bottom", "left"):  # plane units: "b (x0.001)" read as a scale of b
-            self.plot.getAxis(name).enableAutoSIPrefix(not on)
+        self._set_si_prefix()
         self.arrows_box.setEnabled(not on)
         self.arrows_box.setToolTip(
             "No arrows on a slice: a network's gradient and update have as many components\n"
@@ -519,6 +520,15 @@ class SurfaceView(QWidget):
         """The document's runs the session's plane goes through (none known: ())."""
         runs = getattr(self.controller, "plane_runs", ())
         return tuple(runs) if isinstance(runs, tuple | list) else ()
+
+    def _set_si_prefix(self) -> None:
+        """No SI prefix on a slice's axes: "b (x0.001)" read as a scale of b. (No range gets
+        a prefix; disabling it instead froze the scale it had, and every ``setLabel``
+        restores the default ranges, so this follows each.)"""
+        for name in ("bottom", "left"):
+            axis = self.plot.getAxis(name)
+            axis.setSIPrefixEnableRanges(() if self._slice else None)
+            axis.updateAutoSIPrefix()
 
     def _path(self, frame, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Run ``i``'s computed rows (pulled in from far away) and the rows a long path is

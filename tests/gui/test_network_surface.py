@@ -157,6 +157,26 @@ def test_a_path_far_off_the_plane_is_dashed(view, case):
     assert styles == [solid, dashed, dashed]
 
 
+def test_plane_coordinates_are_labelled_as_they_are(view, case):
+    """Axis values are the plane's own, at every scale: no "(x0.001)" on the axis."""
+    from tests.gui.test_drawing import BOWL, computed
+
+    view.draw(computed(BOWL))  # a 2-D problem first, zoomed in
+    view.viewbox.setRange(xRange=(-0.2, 0.2), yRange=(-0.2, 0.2), padding=0)
+    net = picture(case)
+    frame = net_frame(case, net)
+    # the picture before its slice: the view is still the old one when the mode changes
+    view.draw(
+        dataclasses.replace(frame, snapshot=dataclasses.replace(frame.snapshot, surface=None))
+    )
+    view.draw(frame)
+    for rect in ((-0.003, 0.003), (-3000.0, 3000.0), (-1.5, 1.5)):
+        view.viewbox.setRange(xRange=rect, yRange=rect, padding=0)
+        for name in ("bottom", "left"):
+            axis = view.plot.getAxis(name)
+            assert (axis.autoSIPrefixScale, axis.labelUnitPrefix) == (1.0, "")
+
+
 def test_the_plane_text_is_shown_and_the_chooser_asks_the_session(view, case):
     net = picture(case)
     view.draw(net_frame(case, net))
