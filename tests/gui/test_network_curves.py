@@ -326,3 +326,55 @@ def test_the_batch_norm_caption_says_which_minibatch_the_batch_statistic_is_of(c
     curves.draw(network_frame(h, experiment, selected=1))
     assert "4 micro-batches per update" in net.bn_caption.text()
     assert "Batch size 1" not in net.bn_caption.text()
+
+
+TINY_NETWORK = """
+seed = 0
+steps = 12
+[problem]
+kind = "mlp"
+dataset = "digits"
+hidden = [8]
+batch_norm = true
+[[runs]]
+label = "sgd"
+optimizer = "sgd"
+lr = 0.1
+batch_size = 32
+[[runs]]
+label = "adam"
+optimizer = "adam"
+lr = 0.01
+batch_size = 32
+"""
+
+
+def test_the_window_trains_a_network_and_its_curves_draw_the_sessions_history(
+    qtbot, settings, tmp_path
+):
+    from gui.main_window import MainWindow
+
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_NETWORK, encoding="utf-8")
+    window = MainWindow(settings, interactive=False)
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        assert window.open_path(path, ask=False)
+        assert window.controller.wait_until_computed(120)
+        window.controller.pause()
+        window.controller.seek(6)
+        frame = window.controller.current_frame()
+        view = window.curves_view
+        assert view.pages.currentWidget() is view.network
+        h = frame.history
+        loss = drawn(view.network, "loss")
+        for run in (0, 1):
+            col = frame.column(run)
+            assert_curve(loss[2 * run], *expected(h, h.loss[:, col], frame.rows, True))
+            val = h.extra["val_loss"][:, col]
+            assert_curve(loss[2 * run + 1], *expected(h, val, frame.rows, True))
+        assert frame.rows == 7
+    finally:
+        window.controller.path = None
+        window.close()
