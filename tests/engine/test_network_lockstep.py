@@ -151,3 +151,24 @@ def test_a_reused_runs_final_state_is_its_sources():
     np.testing.assert_array_equal(params[0], theirs[0][1])
     np.testing.assert_array_equal(buffers[0], theirs[1][1])
     assert np.isfinite(params).all()
+
+
+def test_the_plane_of_a_large_reservoir_is_the_top_two_principal_directions():
+    """Past ``EXACT_PLANE_VALUES`` the plane comes from subspace iteration over blocks of
+    states: the same plane as NumPy's SVD of them all (a trajectory-like spectrum)."""
+    rng = np.random.default_rng(0)
+    k, r, p = 60, 4, 1500
+    t = np.linspace(0, 1, k)[:, None]
+    scales = np.array([5.0, 2.0, 0.5, 0.2, 0.1])[:, None]
+    basis = np.linalg.qr(rng.normal(size=(p, 5)))[0].T * scales  # 5 directions, decaying
+    weights = rng.normal(size=(r, 5))
+    curves = np.stack([t, np.sin(3 * t), t**2, np.cos(5 * t) - 1, t**3], axis=-1)[:, 0, :]
+    params = np.einsum("kf,rf,fp->krp", curves, weights, basis) + 1e-4 * rng.normal(size=(k, r, p))
+    params[0] = 0.0  # the runs' common start
+    finite = np.ones((k, r), bool)
+    plane = training._iterative_plane(params, finite, params[0, 0], seed=3)
+    _, _, vt = np.linalg.svd(params.reshape(-1, p) - params[0, 0], full_matrices=False)
+    exact = vt[:2].T @ vt[:2]  # projector on the exact plane
+    mine = np.stack([plane.d1, plane.d2]).T
+    mine = mine @ np.linalg.solve(mine.T @ mine, mine.T)
+    np.testing.assert_allclose(mine, exact, atol=1e-8)
