@@ -227,7 +227,8 @@ def make_plane(
     elif choice.kind == "random":
         col = picks[0]
         plane = random_plane(model, current[col], seed)
-        text = f"random filter-normalized plane around run {run_name(labels, col)}'s current point"
+        name = run_name(labels, col)
+        text = f"random filter-normalized plane around the current point of run {name}"
     else:
         if len(picks) < 2:
             raise ValueError("a three-point plane needs two runs that have not diverged")
@@ -240,7 +241,9 @@ def make_plane(
             f"run {run_name(labels, j)} (0, 1)"
         )
     if getattr(model, "batch_norm", False):
-        text += f"; batch norm in eval mode with run {run_name(labels, col)}'s running statistics"
+        text += (
+            f"; batch norm in eval mode with the running statistics of run {run_name(labels, col)}"
+        )
     return plane, text, col
 
 

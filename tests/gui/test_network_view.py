@@ -150,7 +150,7 @@ def test_a_trained_network_has_every_recorded_state_on_the_trajectory_plane(monk
     picture = live.picture
     h = built.trainer.history
     assert picture.plane_kind == "trajectory"
-    assert "batch norm in eval mode with run 'sgd'" in picture.plane_text
+    assert "batch norm in eval mode with the running statistics of run 'sgd'" in picture.plane_text
     np.testing.assert_array_equal(picture.path_steps, h.step[: h.count])
     assert np.isfinite(picture.path_coords).all()
     # the independent projection of every recorded state on the published plane
@@ -193,7 +193,7 @@ def test_changing_the_plane_changes_the_coordinates():
     assert live.update()
     after = live.picture
     assert after.plane_kind == "random"
-    assert "around run 'adam'" in after.plane_text
+    assert "around the current point of run 'adam'" in after.plane_text
     assert np.isfinite(after.path_coords).all()
     assert not np.allclose(after.path_coords, before)
     np.testing.assert_allclose(after.path_coords[-1, 1], 0.0, atol=1e-9)  # its centre
