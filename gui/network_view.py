@@ -401,12 +401,11 @@ class SliceTask:
     ``step()`` evaluates about ``BAND_POINTS`` grid points and returns the finished grid
     (``(z, rect, fine)``) when one is complete, else None. ``done`` once the fine one is."""
 
-    def __init__(
-        self, model, plane, buffers, x, y, rect, *, coarse: bool = True, fine_points=FINE_POINTS
-    ):
+    def __init__(self, model, plane, buffers, x, y, rect, *, coarse: bool = True, fine_points=None):
         self.model, self.plane, self.buffers, self.x, self.y = model, plane, buffers, x, y
         self.rect = tuple(float(v) for v in rect)
-        self._passes = ([COARSE_POINTS] if coarse else []) + [fine_points]
+        fine = FINE_POINTS if fine_points is None else fine_points  # (read now: tests set it)
+        self._passes = ([COARSE_POINTS] if coarse else []) + [fine]
         self._rows: list[np.ndarray] = []
         self._seconds = 0.0  # spent on the current pass
         self._per_point = math.nan  # seconds per grid point, as measured

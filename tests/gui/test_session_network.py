@@ -221,4 +221,5 @@ def test_the_status_says_while_the_slice_is_computed(session, monkeypatch):
         if not session.busy and session.snapshot.network.plane_kind == "random":
             break
     assert any(text.startswith("slice of the plane: ") for text in seen)
+    session.wait_until_computed(1.0)  # the worker's last snapshot (published as it went idle)
     assert session.stats()["progress"] == ""  # done: nothing to say
