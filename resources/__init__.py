@@ -28,3 +28,12 @@ def example_paths() -> list[Path]:
 def default_experiment() -> Path:
     """The experiment the app opens when it is given none."""
     return experiments_dir() / "rosenbrock_momentum_vs_adam.toml"
+
+
+def network_example_paths() -> list[Path]:
+    """The example networks (``kind = "mlp"``), sorted by name. They sit in a subfolder:
+    ``example_paths`` lists what the app's example menu opens."""
+    folder = experiments_dir() / "networks"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.toml") if p.is_file())

@@ -16,22 +16,28 @@ import math
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tomli_w
 
-from engine import runner
-from resources import example_paths, experiments_dir
+from engine import datasets, runner
+from engine.experiment import load_experiment
+from resources import example_paths, experiments_dir, network_example_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+NETWORK_COLUMNS = ("accuracy", "val_loss", "val_accuracy")
+
+
 @dataclass
 class Run:
-    """One run's rows of trajectories.csv (the row of step k at index k: record_every = 1)."""
+    """One run's rows of trajectories.csv (the row of step k at index k: record_every = 1);
+    a network's also its evaluation-mode accuracies and its final state from params.npz."""
 
     label: str
     step: np.ndarray
@@ -40,14 +46,25 @@ class Run:
     loss: np.ndarray
     w1: np.ndarray
     w2: np.ndarray
+    accuracy: np.ndarray | None = None
+    val_loss: np.ndarray | None = None
+    val_accuracy: np.ndarray | None = None
+    params: dict[str, np.ndarray] = field(default_factory=dict)  # PyTorch's names, no prefix
 
     def first_below(self, threshold: float) -> int | None:
         below = np.flatnonzero(self.loss < threshold)
         return int(self.step[below[0]]) if below.size else None
 
+    def first_reaching(self, column: str, threshold: float) -> int | None:
+        reached = np.flatnonzero(getattr(self, column) >= threshold)
+        return int(self.step[reached[0]]) if reached.size else None
+
     def at(self, column: str, step: int) -> float:
         index = int(np.flatnonzero(self.step == step)[0])
         return float(getattr(self, column)[index])
+
+    def last(self, column: str) -> float:
+        return float(getattr(self, column)[-1])
 
     def tail_mean(self, n: int) -> float:
         return float(self.loss[-n:].mean())
@@ -55,23 +72,40 @@ class Run:
     def step_length(self, k: int) -> float:
         return math.hypot(self.w1[k] - self.w1[k - 1], self.w2[k] - self.w2[k - 1])
 
+    def trainable(self) -> dict[str, np.ndarray]:
+        """The final weights the optimizer trains (batch norm's running statistics left out)."""
+        return {k: v for k, v in self.params.items() if ".running_" not in k}
+
 
 Runs = dict[str, Run]
 
 
+def _number(text: str) -> float:
+    return float(text) if text != "" else math.nan  # an empty cell: no validation split
+
+
 def read_runs(csv_path: Path) -> Runs:
+    """The runs of trajectories.csv by label, with params.npz beside it (a network's)."""
     columns: dict[str, dict[str, list[float]]] = {}
+    index: dict[str, int] = {}
     with open(csv_path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            run = columns.setdefault(
-                row["label"], {k: [] for k in ("step", "epoch", "lr", "loss", "w1", "w2")}
-            )
+        reader = csv.DictReader(f)
+        names = ["step", "epoch", "lr", "loss", "w1", "w2"]
+        names += [c for c in NETWORK_COLUMNS if c in (reader.fieldnames or ())]
+        for row in reader:
+            run = columns.setdefault(row["label"], {k: [] for k in names})
+            index.setdefault(row["label"], int(row["run"]))
             for key, values in run.items():
-                values.append(float(row[key]))
-    return {
-        label: Run(label, **{k: np.array(v) for k, v in values.items()})
-        for label, values in columns.items()
-    }
+                values.append(_number(row[key]))
+    params_path = csv_path.with_name(runner.PARAMS_NAME)
+    saved = dict(np.load(params_path)) if params_path.is_file() else {}
+    runs = {}
+    for label, values in columns.items():
+        prefix = f"run{index[label]}."
+        params = {k.removeprefix(prefix): v for k, v in saved.items() if k.startswith(prefix)}
+        arrays = {k: np.array(v) for k, v in values.items()}
+        runs[label] = Run(label, **arrays, params=params)
+    return runs
 
 
 def run_file(path: Path, out: Path) -> Runs:
@@ -88,20 +122,29 @@ def runs_of(tmp_path_factory) -> Callable[[str], Runs]:
 
     def get(name: str) -> Runs:
         if name not in _cache:
-            out = tmp_path_factory.mktemp(name.removesuffix(".toml"))
+            out = tmp_path_factory.mktemp(name.removesuffix(".toml").replace("/", "-"))
             _cache[name] = run_file(experiments_dir() / name, out)
         return _cache[name]
 
     return get
 
 
-def variant(tmp_path: Path, name: str, *, problem: dict | None = None, runs: list[dict]) -> Runs:
+def variant(
+    tmp_path: Path,
+    name: str,
+    *,
+    problem: dict | None = None,
+    runs: list[dict],
+    steps: int | None = None,
+) -> Runs:
     """The example changed as a note suggests: other runs, some problem keys set."""
     data = tomllib.loads((experiments_dir() / name).read_text(encoding="utf-8"))
     data["problem"] = {**data["problem"], **(problem or {})}
     data["runs"] = runs
+    if steps is not None:
+        data["steps"] = steps
     tmp_path.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / name
+    path = tmp_path / Path(name).name
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
     return run_file(path, tmp_path / "out")
 
@@ -492,16 +535,259 @@ CLAIMS = dict(
 )
 
 
+# ---- networks (resources/experiments/networks/): checks take get(name) -> that example's runs
+
+
+def split_sizes(name: str) -> tuple[int, int]:
+    """Training and validation examples of an example's data set, as the runner splits it."""
+    experiment = load_experiment(experiments_dir() / name)
+    problem = experiment.problem
+    data = datasets.load_dataset(
+        problem.dataset,
+        experiment.seed,
+        samples=problem.samples,
+        noise=problem.noise,
+        classes=problem.classes,
+    )
+    parts = datasets.split(data, problem.validation_fraction, experiment.seed)
+    return len(parts.y_train), len(parts.y_val)
+
+
+def max_abs_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    assert a.keys() == b.keys()
+    assert a
+    return max(float(np.abs(a[k] - b[k]).max()) for k in a)
+
+
+def relative_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    """‖a − b‖ / ‖a‖ over every array together."""
+    assert a.keys() == b.keys()
+    assert a
+    return math.sqrt(sum(float(((a[k] - b[k]) ** 2).sum()) for k in a)) / math.sqrt(
+        sum(float((a[k] ** 2).sum()) for k in a)
+    )
+
+
+PLAIN = "networks/digits_plain.toml"
+WITH_BN = "networks/digits_batch_norm.toml"
+ACCUMULATION = "networks/accumulation.toml"
+ACCUMULATION_BN = "networks/accumulation_batch_norm.toml"
+
+
+def _digits_plain():
+    n = PLAIN
+    return n, [
+        (
+            "(1,437 training images, 360 held out)",
+            None,
+            lambda r, t, get: split_sizes(n) == (1437, 360),
+        ),
+        (
+            "SGD: training loss 0.69 at step 100 and 0.20 at step 300 (accuracy 0.96, "
+            "validation 0.96)",
+            "SGD 0.20",
+            lambda r, t, get: (
+                round(r["sgd"].at("loss", 100), 2) == 0.69
+                and round(final(r["sgd"]), 2) == 0.20
+                and r["sgd"].step[-1] == 300
+                and round(r["sgd"].last("accuracy"), 2) == 0.96
+                and round(r["sgd"].last("val_accuracy"), 2) == 0.96
+            ),
+        ),
+        (
+            "Momentum: 0.061 at step 100 and 0.012 at step 300 (accuracy 1.00, validation 0.97)",
+            "momentum 0.012",
+            lambda r, t, get: (
+                round(r["momentum"].at("loss", 100), 3) == 0.061
+                and round(final(r["momentum"]), 3) == 0.012
+                and round(r["momentum"].last("accuracy"), 2) == 1.00
+                and round(r["momentum"].last("val_accuracy"), 2) == 0.97
+            ),
+        ),
+    ]
+
+
+def _digits_batch_norm():
+    n = WITH_BN
+    return n, [
+        (
+            "At step 0 both files have the same loss (2.33)",
+            None,
+            lambda r, t, get: (
+                round(r["sgd"].loss[0], 2) == 2.33
+                and abs(r["sgd"].loss[0] - get(PLAIN)["sgd"].loss[0]) < 1e-4
+            ),
+        ),
+        (
+            "SGD gains most: loss 0.435 at step 100 (0.690 without), 0.14 at step 300 (0.20 "
+            "without), accuracy 0.98 (validation 0.97)",
+            "SGD 0.14 (0.20 without)",
+            lambda r, t, get: (
+                round(r["sgd"].at("loss", 100), 3) == 0.435
+                and round(get(PLAIN)["sgd"].at("loss", 100), 3) == 0.690
+                and round(final(r["sgd"]), 2) == 0.14
+                and round(final(get(PLAIN)["sgd"]), 2) == 0.20
+                and round(r["sgd"].last("accuracy"), 2) == 0.98
+                and round(r["sgd"].last("val_accuracy"), 2) == 0.97
+            ),
+        ),
+        (
+            "Momentum is ahead early (loss 0.26 at step 25, 0.40 without) but ends a little "
+            "behind (0.019 at step 300, 0.012 without)",
+            "momentum 0.019 (0.012 without)",
+            lambda r, t, get: (
+                round(r["momentum"].at("loss", 25), 2) == 0.26
+                and round(get(PLAIN)["momentum"].at("loss", 25), 2) == 0.40
+                and round(final(r["momentum"]), 3) == 0.019
+                and round(final(get(PLAIN)["momentum"]), 3) == 0.012
+            ),
+        ),
+    ]
+
+
+def _moons():
+    n = "networks/moons_optimizers.toml"
+
+    def straight_line(r, t, get):
+        line = variant(
+            t,
+            n,
+            problem={"hidden": []},
+            runs=[{"label": "line", "optimizer": "adam", "lr": 0.01, "batch_size": 32}],
+            steps=1000,
+        )["line"]
+        sgd = r["sgd"]
+        return all(
+            round(run.last(column), 2) == value
+            for run in (sgd, line)
+            for column, value in (("loss", 0.21), ("accuracy", 0.92), ("val_accuracy", 0.84))
+        )
+
+    return n, [
+        ("(300 for training, 100 held out)", None, lambda r, t, get: split_sizes(n) == (300, 100)),
+        (
+            "SGD (η = 0.1) ends at training loss 0.21 and accuracy 0.92 (validation 0.84): where "
+            "the best straight line ends, since softmax regression (hidden = []) trained for "
+            "1,000 steps gets the same 0.21, 0.92 and 0.84",
+            "SGD stays at a straight line's accuracy (0.92)",
+            straight_line,
+        ),
+        (
+            "Momentum at the same rate (μ = 0.9) passes accuracy 0.95 at step 68, Adam (η = 0.01) "
+            "at step 106",
+            "momentum passes accuracy 0.95 at step 68, Adam at step 106",
+            lambda r, t, get: (
+                r["momentum"].first_reaching("accuracy", 0.95) == 68
+                and r["adam"].first_reaching("accuracy", 0.95) == 106
+                and r["sgd"].first_reaching("accuracy", 0.95) is None
+            ),
+        ),
+        (
+            "both end at accuracy 0.99 (validation 0.99), loss 0.012 and 0.014",
+            None,
+            lambda r, t, get: (
+                all(
+                    round(r[k].last("accuracy"), 2) == 0.99
+                    and round(r[k].last("val_accuracy"), 2) == 0.99
+                    for k in ("momentum", "adam")
+                )
+                and round(final(r["momentum"]), 3) == 0.012
+                and round(final(r["adam"]), 3) == 0.014
+            ),
+        ),
+    ]
+
+
+LARGE, ACCUMULATED, SMALL = "batch 64", "4 × 16, accumulated", "batch 16"
+
+
+def _accumulation():
+    n = ACCUMULATION
+    return n, [
+        (
+            "their losses agree to 1e-6 at every one of the 200 steps and their final weights to "
+            "1e-6",
+            "agree to 1e-6",
+            lambda r, t, get: (
+                r[LARGE].step[-1] == 200
+                and len(r[LARGE].loss) == 201
+                and float(np.abs(r[LARGE].loss - r[ACCUMULATED].loss).max()) < 1e-6
+                and max_abs_difference(r[LARGE].params, r[ACCUMULATED].params) < 1e-6
+            ),
+        ),
+        (
+            "A batch of 16 alone is another path: loss 0.25 at step 200 against 0.022",
+            None,
+            lambda r, t, get: (
+                round(final(r[SMALL]), 2) == 0.25 and round(final(r[LARGE]), 3) == 0.022
+            ),
+        ),
+    ]
+
+
+def _accumulation_batch_norm():
+    n = ACCUMULATION_BN
+    return n, [
+        (
+            "Their evaluation-mode losses differ by up to 0.175 (step 6: 1.47 accumulated, 1.65 "
+            "batch 64) and end at 0.051 against 0.035",
+            "differ by up to 0.175 in loss",
+            lambda r, t, get: (
+                round(float(np.abs(r[LARGE].loss - r[ACCUMULATED].loss).max()), 3) == 0.175
+                and int(np.abs(r[LARGE].loss - r[ACCUMULATED].loss).argmax()) == 6
+                and round(r[ACCUMULATED].at("loss", 6), 2) == 1.47
+                and round(r[LARGE].at("loss", 6), 2) == 1.65
+                and round(final(r[ACCUMULATED]), 3) == 0.051
+                and round(final(r[LARGE]), 3) == 0.035
+            ),
+        ),
+        (
+            "the final weights differ by 15% of their norm (a batch of 16 alone: 51%)",
+            None,
+            lambda r, t, get: (
+                round(relative_distance(r[LARGE].trainable(), r[ACCUMULATED].trainable()), 2)
+                == 0.15
+                and round(relative_distance(r[LARGE].trainable(), r[SMALL].trainable()), 2) == 0.51
+            ),
+        ),
+        (
+            "without batch norm (accumulation.toml) the two agree to 1e-6",
+            None,
+            lambda r, t, get: (
+                float(
+                    np.abs(
+                        get(ACCUMULATION)[LARGE].loss - get(ACCUMULATION)[ACCUMULATED].loss
+                    ).max()
+                )
+                < 1e-6
+            ),
+        ),
+    ]
+
+
+NETWORK_CLAIMS = dict(
+    f()
+    for f in (_digits_plain, _digits_batch_norm, _moons, _accumulation, _accumulation_batch_norm)
+)
+
+
 def test_every_example_has_its_notes_pinned():
     assert sorted(CLAIMS) == sorted(p.name for p in example_paths())
+    assert sorted(NETWORK_CLAIMS) == sorted(
+        p.relative_to(experiments_dir()).as_posix() for p in network_example_paths()
+    )
 
 
-@pytest.mark.parametrize("name", sorted(CLAIMS))
+@pytest.mark.parametrize("name", sorted(CLAIMS) + sorted(NETWORK_CLAIMS))
 def test_the_notes_say_what_the_runs_show(name, runs_of, tmp_path):
     runs = runs_of(name)
     text, row = description(name), readme_row(name)
+    if name in NETWORK_CLAIMS:  # a network's claims may compare it with another example
+        claims = [(f, rf, partial(check, get=runs_of)) for f, rf, check in NETWORK_CLAIMS[name]]
+    else:
+        claims = CLAIMS[name]
     wrong = []
-    for i, (fragment, readme_fragment, check) in enumerate(CLAIMS[name]):
+    for i, (fragment, readme_fragment, check) in enumerate(claims):
         if fragment is not None and fragment not in text:
             wrong.append(f"the note no longer says {fragment!r}")
         if readme_fragment is not None and readme_fragment not in row:
