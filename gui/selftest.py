@@ -1,6 +1,8 @@
 """``python main.py --self-test``: open the main window offscreen, run every shipped example
 for a few dozen steps, export PNG, SVG, CSV and GIF of each into a temporary folder, check
-that every file is there and no image is blank. One summary line; exit status 0 or 1.
+that every file is there and no image is blank; run every example network
+(``resources/experiments/networks/``) through the headless runner the same way, checking its
+``trajectories.csv``, ``params.npz`` and figures. One summary line; exit status 0 or 1.
 
 It checks what a packaged build most often gets wrong (a missing Qt plugin, resources left
 out of the bundle, an exporter that can't write) without a display or a user.
@@ -8,7 +10,9 @@ out of the bundle, an exporter that can't write) without a display or a user.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import os
 import sys
 import tempfile
@@ -45,6 +49,93 @@ def _check_csv(path: Path, runs: int) -> str | None:
     if len(seen) != runs:
         return f"{path.name}: rows for {len(seen)} runs, expected {runs}"
     return None
+
+
+NETWORK_COLUMNS = ("accuracy", "val_loss", "val_accuracy")  # the contract's extra columns
+
+
+def _shortened_copy(path: Path, folder: Path) -> Path:
+    """The example with ``steps`` capped at STEPS, written into ``folder``; its relative file
+    references (a CSV data set, ``init`` weights) made absolute, so they still resolve."""
+    import tomllib
+
+    import tomli_w
+
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data["steps"] = min(int(data.get("steps", STEPS)), STEPS)
+    problem = data.get("problem", {})
+    for key in ("dataset", "init", "data"):
+        value = problem.get(key)
+        if isinstance(value, str) and value.lower().endswith((".csv", ".npz")):
+            problem[key] = str((path.parent / value).resolve())
+    copy = folder / path.name
+    copy.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return copy
+
+
+def check_network_runs(out_dir: Path, log=print) -> list[str]:
+    """Every example network through the headless runner (``main.py run``, figures
+    included), STEPS steps each; the problems found (empty: all well)."""
+    import numpy as np
+
+    import resources
+    from engine import runner
+    from engine.records import COLUMNS
+    from gui.figure_files import render_run_figures
+
+    problems: list[str] = []
+    for path in resources.network_example_paths():
+        name = f"networks-{path.stem}"
+        folder = out_dir / name
+        folder.mkdir()
+        copy = _shortened_copy(path, folder)
+        out = folder / "out"
+        said = io.StringIO()  # the runner's own one-line reason, for the report
+        with contextlib.redirect_stderr(said):
+            status = runner.main(
+                [str(copy), "--out", str(out), "--quiet"], render=render_run_figures
+            )
+        found: list[str] = []
+        if status != 0:
+            reason = said.getvalue().strip().splitlines()[-1:] or ["no message"]
+            found.append(f"{name}: the runner exited with status {status}: {reason[0]}")
+        else:
+            runs = _run_count(copy)
+            csv_file = out / runner.CSV_NAME
+            with open(csv_file, newline="", encoding="utf-8") as f:
+                header = tuple(next(csv.reader(f), ()))
+            if header != COLUMNS + NETWORK_COLUMNS:
+                found.append(f"{name}: {csv_file.name}: unexpected header {list(header)}")
+            problem = _check_csv(csv_file, runs)
+            if problem:
+                found.append(f"{name}: {problem}")
+            params_file = out / runner.PARAMS_NAME
+            try:
+                with np.load(params_file) as arrays:
+                    missing = [
+                        r for r in range(runs) if f"run{r}.linear0.weight" not in arrays.files
+                    ]
+            except (OSError, ValueError) as exc:
+                missing, found = [], [*found, f"{name}: {params_file.name}: {exc}"]
+            if missing:
+                found.append(f"{name}: {params_file.name} has no weights of runs {missing}")
+            for figure in ("surface.png", "curves.png"):
+                file = out / figure
+                if not file.is_file() or file.stat().st_size == 0:
+                    found.append(f"{name}: {figure} was not written")
+                elif _image_is_blank(file):
+                    found.append(f"{name}: {figure} is blank")
+        problems.extend(found)
+        log(f"  {name}: FAILED" if found else f"  {name}: ok (headless)")
+    if not resources.network_example_paths():
+        problems.append("no example networks found (resources/experiments/networks/*.toml)")
+    return problems
+
+
+def _run_count(path: Path) -> int:
+    import tomllib
+
+    return len(tomllib.loads(path.read_text(encoding="utf-8")).get("runs", []))
 
 
 def _quiet_offscreen_warnings() -> None:
@@ -132,6 +223,7 @@ def run_checks(out_dir: Path, log=print) -> list[str]:
                 if not any(p.startswith(name) for p in problems)
                 else f"  {name}: FAILED"
             )
+        problems.extend(check_network_runs(out_dir, log))
     finally:
         window.close()
         if window.controller.thread.isRunning():
@@ -150,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="descent-lab-selftest-") as tmp:
             log = print if verbose else (lambda *_: None)
             problems = run_checks(Path(tmp), log)
-            count = len(list(Path(tmp).rglob("*.*"))) - 1  # less settings.ini
+            # the files checked: less settings.ini and the shortened copies of the networks
+            count = sum(p.suffix not in (".ini", ".toml") for p in Path(tmp).rglob("*.*"))
     except Exception as exc:  # the self-test reports, it does not crash
         import traceback
 
@@ -163,8 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     import resources
 
     examples = len(resources.example_paths())
+    networks = len(resources.network_example_paths())
     print(
-        f"self-test passed: {examples} examples opened, run and exported ({count} files "
-        f"checked) in {seconds:.1f} s"
+        f"self-test passed: {examples} examples opened, run and exported, {networks} example "
+        f"networks run headless ({count} files checked) in {seconds:.1f} s"
     )
     return 0
