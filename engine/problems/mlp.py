@@ -461,7 +461,10 @@ class MLP:
         rows = self._flat_rows(runs, batch, classes)
         flat = logits.reshape(-1)
         top = xp.take(flat, rows + xp.argmax(logits, axis=2))  # (R, B): the stable shift
-        e = xp.exp(logits - top[:, :, None])
+        # contiguous: the one-hot is subtracted through a flat view below, and logits straight
+        # from the first layer (softmax regression, hidden = []) are a transposed view, whose
+        # exp keeps that layout (reshape(-1) would then write into a copy)
+        e = xp.ascontiguousarray(xp.exp(logits - top[:, :, None]))
         total = xp.matmul(e, self._ones(classes))  # (R, B)
         picked = rows + y
         # −log softmax(z)_y = log Σ e + top − z_y, averaged over the batch
