@@ -7,11 +7,15 @@ import pytest
 
 @pytest.mark.slow
 def test_self_test_returns_0(qapp, capsys):
+    import resources
     from gui.selftest import main
 
-    assert main([]) == 0
+    assert main(["-v"]) == 0
     out = capsys.readouterr().out
     assert "self-test passed" in out
+    for path in resources.network_example_paths():  # opened in the window, and headless
+        assert f"  networks-{path.stem}: ok\n" in out
+        assert f"  headless-{path.stem}: ok\n" in out
 
 
 def test_the_network_part_runs_an_example_headless_and_checks_its_files(
@@ -24,8 +28,8 @@ def test_the_network_part_runs_an_example_headless_and_checks_its_files(
     monkeypatch.setattr(resources, "network_example_paths", lambda: [moons])
     lines = []
     assert selftest.check_network_runs(tmp_path, lines.append) == []
-    assert lines == ["  networks-moons_optimizers: ok (headless)"]
-    out = tmp_path / "networks-moons_optimizers" / "out"
+    assert lines == ["  headless-moons_optimizers: ok"]
+    out = tmp_path / "headless-moons_optimizers" / "out"
     assert sorted(p.name for p in out.iterdir()) == [
         "curves.png",
         "params.npz",
@@ -50,7 +54,7 @@ def test_the_network_part_reports_a_network_the_runner_refuses(qapp, tmp_path, m
     out = tmp_path / "out"
     out.mkdir()
     (problem,) = selftest.check_network_runs(out)
-    assert problem.startswith("networks-bad: the runner exited with status 2: ")
+    assert problem.startswith("headless-bad: the runner exited with status 2: ")
     assert "problem.hidden" in problem  # the runner's own reason, naming the key
 
 
