@@ -6,8 +6,8 @@ points on top in their classes' colours: TensorFlow Playground's view, here for 
 at once so that optimizers compare at a glance. The grids come from the worker
 (``frame.snapshot.network.boundary``: the reservoir state nearest the playhead at or before
 it), so the panels animate with the playhead. Each is titled with its run's label and its
-accuracy at that step (evaluation mode, from the recorded rows). The panels share their axes:
-zooming one zooms all.
+accuracy at that step (evaluation mode, from the recorded rows). Every panel frames the same
+rectangle of the feature plane.
 
 Nothing here computes a prediction: the GUI only colours the worker's arrays.
 """
@@ -140,6 +140,7 @@ class BoundaryView(QWidget):
         self._boundary = None
         self.panels: list[BoundaryPanel] = []
         self._arranged = None  # (runs shown, columns)
+        self._framed = None  # the rectangle the panels were framed on
         self._brushes: tuple = ()
         self._brush_key = None
         self.graphics = pg.GraphicsLayoutWidget()
@@ -155,7 +156,7 @@ class BoundaryView(QWidget):
             "Each run's network over the (normalized) feature plane: the colour is the class it\n"
             "predicts there, faint where it hesitates, strong where it is sure; the dots are the\n"
             "training points in their classes' colours. Drawn at the recorded state nearest the\n"
-            "playhead; scroll to zoom (every panel follows)."
+            "playhead."
         )
         self.apply_theme(theme)
         if controller is not None:
@@ -181,6 +182,7 @@ class BoundaryView(QWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
+        self._framed = None  # framed again at the new size
         if self._frame is not None and self.isVisible():
             self.draw(self._frame)  # the best number of columns may have changed
 
@@ -204,6 +206,7 @@ class BoundaryView(QWidget):
             if run.visible and col is not None and col < boundary.classes.shape[0]:
                 shown.append((i, col))
         self._arrange(len(shown))
+        self._frame_panels(boundary.rect)
         labels = np.asarray(boundary.labels, int)
         n_classes = max(int(labels.max(initial=0)), int(boundary.classes.max(initial=0))) + 1
         brushes = self._point_brushes(n_classes)
@@ -218,6 +221,17 @@ class BoundaryView(QWidget):
             panel.set_title(
                 title_text(run.display_label, color, int(boundary.step), accuracy, val, at), fg
             )
+
+    def _frame_panels(self, rect) -> None:
+        """Each panel shows the whole grid (each its own range: linked views with locked
+        aspects in panels of unequal widths drifted off it)."""
+        rect = tuple(float(v) for v in rect)
+        if rect == self._framed:
+            return
+        self._framed = rect
+        x0, x1, y0, y1 = rect
+        for panel in self.panels:
+            panel.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
 
     def _point_brushes(self, n_classes: int) -> tuple:
         if self._brush_key != n_classes:
@@ -235,18 +249,13 @@ class BoundaryView(QWidget):
             panel = BoundaryPanel()
             style_plot(panel.plot, self.theme)
             panel.plot.showGrid(x=False, y=False)
-            if self.panels:  # one zoom for all: the panels compare point for point
-                panel.plot.setXLink(self.panels[0].plot)
-                panel.plot.setYLink(self.panels[0].plot)
             self.panels.append(panel)
         del self.panels[n:]
         self.graphics.ci.clear()
         for k, panel in enumerate(self.panels):
             panel.title = ""
             self.graphics.ci.addItem(panel.plot, row=k // cols, col=k % cols)
-        if self.panels and self._boundary is not None:
-            x0, x1, y0, y1 = self._boundary.rect
-            self.panels[0].plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+        self._framed = None  # every panel is framed again
 
     def panel_of(self, run: int) -> BoundaryPanel | None:
         """The panel showing the document's ``run`` (tests read what it draws)."""

@@ -126,3 +126,27 @@ def test_panels_are_laid_out_as_large_as_they_fit(n, width, height, cols):
     best = min(width / cols, height / math.ceil(n / cols))
     for other in range(1, n + 1):  # brute force: no other column count does better
         assert min(width / other, height / math.ceil(n / other)) <= best + 1e-9
+
+
+@pytest.mark.parametrize("size", [(300, 760), (900, 300), (640, 500)])
+def test_every_panel_frames_the_whole_grid(qtbot, case, size):
+    v = BoundaryView(None, LIGHT)
+    qtbot.addWidget(v)
+    v.resize(*size)
+    v.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+    v.show()
+    QApplication.processEvents()
+    net = picture(case)
+    for _ in range(2):  # a second frame, after the layout has settled, keeps the framing
+        v.draw(net_frame(case, net))
+        QApplication.processEvents()
+    x0, x1, y0, y1 = net.boundary.rect
+    for panel in v.panels:
+        (vx0, vx1), (vy0, vy1) = panel.plot.getViewBox().viewRange()
+        assert vx0 <= x0
+        assert vy0 <= y0
+        assert vx1 >= x1
+        assert vy1 >= y1
+        # and not much more: the grid fills the panel along one axis at least
+        assert min((x1 - x0) / (vx1 - vx0), (y1 - y0) / (vy1 - vy0)) > 0.3
+        assert max((x1 - x0) / (vx1 - vx0), (y1 - y0) / (vy1 - vy0)) > 0.9
