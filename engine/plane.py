@@ -387,12 +387,19 @@ def mlp_grid_loss(
 # ---- a line between two solutions, and decision regions ---------------------------------------
 
 
-def interpolation_losses(model: MLP, p0, p1, buffers, splits, ts) -> dict[str, np.ndarray]:
+def interpolation_losses(
+    model: MLP, p0, p1, buffers, splits, ts, buffers1=None
+) -> dict[str, np.ndarray]:
     """Evaluation-mode loss and accuracy along the line ``(1 − t)·p0 + t·p1`` between two
     parameter vectors ``(P,)`` (Goodfellow et al. 2015): ``train_loss``, ``train_accuracy``
     and, when ``splits`` (an ``engine.datasets.Split``) has a validation part, ``val_loss``
     and ``val_accuracy``, each ``(len(ts),)`` float64. Batch norm uses ``buffers (Q,)``: one
-    run's running statistics at every point. Every point of the line is one run of a single
+    run's running statistics at every point; or, given the second run's ``buffers1``, the
+    statistics interpolated too, ``(1 − s)·buffers + s·buffers1`` with ``s = clip(t, 0, 1)``,
+    so that each end is exactly that run's own evaluation (with one run's statistics the
+    other end is not: a batch-norm network evaluated with another run's running statistics
+    can be far worse than itself) and beyond the ends the nearer run's are held (extended,
+    a running variance could turn negative). Every point of the line is one run of a single
     ``model.evaluate`` (chunked over examples, so memory stays bounded)."""
     ts = np.asarray(ts, float).reshape(-1)
     p0, p1 = np.asarray(p0, float).reshape(-1), np.asarray(p1, float).reshape(-1)
@@ -402,7 +409,16 @@ def interpolation_losses(model: MLP, p0, p1, buffers, splits, ts) -> dict[str, n
                 f"{name} must hold the network's {model.n_params} parameters, got {p.size}"
             )
     points = (1 - ts)[:, None] * p0 + ts[:, None] * p1
-    params, grid_buffers = model.stack(list(points), [np.asarray(buffers, float)] * len(ts))
+    b0 = np.asarray(buffers, float).reshape(-1)
+    if buffers1 is None:
+        line_buffers = np.broadcast_to(b0, (len(ts), b0.size))
+    else:
+        b1 = np.asarray(buffers1, float).reshape(-1)
+        if b1.shape != b0.shape:
+            raise ValueError(f"buffers1 must hold {b0.size} running statistics, got {b1.size}")
+        s = np.clip(ts, 0.0, 1.0)[:, None]
+        line_buffers = (1 - s) * b0 + s * b1
+    params, grid_buffers = model.stack(list(points), list(line_buffers))
     to_host = (lambda v: v.get()) if hasattr(model.xp, "cuda") else np.asarray
     out = {}
     parts = [("train", splits.x_train, splits.y_train)]

@@ -385,12 +385,16 @@ def make_boundary(model, split, states: States, row: int, rect) -> Boundary:
 
 def make_interpolation(model, split, current, buffers, runs: tuple[int, int]) -> Interpolation:
     """Loss and accuracy along the line from run ``i``'s current point to run ``j``'s
-    (``engine.plane.interpolation_losses``), batch norm with run ``i``'s statistics."""
+    (``engine.plane.interpolation_losses``), batch norm with the two runs' running statistics
+    interpolated along the line, so that each end is that run's own loss."""
     i, j = runs
     t = np.linspace(*INTERPOLATION_RANGE, INTERPOLATION_POINTS)
-    row = buffers[i] if buffers is not None else np.zeros(model.n_buffers)
+    if buffers is None:
+        first = second = np.zeros(model.n_buffers)
+    else:
+        first, second = buffers[i], buffers[j]
     with np.errstate(all="ignore"):
-        curves = interpolation_losses(model, current[i], current[j], row, split, t)
+        curves = interpolation_losses(model, current[i], current[j], first, split, t, second)
     return Interpolation(runs=(int(i), int(j)), t=t, curves=curves)
 
 

@@ -74,7 +74,10 @@ class InterpolationView(QWidget):
         header.addWidget(self.message, 1)
         # the key in words: a legend on the plot sat on the runs' names at t = 0 and t = 1
         self.key = QLabel("solid: training · dashed: validation")
-        self.key.setToolTip("Both in evaluation mode (batch norm with the running statistics)")
+        self.key.setToolTip(
+            "Both in evaluation mode; batch norm with the two runs' running statistics "
+            "interpolated along the line (each end is that run's own loss)"
+        )
         header.addWidget(self.key)
 
         self.graphics = pg.GraphicsLayoutWidget()

@@ -308,6 +308,37 @@ def test_interpolation_ends_and_middle_are_the_models_evaluation(batch_norm):
         interpolation_losses(model, params, p1[:-1], buffers, parts, ts)
 
 
+def test_interpolation_with_both_runs_statistics_ends_at_each_runs_own_loss():
+    """Batch norm: with the second run's running statistics given, they are interpolated
+    along the line (held beyond the ends), so t = 1 is run B's own evaluation, which run A's
+    statistics would not give."""
+    model, params, buffers, _, _, rng = network_and_data([6], "relu", True)
+    p1 = params + 0.5 * rng.standard_normal(params.size)
+    b1 = buffers.copy()
+    mean = model.layout["bn0.running_mean"]
+    var = model.layout["bn0.running_var"]
+    b1[mean.offset : mean.stop] += 1.5
+    b1[var.offset : var.stop] *= 4.0
+    parts = small_split(0.0)
+    ts = np.array([-0.25, 0.0, 0.5, 1.0, 1.25])
+    curves = interpolation_losses(model, params, p1, buffers, parts, ts, b1)
+    x, y = parts.x_train, parts.y_train
+    expected = [
+        (params * 1.25 - 0.25 * p1, buffers),
+        (params, buffers),
+        (0.5 * (params + p1), 0.5 * (buffers + b1)),
+        (p1, b1),
+        (1.25 * p1 - 0.25 * params, b1),
+    ]
+    for k, (point, stats) in enumerate(expected):
+        loss, _ = torch_loss_and_accuracy(model, point, stats, x, y)
+        assert curves["train_loss"][k] == pytest.approx(loss, rel=1e-12)
+    one_run = interpolation_losses(model, params, p1, buffers, parts, ts)
+    assert one_run["train_loss"][3] != pytest.approx(curves["train_loss"][3], rel=1e-6)
+    with pytest.raises(ValueError, match="buffers1 must hold"):
+        interpolation_losses(model, params, p1, buffers, parts, ts, b1[:-1])
+
+
 def test_decision_grid_is_the_argmax_at_pixel_centres():
     """Softmax regression with hand-set weights: run 0 says class 1 where x > 0.3, run 1 where
     y > 0.5; the winner's probability is the logistic function of the margin."""
