@@ -45,7 +45,7 @@ from engine.parameters import (
 )
 from engine.problems.base import Problem
 from engine.problems.functions import SURFACES, FunctionProblem, make_surface
-from engine.problems.mlp import ACTIVATIONS, MLP, WeightsError
+from engine.problems.mlp import ACTIVATIONS, MLP, WeightsError, parameter_count
 from engine.problems.network import MLPProblem
 from engine.problems.regression import (
     DataError,
@@ -79,6 +79,15 @@ FEATURE_SCALE_RANGE = (
     parameters.REGISTRY["feature_scales"].bounds_for().high,
 )
 MAX_RECORDED_ROWS = 20_000_000  # recorded rows × runs: the CSV (~100 bytes a row) and memory
+# a network's size: each hidden width (its registry bound), the number of hidden layers, the
+# parameters of one run (80 MB in float64), those of all runs together (one (R, P) array is
+# 800 MB in float64, and a step holds a few: parameters, gradient, optimizer state) and the
+# activations one step holds (runs × batch × units of every layer after the input)
+MAX_WIDTH = int(parameters.REGISTRY["hidden"].bounds_for().high)
+MAX_HIDDEN_LAYERS = 16
+MAX_NETWORK_PARAMS = 10_000_000
+MAX_NETWORK_VALUES = 100_000_000  # parameters × runs
+MAX_STEP_ACTIVATIONS = 100_000_000  # runs × batch × units
 
 
 class ExperimentError(ValueError):
@@ -239,7 +248,9 @@ class MLPProblemModel(_Strict):
         _mlp_default("validation_fraction"), ge=0, lt=1, allow_inf_nan=False
     )
     # pydantic copies a mutable default for every model
-    hidden: list[Annotated[int, Field(ge=1)]] = list(_mlp_default("hidden"))
+    hidden: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(
+        list(_mlp_default("hidden")), max_length=MAX_HIDDEN_LAYERS
+    )
     activation: ActivationName = _mlp_default("activation")
     batch_norm: bool = _mlp_default("batch_norm")
     bn_momentum: float = Field(_mlp_default("bn_momentum"), ge=0, le=1, allow_inf_nan=False)
@@ -383,7 +394,46 @@ def parse_experiment(data: dict, source: str = "<experiment>") -> Experiment:
             f"{MAX_RECORDED_ROWS:,} rows an experiment may record; raise record_every or "
             "lower steps"
         )
+    spec = experiment.problem
+    if isinstance(spec, MLPProblemModel):
+        # before the data is read: every data set has at least one feature and two classes,
+        # and a run without batch_size at least one example, so this never refuses a file
+        # the check with the data (build_network) accepts, and the app refuses a width at once
+        batches = [run.batch_size or 1 for run in experiment.runs]
+        check_network_size([1, *spec.hidden, 2], spec.batch_norm, batches, source, exact=False)
     return experiment
+
+
+def check_network_size(
+    widths: list[int], batch_norm: bool, batches: list[int], source: str, exact: bool = True
+) -> None:
+    """Refuse a network too large for one machine (README, "Limits"): ``widths`` are the
+    layers' (inputs, hidden…, classes), ``batches`` each run's (micro-)batch size;
+    ``exact=False``: lower bounds of them, and the message says "at least"."""
+    n_params = parameter_count(widths, batch_norm)
+    least = "" if exact else "at least "
+    if n_params > MAX_NETWORK_PARAMS:
+        raise ExperimentError(
+            f"{source}: problem.hidden: {least}{n_params:,} parameters per run is more than the "
+            f"{MAX_NETWORK_PARAMS:,} a network may have; use fewer or narrower hidden layers"
+        )
+    runs = len(batches)
+    if n_params * runs > MAX_NETWORK_VALUES:
+        raise ExperimentError(
+            f"{source}: runs: {runs} runs × {least}{n_params:,} parameters is more than the "
+            f"{MAX_NETWORK_VALUES:,} parameters all runs together may have; use fewer runs "
+            "or a smaller network"
+        )
+    units = sum(widths[1:])
+    activations = sum(batches) * units
+    if activations > MAX_STEP_ACTIVATIONS:
+        largest = max(range(runs), key=batches.__getitem__)
+        raise ExperimentError(
+            f"{source}: runs[{largest}].batch_size: a step of all runs holds {least}"
+            f"{activations:,} activations (batch sizes {sum(batches):,} in all × {units:,} "
+            f"units), more than the {MAX_STEP_ACTIVATIONS:,} allowed; use smaller batches, "
+            "fewer runs or narrower layers"
+        )
 
 
 def experiment_warnings(experiment: Experiment) -> list[str]:
@@ -583,6 +633,10 @@ def build_network(
         )
     except ValueError as exc:
         raise ExperimentError(f"{source}: problem: {exc}") from None
+    # before any (R, P) array exists; a run without batch_size trains on the whole split
+    n_train = len(parts.y_train)
+    batches = [min(run.batch_size or n_train, n_train) for run in experiment.runs]
+    check_network_size(model.widths, model.batch_norm, batches, source)
     if spec.init is not None:
         try:
             start, buffers = model.load_weights(base_dir / spec.init)

@@ -722,7 +722,7 @@ PROBLEM_PARAMETERS: tuple[Parameter, ...] = (
         "Widths of the hidden layers, in order ([]: softmax regression)",
         type=tuple,
         default=(64,),
-        bounds=Bounds(1),
+        bounds=Bounds(1, 4096),  # each width; a limit (README, Limits): memory
         where=_MLP,
         editor="list",
     ),

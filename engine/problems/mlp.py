@@ -132,6 +132,12 @@ def _build_layout(widths: list[int], batch_norm: bool) -> Layout:
     return Layout(tuple(entries))
 
 
+def parameter_count(widths: list[int], batch_norm: bool = False) -> int:
+    """The trainable parameters of a network of ``widths`` = (inputs, hidden…, classes),
+    counted from its layout (no array is made)."""
+    return _build_layout(list(widths), batch_norm and len(widths) > 2).n_params
+
+
 # ---- results ---------------------------------------------------------------------------------
 
 

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine.backend import select_backend
 from engine.experiment import (
+    MAX_HIDDEN_LAYERS,
+    MAX_NETWORK_PARAMS,
+    MAX_NETWORK_VALUES,
+    MAX_STEP_ACTIVATIONS,
+    MAX_WIDTH,
     Experiment,
     ExperimentError,
     build,
+    check_network_size,
     experiment_warnings,
     load_experiment,
     parse_experiment,
     save_experiment,
     validate,
 )
+from engine.problems.mlp import parameter_count
 from engine.problems.regression import DataError, read_data_csv
 
 CONTRACT_EXAMPLE = """
@@ -311,3 +320,80 @@ def test_a_saved_file_reads_like_a_hand_written_one():
     again = parse_experiment(tomllib.loads(text))
     assert again == experiment
     assert again.description == notes
+
+
+# ---- network size limits (README, "Limits") ------------------------------------------------
+
+
+def _mlp(hidden, runs=1, **problem):
+    return {
+        "problem": {"kind": "mlp", "dataset": "moons", "hidden": hidden, **problem},
+        "runs": [{"optimizer": "sgd"} for _ in range(runs)],
+    }
+
+
+def test_each_width_and_the_number_of_layers_have_a_limit():
+    assert (MAX_WIDTH, MAX_HIDDEN_LAYERS) == (4096, 16)
+    assert parse_experiment(_mlp([4096])).problem.hidden == [4096]
+    assert len(parse_experiment(_mlp([8] * 16)).problem.hidden) == 16
+    with pytest.raises(
+        ExperimentError, match=r"problem\.hidden\[1\]: .*less than or equal to 4096"
+    ):
+        parse_experiment(_mlp([8, 4097]))
+    with pytest.raises(ExperimentError, match=r"problem\.hidden: .*at most 16 items"):
+        parse_experiment(_mlp([8] * 17))
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_parameter_count_equals_torchs(batch_norm):
+    torch = pytest.importorskip("torch")
+    widths = [7, 5, 3, 4]
+    layers = []
+    for fan_in, fan_out in itertools.pairwise(widths[:-1]):
+        layers.append(torch.nn.Linear(fan_in, fan_out))
+        if batch_norm:
+            layers.append(torch.nn.BatchNorm1d(fan_out))
+        layers.append(torch.nn.ReLU())
+    layers.append(torch.nn.Linear(widths[-2], widths[-1]))
+    expected = sum(p.numel() for p in torch.nn.Sequential(*layers).parameters())
+    assert parameter_count(widths, batch_norm) == expected
+
+
+def test_the_size_limits_hold_at_their_edges():
+    # hand counts: (7 + 1)·h weights and biases in, (h + 1)·2 out = 10·h + 2 parameters
+    check_network_size([7, 999_999, 2], False, [1], "f.toml")  # 9,999,992
+    with pytest.raises(ExperimentError, match=r"^f\.toml: problem\.hidden: 10,000,002 param"):
+        check_network_size([7, 1_000_000, 2], False, [1], "f.toml")
+    # 10·99,999 + 2 = 999,992 a run: 100 runs fit in 100,000,000, 101 do not
+    check_network_size([7, 99_999, 2], False, [1] * 100, "f.toml")
+    with pytest.raises(ExperimentError, match=r"^f\.toml: runs: 101 runs × 999,992 parameters"):
+        check_network_size([7, 99_999, 2], False, [1] * 101, "f.toml")
+    # one step: batches × (1,000 + 2) units; 99,800 × 1,002 = 99,999,600 fit, one more does not
+    check_network_size([1, 1000, 2], False, [99_800], "f.toml")
+    with pytest.raises(ExperimentError, match=r"^f\.toml: runs\[1\]\.batch_size: .*100,000,602"):
+        check_network_size([1, 1000, 2], False, [1, 99_800], "f.toml")
+
+
+def test_a_network_too_large_for_its_data_is_refused_before_its_weights_exist(tmp_path):
+    # 3,000 features only the CSV tells: (3,000 + 1)·4,000 + (4,000 + 1)·2 = 12,012,002
+    columns = [f"f{i}" for i in range(3000)]
+    rows = [",".join([*columns, "label"])] + [
+        ",".join(["0"] * 3000 + [str(k % 2)]) for k in range(4)
+    ]
+    (tmp_path / "wide.csv").write_text("\n".join(rows) + "\n")
+    experiment = parse_experiment(_mlp([4000], dataset="wide.csv", validation_fraction=0))
+    with pytest.raises(ExperimentError, match=r"problem\.hidden: 12,012,002 parameters per run"):
+        build(experiment, backend=select_backend("numpy"), base_dir=tmp_path)
+
+
+def test_the_readme_states_the_network_limits():
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    limits = readme.split("### Limits", 1)[1].split("###", 1)[0]
+    for value in (
+        MAX_WIDTH,
+        MAX_HIDDEN_LAYERS,
+        MAX_NETWORK_PARAMS,
+        MAX_NETWORK_VALUES,
+        MAX_STEP_ACTIVATIONS,
+    ):
+        assert f"{value:,}" in limits
