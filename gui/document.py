@@ -146,18 +146,27 @@ class Document:
         return self.path
 
     def _keep_data_reachable(self, folder: Path) -> None:
-        """A data file named relative to the old folder, renamed relative to the new one."""
-        data = getattr(self.experiment.problem, "data", None)
-        if not data or Path(data).is_absolute() or folder == self.base_dir.resolve():
+        """Files named relative to the old folder (a regression's data, a network's CSV data
+        set and initial weights), renamed relative to the new one."""
+        if folder == self.base_dir.resolve():
             return
-        source = (self.base_dir / data).resolve()
-        try:
-            moved = os.path.relpath(source, folder)
-        except ValueError:  # another drive (Windows): keep it absolute
-            moved = str(source)
-        problem = self.experiment.problem.model_copy(update={"data": Path(moved).as_posix()})
-        self.experiment = self.experiment.model_copy(update={"problem": problem})
-        self.revision += 1
+        problem = self.experiment.problem
+        moved = {}
+        for key in ("data", "dataset", "init"):
+            name = getattr(problem, key, None)
+            if key == "dataset" and name and not name.lower().endswith(".csv"):
+                continue  # a shipped or generated set ("digits", "moons"), not a file
+            if not name or Path(name).is_absolute():
+                continue
+            source = (self.base_dir / name).resolve()
+            try:
+                moved[key] = Path(os.path.relpath(source, folder)).as_posix()
+            except ValueError:  # another drive (Windows): keep it absolute
+                moved[key] = str(source)
+        if moved:
+            problem = problem.model_copy(update=moved)
+            self.experiment = self.experiment.model_copy(update={"problem": problem})
+            self.revision += 1
 
     # ---- edits -------------------------------------------------------------------------------
     def _apply(

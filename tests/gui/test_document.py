@@ -165,3 +165,59 @@ def test_the_shipped_network_examples_open(name):
     doc = Document()
     doc.load(ROOT / "resources/experiments/networks" / name, as_copy=True)
     assert doc.experiment.problem.kind == "mlp"
+
+
+def test_save_as_elsewhere_keeps_a_networks_csv_and_weights_reachable(tmp_path):
+    """A network's relative CSV data set and initial weights file are renamed relative to
+    the folder it is saved to: the saved copy reads the same files and trains the same."""
+    import numpy as np
+
+    from engine.backend import select_backend
+    from engine.experiment import build
+
+    old = tmp_path / "old"
+    (old / "data").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = ["a,b,label"] + [
+        f"{x:.6f},{y:.6f},{k % 2}" for k, (x, y) in enumerate(rng.normal(size=(12, 2)))
+    ]
+    (old / "data" / "points.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    shapes = {"weight": [(4, 2), (2, 4)], "bias": [(4,), (2,)]}
+    np.savez(
+        old / "start.npz",
+        **{
+            f"linear{i}.{kind}": rng.normal(size=shape[i])
+            for kind, shape in shapes.items()
+            for i in range(2)
+        },
+    )
+    (old / "net.toml").write_text(
+        'steps = 5\n[problem]\nkind = "mlp"\ndataset = "data/points.csv"\nhidden = [4]\n'
+        'init = "start.npz"\nvalidation_fraction = 0\n\n[[runs]]\noptimizer = "sgd"\nlr = 0.1\n',
+        encoding="utf-8",
+    )
+    doc = Document()
+    doc.load(old / "net.toml")
+    target = tmp_path / "elsewhere" / "deeper" / "net.toml"
+    target.parent.mkdir(parents=True)
+    doc.save(target)
+
+    saved = Document()
+    saved.load(target)  # validates: reads the CSV and the weights from the new folder
+    problem = saved.experiment.problem
+    assert (target.parent / problem.dataset).resolve() == (old / "data" / "points.csv").resolve()
+    assert (target.parent / problem.init).resolve() == (old / "start.npz").resolve()
+    assert problem.dataset == "../../old/data/points.csv"
+    numpy = select_backend("numpy", "float64")
+    trained = build(saved.experiment, target.parent, backend=numpy).trainer.run()
+    original = Document()
+    original.load(old / "net.toml")
+    oracle = build(original.experiment, old, backend=numpy).trainer.run()
+    np.testing.assert_array_equal(trained.loss, oracle.loss)
+
+
+def test_save_as_keeps_a_shipped_data_set_name(tmp_path):
+    doc = Document(parse_experiment({"problem": {"kind": "mlp", "dataset": "moons"}}))
+    (tmp_path / "x").mkdir()
+    doc.save(tmp_path / "x" / "net.toml")
+    assert doc.experiment.problem.dataset == "moons"
