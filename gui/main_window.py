@@ -247,11 +247,17 @@ class MainWindow(QMainWindow):
         )
         self.examples_menu = file.addMenu("Open &example")
         self.examples_menu.setToolTipsVisible(True)
-        for title, path in example_titles():
-            action = QAction(title, self)
-            action.setToolTip(f"Open the example {path.name}")
-            action.triggered.connect(lambda _=False, p=path: self.open_example(p))
-            self.examples_menu.addAction(action)
+        # the 2-D problems, then the networks under a separator of their own
+        groups = (resources.example_paths(), resources.network_example_paths())
+        for group, paths in enumerate(groups):
+            if group and paths:
+                self.examples_menu.addSection("Networks")
+            for title, path in example_titles(paths):
+                action = QAction(title, self)
+                name = path.relative_to(resources.experiments_dir()).as_posix()
+                action.setToolTip(f"Open the example {name}")
+                action.triggered.connect(lambda _=False, p=path: self.open_example(p))
+                self.examples_menu.addAction(action)
         self.recent_menu = file.addMenu("Open &recent")
         self.recent_menu.setToolTipsVisible(True)
         self._fill_recent_menu()
@@ -820,12 +826,12 @@ def default_dock_widths(window_width: int, left_needs: int) -> tuple[int, int]:
     return left, max(240, min(right, spare))
 
 
-def example_titles() -> list[tuple[str, Path]]:
-    """(title, path) of each shipped example, by title: a menu of what they are about rather
-    than of file names. Only the ``title`` is read here; a file that cannot be read is listed
-    by its name and reports its error when opened."""
+def example_titles(paths: list[Path]) -> list[tuple[str, Path]]:
+    """(title, path) of each of the shipped examples ``paths``, by title: a menu of what they
+    are about rather than of file names. Only the ``title`` is read here; a file that cannot
+    be read is listed by its name and reports its error when opened."""
     titled = []
-    for path in resources.example_paths():
+    for path in paths:
         try:
             title = str(tomllib.loads(path.read_text(encoding="utf-8")).get("title", ""))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):

@@ -12,9 +12,10 @@ import resources
 
 def _titles_on_disk() -> dict[str, str]:
     """file name -> its title, read here independently of the app."""
+    folder = resources.experiments_dir()
     return {
-        p.name: tomllib.loads(p.read_text(encoding="utf-8"))["title"]
-        for p in resources.example_paths()
+        p.relative_to(folder).as_posix(): tomllib.loads(p.read_text(encoding="utf-8"))["title"]
+        for p in [*resources.example_paths(), *resources.network_example_paths()]
     }
 
 
@@ -67,13 +68,21 @@ def test_open_example_lists_the_titles_and_opens_the_titled_file(window):
     titles = _titles_on_disk()
     actions = [a for a in window.examples_menu.actions() if not a.isSeparator()]
     assert sorted(a.text() for a in actions) == sorted(titles.values())
-    assert [a.text().lower() for a in actions] == sorted(t.lower() for t in titles.values())
+    # by title within each group: the 2-D problems, then the networks
+    two_d = [t for name, t in titles.items() if "/" not in name]
+    networks = [t for name, t in titles.items() if name.startswith("networks/")]
+    assert networks, "the network examples are in the menu"
+    expected = sorted(two_d, key=str.lower) + sorted(networks, key=str.lower)
+    assert [a.text() for a in actions] == expected
     for action in actions:
         name = action.toolTip().removeprefix("Open the example ")
         assert titles[name] == action.text()  # the tooltip names the file the title is from
     wanted = next(a for a in actions if a.text() == titles["batch_size.toml"])
     wanted.trigger()
     assert window.controller.experiment.title == titles["batch_size.toml"]
+    network = next(a for a in actions if a.text() == titles["networks/moons_optimizers.toml"])
+    network.trigger()
+    assert window.controller.experiment.problem.kind == "mlp"
 
 
 # ---- playback bar ----------------------------------------------------------------------------
