@@ -256,23 +256,14 @@ def _train_and_write(built: Built, csv_path: Path, progress: _Progress) -> Histo
     """Train, streaming every row to ``csv_path`` as it is computed (memory does not grow
     with the steps: the trainer keeps one window of rows at a time), and return a bounded,
     shape-preserving selection of the rows for the figures (``RowSample``)."""
-    trainer = built.trainer
-    labels = trainer.history.labels
-    writer = TrajectoryWriter(csv_path, labels)
-    sample = RowSample(labels, _figure_box(built))
-    try:
-        writer.add(trainer.history)  # row 0
-        sample.add(trainer.history, final=trainer.done)
-        while not trainer.done:
-            trainer.advance(CHUNK)
-            writer.add(trainer.history)
-            sample.add(trainer.history, final=trainer.done)
-            progress(trainer.step, trainer.steps)
-        writer.close(progress=lambda done: progress.writing(CSV_NAME, done))
-    except BaseException:
-        writer.abort()
-        raise
-    return sample.history()
+    steps = built.trainer.steps
+    return _stream(
+        built.trainer,
+        csv_path,
+        _figure_box(built),
+        lambda step: progress(step, steps),
+        writing=lambda done: progress.writing(CSV_NAME, done),
+    )
 
 
 def _train_network_and_write(built: Built, out: Path, progress: _Progress) -> History:
@@ -323,9 +314,16 @@ def _train_network_and_write(built: Built, out: Path, progress: _Progress) -> Hi
     return history
 
 
-def _stream(trainer, csv_path: Path, box, progress: Callable[[int], None]) -> History:
-    """Train a windowed trainer to the end, streaming its rows to the CSV; return a bounded
-    selection of them for the figures (``RowSample``)."""
+def _stream(
+    trainer,
+    csv_path: Path,
+    box,
+    progress: Callable[[int], None],
+    writing: Callable[[float], None] | None = None,
+) -> History:
+    """Train a windowed trainer to the end, streaming its rows to the CSV (``progress(step)``
+    after every chunk, ``writing(fraction)`` while the other runs' spooled rows are appended);
+    return a bounded selection of them for the figures (``RowSample``)."""
     labels = trainer.history.labels
     writer = TrajectoryWriter(csv_path, labels, trainer.history.extra_columns)
     sample = RowSample(labels, box)
@@ -337,7 +335,7 @@ def _stream(trainer, csv_path: Path, box, progress: Callable[[int], None]) -> Hi
             writer.add(trainer.history)
             sample.add(trainer.history, final=trainer.done)
             progress(trainer.step)
-        writer.close()
+        writer.close(progress=writing)
     except BaseException:
         writer.abort()
         raise
