@@ -69,6 +69,7 @@ class TrainingWorker(QObject):
         self._surface: Surface | None = None  # the worker thread's alone
         self._schedules: tuple[np.ndarray, ...] = ()
         self._serial = 0
+        self._job_key = ""  # surface_key of the current job (a network's slices carry it)
         # a network job's live picture (plane, projected paths, slice): the worker thread's
         self._live: NetworkLive | None = None
         self._plane_choice: tuple[str, tuple[int, ...]] = ("trajectory", ())  # kind, run ids
@@ -296,7 +297,7 @@ class TrainingWorker(QObject):
         z, rect, _fine = live.grid
         self._serial += 1
         return Surface(
-            key=f"{surface_key(job.experiment, job.base_dir)}#plane{live.plane_serial}",
+            key=f"{self._job_key}#plane{live.plane_serial}",
             serial=self._serial,
             rect=tuple(rect),
             z=upsample(z, UPSAMPLE),
@@ -337,7 +338,7 @@ class TrainingWorker(QObject):
             self._schedules = _schedules(job.experiment)
             if self._abandoned():
                 return None
-            key = surface_key(job.experiment, job.base_dir)
+            key = self._job_key = surface_key(job.experiment, job.base_dir)
             if network:
                 _evaluate_less_often(built)
                 # the slice is laid on a plane of the recorded states: it comes with them
