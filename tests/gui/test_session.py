@@ -101,17 +101,21 @@ def read_value(text: str, sign: str) -> float:
     return float(text.split(f"L {sign} ")[1].replace(",", ""))
 
 
+def assert_hover_reads_the_surface(c, view, qtbot, x: float, y: float) -> None:
+    """At once, interpolated in the worker's grid; then the worker's exact value."""
+    text = hover(view, x, y)
+    problem = c.snapshot.built.problem
+    expected = float(problem.surface(np.array([x]), np.array([y]))[0, 0])
+    assert read_value(text, "≈") == pytest.approx(expected, rel=0.02, abs=1e-3)
+    qtbot.waitUntil(lambda: "L = " in view.readout.text(), timeout=3000)
+    assert read_value(view.readout.text(), "=") == pytest.approx(expected, rel=1e-3)
+
+
 def test_the_hover_readout_belongs_to_the_surface_shown(window, qtbot):
     c = window.controller
     view = window.surface_view
     x, y = 0.3, 0.7
-    text = hover(view, x, y)
-    problem = c.snapshot.built.problem
-    expected = float(problem.surface(np.array([x]), np.array([y]))[0, 0])
-    # at once, interpolated in the worker's grid; then the worker's exact value
-    assert read_value(text, "≈") == pytest.approx(expected, rel=0.02, abs=1e-3)
-    qtbot.waitUntil(lambda: "L = " in view.readout.text(), timeout=3000)
-    assert read_value(view.readout.text(), "=") == pytest.approx(expected, rel=1e-3)
+    assert_hover_reads_the_surface(c, view, qtbot, x, y)
     # another experiment: the old surface's value is not left standing
     c.set_experiment(
         parse_experiment({"problem": {"kind": "linear_regression", "samples": 50}, "runs": [{}]}),
@@ -122,12 +126,7 @@ def test_the_hover_readout_belongs_to_the_surface_shown(window, qtbot):
     assert view.readout.text() == ""
     x0, x1, y0, y1 = c.snapshot.surface.default_rect
     x, y = x0 + 0.3 * (x1 - x0), y0 + 0.6 * (y1 - y0)
-    text = hover(view, x, y)
-    problem = c.snapshot.built.problem
-    expected = float(problem.surface(np.array([x]), np.array([y]))[0, 0])
-    assert read_value(text, "≈") == pytest.approx(expected, rel=0.02, abs=1e-3)
-    qtbot.waitUntil(lambda: "L = " in view.readout.text(), timeout=3000)
-    assert read_value(view.readout.text(), "=") == pytest.approx(expected, rel=1e-3)
+    assert_hover_reads_the_surface(c, view, qtbot, x, y)
 
 
 def test_progress_text():
