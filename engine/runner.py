@@ -298,9 +298,8 @@ def _train_network_and_write(built: Built, out: Path, progress: _Progress) -> Hi
     while not first.done:
         first.advance(CHUNK)
         progress(first.step, 2 * steps)
-    replay = trainer.fresh(window=True, plane=first.plane) if first.plane is not None else None
-    if replay is None:  # the states span less than a plane: coordinates 0, as in one pass
-        replay = trainer.fresh(window=True)
+    # plane None: the states span less than a plane, coordinates 0 as in one pass
+    replay = trainer.fresh(window=True, plane=first.plane)
     box = _figure_box(built)  # the first pass fitted the problem's view to its paths
     history = _stream(replay, out / CSV_NAME, box, lambda step: progress(steps + step, 2 * steps))
     if first.plane is not None:
