@@ -121,15 +121,13 @@ def _lines(run: int, label: str, history: History, rows: np.ndarray) -> str:
     )
     if history.extra_columns:  # a network's accuracy, val_loss, val_accuracy
         extra = ["," + ",".join(cells) for cells in _extra_cells(history, rows, run)]
-        return "".join(
-            f"{prefix}{k},{e!r},{lr!r},{loss!r},{g!r},{w1!r},{w2!r}{more}\n"
-            for k, e, lr, loss, g, w1, w2, more in zip(
-                history.step[rows].tolist(), *columns, extra, strict=True
-            )
-        )
+    else:
+        extra = [""] * len(rows)
     return "".join(
-        f"{prefix}{k},{e!r},{lr!r},{loss!r},{g!r},{w1!r},{w2!r}\n"
-        for k, e, lr, loss, g, w1, w2 in zip(history.step[rows].tolist(), *columns, strict=True)
+        f"{prefix}{k},{e!r},{lr!r},{loss!r},{g!r},{w1!r},{w2!r}{more}\n"
+        for k, e, lr, loss, g, w1, w2, more in zip(
+            history.step[rows].tolist(), *columns, extra, strict=True
+        )
     )
 
 
