@@ -249,7 +249,7 @@ class RowSample:
         index = np.arange(self.seen, self.seen + n)
         steps = history.step[:n]
         pinned = np.isin(steps, history.diverged_at[history.diverged_at >= 0])
-        if final and n:
+        if final:  # n > 0: an empty window returned above
             pinned[-1] = True
         for run, thinner in enumerate(self.thinners):
             if not self._feeding[run]:
