@@ -21,7 +21,15 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 
 from engine import parameters
 from engine.backend import Backend, BackendName, DTypeName, Workload, select_backend
@@ -170,11 +178,9 @@ def make_run_model(
 RunModel = make_run_model()
 
 
-def _check_view(v: ViewBox | None) -> ViewBox | None:
+def _check_view(v: ViewBox) -> ViewBox:
     """[w1_min, w1_max, w2_min, w2_max]: each axis from a lower to a higher value, over a
     width a float can hold (a width of 0 draws nothing, an inverted one loses the paths)."""
-    if v is None:
-        return v
     for axis, (low, high) in (("w1", v[:2]), ("w2", v[2:])):
         if not low < high:
             raise ValueError(
@@ -185,6 +191,10 @@ def _check_view(v: ViewBox | None) -> ViewBox | None:
     return v
 
 
+# a problem's view, checked wherever one is given
+CheckedView = Annotated[ViewBox, AfterValidator(_check_view)]
+
+
 class FunctionProblemModel(_Strict):
     kind: Literal["function"] = "function"
     name: SurfaceName = "rosenbrock"
@@ -193,12 +203,7 @@ class FunctionProblemModel(_Strict):
     condition: float = Field(
         20.0, gt=0, allow_inf_nan=False, description="elongated_quadratic: curvature ratio"
     )
-    view: ViewBox | None = None
-
-    @field_validator("view")
-    @classmethod
-    def _view_box(cls, v: ViewBox | None) -> ViewBox | None:
-        return _check_view(v)
+    view: CheckedView | None = None
 
 
 class RegressionProblemModel(_Strict):
@@ -211,12 +216,7 @@ class RegressionProblemModel(_Strict):
     normalize_features: bool = False
     start: FinitePair = (0.0, 0.0)
     gradient_noise: float = Field(0.0, ge=0, allow_inf_nan=False)
-    view: ViewBox | None = None
-
-    @field_validator("view")
-    @classmethod
-    def _view_box(cls, v: ViewBox | None) -> ViewBox | None:
-        return _check_view(v)
+    view: CheckedView | None = None
 
     @field_validator("feature_scales")
     @classmethod
