@@ -19,6 +19,7 @@ The engine never imports Qt, so the figures come from the caller: ``main.py`` pa
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -168,9 +169,16 @@ def main(
     # Everything that can be wrong with the file is found here, before DIR exists.
     try:
         experiment = load_experiment(path)
-        built = build(
-            experiment, base_dir=path.parent, source=str(path), diagnostics=False, window=True
+        # the experiment as this runner trains it (windowed rows), on a given backend or not
+        build_on = functools.partial(
+            build,
+            experiment,
+            base_dir=path.parent,
+            source=str(path),
+            diagnostics=False,
+            window=True,
         )
+        built = build_on()
     except ExperimentError as exc:
         print(_one_line(exc), file=sys.stderr)
         return 2
@@ -200,14 +208,7 @@ def main(
     def train(backend: Backend) -> History:
         nonlocal built
         if backend is not built.backend:  # the GPU failed: the same experiment on NumPy
-            built = build(
-                experiment,
-                base_dir=path.parent,
-                backend=backend,
-                source=str(path),
-                diagnostics=False,
-                window=True,
-            )
+            built = build_on(backend=backend)
         if built.problem.carries_buffers:  # a network: w1,w2 are known after training
             return _train_network_and_write(built, out, progress)
         return _train_and_write(built, out / CSV_NAME, progress)
