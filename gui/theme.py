@@ -169,12 +169,14 @@ def set_pen(item, color: str, width: float, style=Qt.PenStyle.SolidLine) -> None
 
 
 def style_plot(plot: pg.PlotItem, theme: Theme) -> None:
-    """Axis, grid and title colours of one plot."""
+    """Axis, axis-label, grid and title colours of one plot."""
     fg = theme.plot_foreground
     for name in ("left", "bottom", "right", "top"):
         axis = plot.getAxis(name)
         axis.setPen(pg.mkPen(fg, width=1))
         axis.setTextPen(pg.mkPen(fg))
+        if axis.labelText:  # a label keeps its text and takes the theme's colour
+            axis.setLabel(axis.labelText, color=fg)
         # an axis (and its grid) repaints from a pixmap while only the curves move: replaying
         # its vector drawing at every frame cost more than the curves themselves
         axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)

@@ -133,9 +133,6 @@ class InterpolationView(QWidget):
         self.graphics.setBackground(theme.plot_background)
         for plot in (self.loss_plot, self.accuracy_plot):
             style_plot(plot, theme)
-            for name in ("left", "bottom"):
-                axis = plot.getAxis(name)
-                axis.setLabel(axis.labelText, color=theme.plot_foreground)
         for line in self.ends:
             line.setPen(pg.mkPen(theme.muted_text, width=1, style=Qt.PenStyle.DotLine))
         self.placeholder.setStyleSheet(f"color: {theme.muted_text};")

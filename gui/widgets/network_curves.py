@@ -286,10 +286,6 @@ class NetworkCurves(QWidget):
         self.theme = theme
         for name, plot in self.plots.items():
             style_plot(plot, theme)
-            for axis in ("left", "bottom"):
-                a = plot.getAxis(axis)
-                if a.labelText:
-                    a.setLabel(a.labelText, color=theme.plot_foreground)
             self.playheads[name].setPen(
                 pg.mkPen(theme.muted_text, width=1, style=Qt.PenStyle.DashLine)
             )

@@ -279,10 +279,6 @@ class SurfaceView(QWidget):
         self.plot_widget.setBackground(theme.plot_background)
         style_plot(self.plot, theme)
         self.plot.showGrid(x=False, y=False)
-        for name in ("bottom", "left"):
-            self.plot.getAxis(name).setLabel(
-                self.plot.getAxis(name).labelText, color=theme.plot_foreground
-            )
         self._set_si_prefix()
         self.layer.set_look(theme.surface_colormap(), theme.contour)
         self.minima.setPen(pg.mkPen(MINIMUM_EDGE, width=1.2))
