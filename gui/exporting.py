@@ -97,9 +97,9 @@ def surface_figure(frame: Frame, view=None):
     )
 
 
-def slice_paths(frame: Frame, network, n: int) -> list[np.ndarray]:
-    """Each history column's projected reservoir rows up to the playhead, as drawn live."""
-    rows = int(np.searchsorted(network.path_steps, frame.head, side="right"))
+def slice_paths(network, rows: int, n: int) -> list[np.ndarray]:
+    """Each history column's first ``rows`` projected reservoir rows (those up to the
+    playhead), as drawn live."""
     coords = np.asarray(network.path_coords)
     return [coords[:rows, col] if col < coords.shape[1] else np.zeros((0, 2)) for col in range(n)]
 
@@ -127,7 +127,7 @@ def _slice_figure(frame: Frame, network, h, labels, colors, visible, view):
         title=frame.experiment.title,
         subtitle=network.plane_text,
         grid=(surface.z, surface.rect),
-        paths=slice_paths(frame, network, h.n_runs),
+        paths=slice_paths(network, rows, h.n_runs),
     )
 
 
