@@ -36,3 +36,25 @@ def window(qtbot, settings):
     w.controller.path = None
     w.close()
     assert not w.controller.thread.isRunning()
+
+
+@pytest.fixture
+def session(qtbot):
+    """A session with the default experiment, its timers off (the tests drive it)."""
+    from gui.session import Session
+
+    s = Session(start_timers=False)
+    yield s
+    s.shutdown()
+
+
+@pytest.fixture
+def panel(qtbot, session):
+    """The problem panel on ``session``, shown at a sidebar's size."""
+    from gui.widgets.problem_panel import ProblemPanel
+
+    p = ProblemPanel(session)
+    qtbot.addWidget(p)
+    p.resize(380, 760)
+    p.show()
+    return p

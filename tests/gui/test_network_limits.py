@@ -8,25 +8,6 @@ import pytest
 from engine.experiment import ExperimentError, parse_experiment
 
 
-@pytest.fixture
-def session(qtbot):
-    from gui.session import Session
-
-    s = Session(start_timers=False)
-    yield s
-    s.shutdown()
-
-
-@pytest.fixture
-def panel(qtbot, session):
-    from gui.widgets.problem_panel import ProblemPanel
-
-    p = ProblemPanel(session)
-    qtbot.addWidget(p)
-    p.show()
-    return p
-
-
 def _engine_reason(data: dict) -> str:
     with pytest.raises(ExperimentError) as info:
         parse_experiment(data, source="this setting")

@@ -17,26 +17,6 @@ from gui.widgets.dataset_preview import class_color, preview_dataset
 EXAMPLES = Path(__file__).parents[2] / "resources" / "experiments"
 
 
-@pytest.fixture
-def session(qtbot):
-    from gui.session import Session
-
-    s = Session(start_timers=False)
-    yield s
-    s.shutdown()
-
-
-@pytest.fixture
-def panel(qtbot, session):
-    from gui.widgets.problem_panel import ProblemPanel
-
-    p = ProblemPanel(session)
-    qtbot.addWidget(p)
-    p.resize(380, 760)
-    p.show()
-    return p
-
-
 def _network(session, **problem) -> None:
     """The session's experiment becomes a network with ``problem``'s settings (as Open
     would make it: a new experiment replacing the document)."""
