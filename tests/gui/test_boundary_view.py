@@ -17,6 +17,7 @@ from gui.palette import CLASS_COLORS, REGION_ALPHA
 from gui.theme import LIGHT
 from gui.widgets.boundary_view import COMPUTING, NO_BOUNDARY, BoundaryView, grid_columns
 from tests.gui.network_fakes import net_frame, picture, trained
+from tests.gui.test_drawing import offscreen
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +27,7 @@ def case():
 
 @pytest.fixture
 def view(qtbot):
-    v = BoundaryView(None, LIGHT)
-    qtbot.addWidget(v)
-    v.resize(900, 420)
-    v.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-    v.show()
-    QApplication.processEvents()
+    v = offscreen(qtbot, BoundaryView(None, LIGHT), (900, 420))
     return v
 
 

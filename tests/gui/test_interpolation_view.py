@@ -7,12 +7,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 
 from gui.theme import LIGHT
 from gui.widgets.interpolation_view import COMPUTING, NO_NETWORK, TWO_RUNS, InterpolationView
 from tests.gui.network_fakes import net_frame, picture, trained
+from tests.gui.test_drawing import offscreen
 
 
 class FakeSession:
@@ -30,12 +29,7 @@ def case():
 
 @pytest.fixture
 def view(qtbot):
-    v = InterpolationView(None, LIGHT)
-    qtbot.addWidget(v)
-    v.resize(700, 500)
-    v.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-    v.show()
-    QApplication.processEvents()
+    v = offscreen(qtbot, InterpolationView(None, LIGHT), (700, 500))
     v.controller = FakeSession()
     return v
 

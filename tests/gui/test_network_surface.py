@@ -22,6 +22,7 @@ from gui.widgets.surface_view import (
     SurfaceView,
 )
 from tests.gui.network_fakes import net_frame, picture, spiral_paths, trained
+from tests.gui.test_drawing import offscreen
 from tests.oracles import polyline_deviation
 
 
@@ -53,12 +54,7 @@ def case():
 
 @pytest.fixture
 def view(qtbot):
-    v = SurfaceView(None, LIGHT)
-    qtbot.addWidget(v)
-    v.resize(760, 620)
-    v.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-    v.show()
-    QApplication.processEvents()
+    v = offscreen(qtbot, SurfaceView(None, LIGHT), (760, 620))
     v.controller = FakeSession()
     return v
 
