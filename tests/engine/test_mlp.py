@@ -65,6 +65,17 @@ def cross_entropy(net, x, y):
     return torch.nn.functional.cross_entropy(net(torch.from_numpy(x)), torch.from_numpy(y))
 
 
+def torch_eval(model: MLP, params_row, buffers_row, x, y):
+    """One run's net in evaluation mode: (net, its logits on ``x``, the mean cross-entropy),
+    the loss's gradients already in the net's ``.grad``."""
+    net, _ = torch_net(model, params_row, buffers_row)
+    net.eval()
+    logits = net(torch.from_numpy(x))
+    expected = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
+    expected.backward()
+    return net, logits, expected
+
+
 def perturbed_state(model, runs, seed=0):
     """Runs that differ (so that mixing them up would show) and running statistics away from
     their initial 0 and 1."""
@@ -193,11 +204,7 @@ def test_evaluation_mode_uses_running_stats_like_torch(activation, batch_norm):
     x, y = data(n=40, seed=2)
     result = model.evaluate(params, buffers, x, y, grad=True)
     for r in range(2):
-        net, _ = torch_net(model, params[r], buffers[r])
-        net.eval()
-        logits = net(torch.from_numpy(x))
-        expected = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
-        expected.backward()
+        net, logits, expected = torch_eval(model, params[r], buffers[r], x, y)
         assert result.loss[r] == pytest.approx(expected.item(), rel=1e-12)
         assert result.accuracy[r] == (logits.argmax(1).numpy() == y).mean()
         np.testing.assert_allclose(result.grads[r], torch_grads(net), **TIGHT)
@@ -214,11 +221,7 @@ def test_evaluation_in_chunks_equals_torch_on_the_whole_split():
     # 2 runs × 7 wide: at most 10 examples per chunk, the last one shorter
     chunked = model.evaluate(params, buffers, x, y, grad=True, max_elements=2 * 7 * 10)
     for r in range(2):
-        net, _ = torch_net(model, params[r], buffers[r])
-        net.eval()
-        logits = net(torch.from_numpy(x))
-        expected = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
-        expected.backward()
+        net, logits, expected = torch_eval(model, params[r], buffers[r], x, y)
         assert chunked.loss[r] == pytest.approx(expected.item(), rel=1e-12)
         assert chunked.accuracy[r] == pytest.approx((logits.argmax(1).numpy() == y).mean())
         np.testing.assert_allclose(chunked.grads[r], torch_grads(net), **TIGHT)
