@@ -558,7 +558,11 @@ class NetworkLive:
         changed = self._update_interpolation(replanned or done)
         changed = self._update_boundary() or changed
         # a new plane: its coordinates at once (the old plane's would be drawn on the new)
-        return self._refresh_picture(force=changed or replanned)
+        refreshed = self._refresh_picture(force=changed or replanned)
+        if replanned:  # the new plane's slice, around the paths as it shows them
+            self.default_rect = fit_rect(self.picture.path_coords)
+            self.task = self._task(self.default_rect, coarse=True)
+        return refreshed
 
     def _update_interpolation(self, due: bool) -> bool:
         """The interpolation between the two runs' current points: when asked for, when the
@@ -598,6 +602,8 @@ class NetworkLive:
         return True
 
     def _replan(self, rows: int, done: bool, now: float) -> bool:
+        """Choose the plane again; True when there is a new one (``update`` then draws the
+        paths on it and lays its slice around them)."""
         self._planned_rows, self._planned_done, self._planned_at = rows, done, now
         states = recorded_states(self.trainer)
         current, _ = self.trainer.final_state()
@@ -614,9 +620,6 @@ class NetworkLive:
         self._projected = {}
         self._picture_key = None
         self._coords = None
-        picture = self._make_picture(states)
-        self.default_rect = fit_rect(picture.path_coords)
-        self.task = self._task(self.default_rect, coarse=True)
         return True
 
     def _task(self, rect, *, coarse: bool) -> SliceTask:

@@ -281,3 +281,24 @@ def test_the_slice_says_how_far_it_is():
         live.work(0.0)
         assert live.activity == "" or "slice of the plane" in live.activity
     assert live.activity == ""
+
+
+def test_a_new_plane_builds_its_picture_once_and_lays_the_slice_around_it(monkeypatch):
+    """Choosing the plane again used to build the picture twice (once for the slice's
+    rectangle, once to publish it): once now, and the slice fits the picture published."""
+    monkeypatch.setattr(nv, "FINE_POINTS", 8)
+    _built, live = trained_live()
+    built_pictures = []
+    picture_class = nv.NetworkPicture
+
+    def counting_picture(*args, **kwargs):
+        built_pictures.append(picture_class(*args, **kwargs))
+        return built_pictures[-1]
+
+    monkeypatch.setattr(nv, "NetworkPicture", counting_picture)
+    live.set_choice(nv.PlaneChoice("random", (0,)))
+    assert live.update()
+    assert len(built_pictures) == 1
+    assert live.picture is built_pictures[0]
+    assert live.default_rect == nv.fit_rect(live.picture.path_coords)
+    assert live.task.rect == live.default_rect
