@@ -75,7 +75,8 @@ class Change:
 
 class Document:
     def __init__(self, experiment: Experiment | None = None):
-        self.experiment: Experiment = experiment or parse_experiment(default_experiment_data())
+        self._simulation_key: str | None = None
+        self.experiment = experiment or parse_experiment(default_experiment_data())
         self.path: Path | None = None
         self._base_dir: Path | None = None
         self._saved_toml = self.experiment.to_toml()
@@ -88,6 +89,23 @@ class Document:
         ids = tuple(range(self._next_id, self._next_id + n))
         self._next_id += n
         return ids
+
+    @property
+    def experiment(self) -> Experiment:
+        return self._experiment
+
+    @experiment.setter
+    def experiment(self, experiment: Experiment) -> None:
+        self._experiment = experiment
+        self._simulation_key = None  # of another experiment
+
+    @property
+    def simulation_key(self) -> str:
+        """The experiment's ``simulation_key``, computed once per experiment: an edit
+        compares it with the new one's, the session with what it last submitted."""
+        if self._simulation_key is None:
+            self._simulation_key = simulation_key(self._experiment)
+        return self._simulation_key
 
     # ---- where it lives ----------------------------------------------------------------------
     @property
@@ -182,8 +200,10 @@ class Document:
             experiment = parse_experiment(data, source="this setting")
         except ExperimentError as exc:
             return str(exc).removeprefix("this setting: ")
-        simulation = simulation_key(experiment) != simulation_key(self.experiment)
+        key = simulation_key(experiment)
+        simulation = key != self.simulation_key
         self.experiment = experiment
+        self._simulation_key = key
         if run_ids is not None:
             self.run_ids = run_ids
         self.revision += 1

@@ -234,7 +234,7 @@ class Session(QObject):
     def _submit(self) -> None:
         if self._closed:
             return
-        key = simulation_key(self.experiment)
+        key = self.document.simulation_key
         if key == self._submitted_key and self.snapshot is not None:
             return
         self._submitted_key = key

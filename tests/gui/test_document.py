@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.experiment import parse_experiment
-from gui.document import MAX_RECORDED_ROWS, Change, Document
+from gui.document import MAX_RECORDED_ROWS, Change, Document, simulation_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -221,3 +221,44 @@ def test_save_as_keeps_a_shipped_data_set_name(tmp_path):
     (tmp_path / "x").mkdir()
     doc.save(tmp_path / "x" / "net.toml")
     assert doc.experiment.problem.dataset == "moons"
+
+
+@pytest.fixture
+def key_calls(monkeypatch):
+    """Every ``simulation_key`` computed, by the document or the session."""
+    from gui import document, session
+
+    calls = []
+    original = document.simulation_key
+
+    def counting(experiment):
+        calls.append(experiment)
+        return original(experiment)
+
+    monkeypatch.setattr(document, "simulation_key", counting)
+    monkeypatch.setattr(session, "simulation_key", counting)
+    return calls
+
+
+def test_an_edit_computes_the_simulation_key_once(key_calls):
+    doc = three_runs()
+    doc.update_run(0, label="x")  # the first edit also computes the opened experiment's
+    key_calls.clear()
+    assert doc.update_run(0, lr=0.002).simulation
+    assert not doc.update_run(0, label="y").simulation
+    assert len(key_calls) == 2  # one per edit: the new experiment's
+    assert key_calls[-1] is doc.experiment
+    assert doc.simulation_key == simulation_key(doc.experiment)
+    assert len(key_calls) == 2  # kept, not computed again
+
+
+def test_an_edit_through_the_session_computes_the_simulation_key_once(session, key_calls):
+    session.update_run(0, label="x")
+    jobs = session._job_id
+    key_calls.clear()
+    assert session.update_run(0, lr=0.002) is None
+    assert session._job_id == jobs + 1  # submitted: the key changed
+    assert len(key_calls) == 1
+    assert session.update_run(0, label="y") is None
+    assert session._job_id == jobs + 1  # a name only: nothing to compute
+    assert len(key_calls) == 2
