@@ -209,6 +209,19 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+def gpu_failure(exc: BaseException) -> str | None:
+    """Why the GPU failed, in words for the status bar or a warning line, when ``exc`` is a
+    GPU error (``is_gpu_error``); None for any other error."""
+    if not is_gpu_error(exc):
+        return None
+    return f"the GPU failed ({type(exc).__name__}: {_one_line(exc)})"
+
+
+def numpy_fallback(dtype, why: str) -> Backend:
+    """The NumPy backend that replaces CuPy, with the reason ``describe`` shows."""
+    return Backend(np, "numpy", np.dtype(dtype), "CPU", fallback_reason=why)
+
+
 def run_with_fallback(
     work: Callable[[Backend], T], backend: Backend, report: Callable[[str], None] = print
 ) -> tuple[T, Backend]:
@@ -223,9 +236,9 @@ def run_with_fallback(
     try:
         return work(backend), backend
     except Exception as exc:
-        if backend.name != "cupy" or not is_gpu_error(exc):
+        why = gpu_failure(exc) if backend.name == "cupy" else None
+        if why is None:
             raise
-        why = f"the GPU failed ({type(exc).__name__}: {_one_line(exc)})"
     report(f"{why}; running on NumPy instead")
-    fallback = Backend(np, "numpy", backend.dtype, "CPU", fallback_reason=why)
+    fallback = numpy_fallback(backend.dtype, why)
     return work(fallback), fallback

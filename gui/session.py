@@ -13,6 +13,7 @@ shown as text (steps/s, frames/s, progress).
 from __future__ import annotations
 
 import math
+import re
 import time
 from pathlib import Path
 
@@ -93,6 +94,7 @@ class Session(QObject):
         self._closed = False
         self._plane: tuple[str, tuple[int, ...]] = ("trajectory", ())  # kind, run ids
         self._interpolation: tuple[int, ...] = ()  # run ids
+        self._backend_gist = ""  # the backend and its reason last said, numbers aside
 
         self.worker.sig_published.connect(self._on_published)  # queued: another thread
         self.worker.sig_value.connect(self.sig_value)
@@ -481,6 +483,21 @@ class Session(QObject):
         if snapshot.job_id == self._job_id and error != self._error:
             self._error = error
             self.sig_error.emit(error)
+        if snapshot.job_id == self._job_id:
+            self._announce_backend(snapshot.backend)
+
+    def _announce_backend(self, backend: str) -> None:
+        """Say in the status bar which array library computes and why, when that changes:
+        the permanent label shows the library alone, and a fallback (no CuPy for a file
+        that asks for it, a GPU that failed, ``auto`` keeping to the CPU) must be read
+        without hovering. The counts of an ``auto`` reason (runs × parameters) changing
+        alone are not news."""
+        if not backend or " — " not in backend:
+            return
+        gist = re.sub(r"\d[\d,]*", "#", backend)
+        if gist != self._backend_gist:
+            self._backend_gist = gist
+            self.sig_message.emit(f"Engine: {backend}")
 
     def current_frame(self) -> Frame | None:
         """The frame the views show now (forcing one even if nothing changed)."""

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from engine.backend import Backend, gpu_failure, numpy_fallback, select_backend
 from engine.experiment import Built, ExperimentError, build, run_specs
 from gui import snapshot as snapshots
 from gui.figures import problem_subtitle
@@ -78,6 +79,9 @@ class TrainingWorker(QObject):
         self._interpolation_request = False
         self._head = 0.0  # the GUI's playhead: a network's decision boundary follows it
         self._activity = ""  # the last published live.activity
+        # why the GPU failed, by the job's source (file): its later jobs run on NumPy
+        self._gpu_failures: dict[str, str] = {}
+        self._gpu_error: str | None = None  # why the GPU failed in the slice (worker thread)
         self.chunk_seconds = chunk_seconds
 
     # ---- called from the GUI thread ----------------------------------------------------------
@@ -201,6 +205,7 @@ class TrainingWorker(QObject):
                     and not self._interpolation_request
                     and (built is None or built.trainer.done or built.trainer.step >= self._demand)
                     and not self._live_wants()
+                    and self._gpu_error is None
                 ):
                     self._busy = False
                     # a boundary throttled for a few ms is looked at again soon
@@ -220,6 +225,12 @@ class TrainingWorker(QObject):
                 self._interpolation_request = False
                 interpolation_ids = self._interpolation_ids
                 demand = self._demand
+            if self._gpu_error is not None:  # the GPU failed while the slice was drawn
+                why, self._gpu_error = self._gpu_error, None
+                if not new_job and built is not None:
+                    built = self._restart_on_numpy(job, why)
+                    job_started = time.perf_counter()
+                    continue
             if value is not None and built is not None:
                 self._answer_value(built, *value)
             if self._live is not None and not new_job and (plane is not None or interpolation):
@@ -254,8 +265,13 @@ class TrainingWorker(QObject):
             try:
                 done = trainer.advance(chunk)
             except Exception as exc:  # an engine bug must not take the window down
-                self._publish(job, None, error=_engine_failure(exc))
-                built = None
+                why = _gpu_why(built, exc)
+                if why is None:
+                    self._publish(job, None, error=_engine_failure(exc))
+                    built = None
+                else:  # a CuPy job on a GPU that failed: from its start on NumPy
+                    built = self._restart_on_numpy(job, why)
+                    job_started = time.perf_counter()
                 continue
             elapsed = max(time.perf_counter() - started, 1e-6)
             rate = 0.7 * rate + 0.3 * (done / elapsed) if rate else done / elapsed
@@ -286,7 +302,11 @@ class TrainingWorker(QObject):
                 changed = True
         except Exception as exc:  # a failed slice must not stop the training
             self._live = None
-            self._publish(job, None, error=_engine_failure(exc))
+            why = _gpu_why(built, exc)
+            if why is not None:
+                self._gpu_error = why  # the loop builds the job again on NumPy
+            else:
+                self._publish(job, None, error=_engine_failure(exc))
             return True
         if changed or force or live.activity != self._activity:
             self._publish(job, built, rate=rate, announce=live.trainer.done or force or changed)
@@ -326,39 +346,89 @@ class TrainingWorker(QObject):
         if trainer.step >= wanted or time.perf_counter() - job_started > FIRST_FRAME_WAIT:
             self._publish(job, built, rate=rate)
 
-    def _start(self, job: Job, previous: Built | None = None) -> Built | None:
+    def _start(
+        self, job: Job, previous: Built | None = None, backend: Backend | None = None
+    ) -> Built | None:
+        """The job built and ready to train (None when it can't be, with the error
+        published). On a GPU error from a CuPy build the job is built again on NumPy."""
         self._live = None
-        network = job.experiment.problem.kind == "mlp"
         try:
-            # a network's recorded states are not copied between trainers: train it anew
-            reuse = None if network else previous
-            built = build(job.experiment, job.base_dir, source=job.source, reuse=reuse)
-            if self._abandoned():  # each phase may take a while for a long experiment
-                return None
-            self._schedules = _schedules(job.experiment)
-            if self._abandoned():
-                return None
-            key = self._job_key = surface_key(job.experiment, job.base_dir)
-            if network:
-                _evaluate_less_often(built)
-                # the slice is laid on a plane of the recorded states: it comes with them
-                with self._cond:
-                    choice = self._plane_choice
-                    ids = self._interpolation_ids
-                self._live = NetworkLive(built, _plane_choice(choice, job))
-                self._live.set_interpolation_runs(_plane_choice(("", ids), job).runs)
-                self._surface = None
-            elif self._surface is None or self._surface.key != key:
-                # a slider that changes a run keeps the surface (zoomed or not)
-                spec = job.experiment.problem.view
-                view = view_tuple(spec if spec is not None else built.problem.default_view())
-                self._surface = self._grid(key, built, view, view)
+            if backend is None:
+                backend = self._backend_for(job)
+            try:
+                return self._prepare(job, previous, backend)
+            except Exception as exc:
+                # ``backend`` None: build weighed the work and may have taken the GPU
+                why = gpu_failure(exc) if backend is None or backend.name == "cupy" else None
+                if why is None:
+                    raise
+                self._live = None
+                return self._prepare(job, None, self._gpu_failed(job, why))
         except ExperimentError as exc:
             self._publish(job, None, error=str(exc))
             return None
         except Exception as exc:
             self._publish(job, None, error=_engine_failure(exc))
             return None
+
+    def _backend_for(self, job: Job) -> Backend | None:
+        """The backend the job asks for, where the app decides it: NumPy after the GPU
+        failed for this file (its reason said again), and NumPy with the reason when the
+        file insists on CuPy and there is none (the app has no backend setting: a file
+        written on a GPU machine still opens). None: ``build`` weighs the work (``auto``
+        with a GPU that answers)."""
+        experiment = job.experiment
+        if experiment.backend == "numpy":
+            return None
+        failed = self._gpu_failures.get(job.source)
+        if failed is not None:
+            return numpy_fallback(experiment.dtype, f"{failed} earlier for this file")
+        try:
+            backend = select_backend(experiment.backend, experiment.dtype)
+        except RuntimeError as exc:  # 'cupy' asked for, and none can be used
+            return numpy_fallback(experiment.dtype, str(exc))
+        return None if backend.name == "cupy" and experiment.backend == "auto" else backend
+
+    def _gpu_failed(self, job: Job, why: str) -> Backend:
+        """Remember that the GPU failed for this file (its next jobs go to NumPy at once),
+        and the NumPy backend that carries on, saying why."""
+        self._gpu_failures[job.source] = why
+        return numpy_fallback(job.experiment.dtype, f"{why}; running on NumPy instead")
+
+    def _restart_on_numpy(self, job: Job, why: str) -> Built | None:
+        """The job built again on NumPy after the GPU failed while it trained or drew
+        (``why``): it carries on from its start, the status bar saying why (None, with the
+        error published, when that failed too)."""
+        restarted = self._start(job, None, self._gpu_failed(job, why))
+        if restarted is not None:
+            self._publish(job, restarted, announce=True)
+        return restarted
+
+    def _prepare(self, job: Job, previous: Built | None, backend: Backend | None) -> Built | None:
+        network = job.experiment.problem.kind == "mlp"
+        # a network's recorded states are not copied between trainers: train it anew
+        reuse = None if network else previous
+        built = build(job.experiment, job.base_dir, backend=backend, source=job.source, reuse=reuse)
+        if self._abandoned():  # each phase may take a while for a long experiment
+            return None
+        self._schedules = _schedules(job.experiment)
+        if self._abandoned():
+            return None
+        key = self._job_key = surface_key(job.experiment, job.base_dir)
+        if network:
+            _evaluate_less_often(built)
+            # the slice is laid on a plane of the recorded states: it comes with them
+            with self._cond:
+                choice = self._plane_choice
+                ids = self._interpolation_ids
+            self._live = NetworkLive(built, _plane_choice(choice, job))
+            self._live.set_interpolation_runs(_plane_choice(("", ids), job).runs)
+            self._surface = None
+        elif self._surface is None or self._surface.key != key:
+            # a slider that changes a run keeps the surface (zoomed or not)
+            spec = job.experiment.problem.view
+            view = view_tuple(spec if spec is not None else built.problem.default_view())
+            self._surface = self._grid(key, built, view, view)
         return built
 
     def _abandoned(self) -> bool:
@@ -492,6 +562,12 @@ def _schedules(experiment) -> tuple[np.ndarray, ...]:
         rates = np.asarray(spec.rates(experiment.steps), float)
         out.append(np.concatenate([rates[:1], rates]))
     return tuple(out)
+
+
+def _gpu_why(built: Built, exc: Exception) -> str | None:
+    """Why the GPU failed, when ``exc`` is a GPU error of a job on CuPy; None otherwise (an
+    error on NumPy, or any other error, is the engine's failure, reported as such)."""
+    return gpu_failure(exc) if built.backend.name == "cupy" else None
 
 
 def _engine_failure(exc: Exception) -> str:
