@@ -11,6 +11,8 @@ os.environ.setdefault(
 
 import pytest
 
+from tests.gui.waiting import draw_what_is_held_back
+
 
 @pytest.fixture
 def settings(tmp_path):
@@ -32,6 +34,7 @@ def window(qtbot, settings):
     w.controller.pause()
     w.controller.seek(w.controller.total_steps)
     w.controller.current_frame()
+    draw_what_is_held_back(w)  # every view shows the end, whatever the machine's load
     yield w
     w.controller.path = None
     w.close()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from engine.experiment import load_experiment
+from tests.gui.waiting import PATIENCE_MS
 
 
 def settle(window, qtbot, timeout=30.0):
@@ -42,7 +43,7 @@ def test_window_opens_with_the_default_experiment_drawn(qtbot, window):
     # the status bar is refreshed by a slow timer: on a fast machine its first tick may not
     # have come yet
     label = window.backend_label
-    qtbot.waitUntil(lambda: "NumPy" in label.text() or "CuPy" in label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "NumPy" in label.text() or "CuPy" in label.text(), timeout=PATIENCE_MS)
 
 
 def test_default_experiment_is_playing_on_startup(qtbot, settings):
@@ -53,7 +54,7 @@ def test_default_experiment_is_playing_on_startup(qtbot, settings):
     w.show()
     w.open_default()
     assert w.controller.playing
-    qtbot.waitUntil(lambda: w.controller.shown_head() > 0, timeout=5000)
+    qtbot.waitUntil(lambda: w.controller.shown_head() > 0, timeout=PATIENCE_MS)
     w.close()
 
 
@@ -124,7 +125,7 @@ def test_play_step_and_reset(window, qtbot):
     c.set_speed(1000)
     c.play()
     assert c.playing
-    qtbot.waitUntil(lambda: c.shown_head() > 20, timeout=5000)
+    qtbot.waitUntil(lambda: c.shown_head() > 20, timeout=PATIENCE_MS)
     c.pause()
     head = c.shown_head()
     qtbot.wait(100)
@@ -222,7 +223,7 @@ def test_the_learning_rate_schedule_is_drawn_before_training(window, qtbot):
     c.current_frame()
     item = window.curves_view.items["lr"][index]
     # the whole schedule, while the playhead is at 0
-    qtbot.waitUntil(lambda: item.yData[0] < item.yData[25], timeout=3000)
+    qtbot.waitUntil(lambda: item.yData[0] < item.yData[25], timeout=PATIENCE_MS)
     assert len(item.xData) == c.total_steps + 1
     assert item.yData[-1] < item.yData[25]
 
@@ -317,7 +318,7 @@ def test_closing_during_training_leaves_no_thread(qtbot, settings):
         s = c.snapshot
         return s is not None and s.experiment.steps == 2_000_000 and s.computed_step > 0
 
-    qtbot.waitUntil(training, timeout=10000)
+    qtbot.waitUntil(training, timeout=PATIENCE_MS)
     assert not c.snapshot.done
     started = time.perf_counter()
     w.close()

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from tests.gui.network_fakes import net_frame, picture, trained
+from tests.gui.waiting import PATIENCE_MS
 
 
 def visible_tabs(window) -> list[str]:
@@ -94,5 +95,5 @@ def test_a_network_trained_in_the_app_draws_its_projected_paths(window, qtbot, t
         frame = c.current_frame()
         return frame is not None and frame.snapshot.network.plane_kind == "random"
 
-    qtbot.waitUntil(random_plane_drawn, timeout=30_000)
+    qtbot.waitUntil(random_plane_drawn, timeout=PATIENCE_MS)
     assert view.plane_chooser.kind() == "random"

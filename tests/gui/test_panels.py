@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QTreeWidget,
 )
 
+from tests.gui.waiting import PATIENCE_MS
+
 
 def test_every_control_has_a_tooltip(window):
     missing = []
@@ -61,7 +63,7 @@ def test_surface_hover_readout_shows_the_loss(window, qtbot):
     point = view.viewbox.mapViewToScene(pg_point(1.0, 1.0))
     view._on_hover((point,))
     assert "w1 = 1" in view.readout.text()  # at once, interpolated in the grid ("L ≈")
-    qtbot.waitUntil(lambda: "L = " in view.readout.text(), timeout=3000)  # then exact
+    qtbot.waitUntil(lambda: "L = " in view.readout.text(), timeout=PATIENCE_MS)  # then exact
     assert float(view.readout.text().split("L = ")[1]) < 1e-6  # Rosenbrock's minimum
 
 
@@ -259,4 +261,4 @@ def test_runs_table_status_is_in_sight_on_a_small_screen(window, qtbot, size):
             assert float(text.split()[1]) == pytest.approx(float(history.loss[-1, i]), rel=1e-3)
 
     window.controller.current_frame()
-    qtbot.waitUntil(statuses_are_final_losses, timeout=5000)
+    qtbot.waitUntil(statuses_are_final_losses, timeout=PATIENCE_MS)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from tests.gui.waiting import PATIENCE_MS
+
 
 def y_ranges(window):
     return {
@@ -25,7 +27,7 @@ def test_moving_the_playhead_keeps_the_curves_axes(window, qtbot):
     # the revealed curves did change: up to the playhead (at once, or on the trailing edge
     # of the throttle when a draw is slow on a loaded machine)
     item = window.curves_view.plots["loss"].listDataItems()[0]
-    qtbot.waitUntil(lambda: item.getData()[0].max() == c.total_steps // 2, timeout=3000)
+    qtbot.waitUntil(lambda: item.getData()[0].max() == c.total_steps // 2, timeout=PATIENCE_MS)
 
 
 def test_a_new_computation_changes_the_axes_to_its_history(window, qtbot):
@@ -50,8 +52,13 @@ def test_slow_curves_skip_a_burst_of_frames_and_draw_the_newest(window, qtbot, m
         drawn.append(frame.head)
         draw(frame)
 
-    curves._throttled_draw.setTimeout(0)  # however slow the last real draw was
-    qtbot.wait(50)
+    # nothing pending and no throttle running, however slow the fixture's last real draw
+    # was (a loaded machine makes it slow: its timeout outlasted a fixed wait, and the
+    # draw at 10 below was deferred)
+    throttle = curves._throttled_draw
+    throttle.cancel()
+    throttle.flush(restart_timer=False)
+    throttle.setTimeout(0)
     monkeypatch.setattr(curves, "_draw", slow_draw)
     c.seek(10)
     c.current_frame()  # drawn at once; the next frames wait 4 x 30 ms
@@ -60,7 +67,7 @@ def test_slow_curves_skip_a_burst_of_frames_and_draw_the_newest(window, qtbot, m
         c.seek(step)
         c.current_frame()
     assert drawn == [10]
-    qtbot.waitUntil(lambda: drawn == [10, 40], timeout=3000)  # the newest, not 20 or 30
+    qtbot.waitUntil(lambda: drawn == [10, 40], timeout=PATIENCE_MS)  # the newest, not 20 or 30
     qtbot.wait(300)
     assert drawn == [10, 40]
 
@@ -87,7 +94,7 @@ def test_a_rate_near_the_largest_float_draws_without_overflow(window, qtbot, tmp
     def lr_range():
         return window.curves_view.plots["lr"].vb.viewRange()[1]
 
-    qtbot.waitUntil(lambda: lr_range()[1] > 1e299, timeout=3000)  # the throttled draw
+    qtbot.waitUntil(lambda: lr_range()[1] > 1e299, timeout=PATIENCE_MS)  # the throttled draw
     low, high = lr_range()
     assert math.isfinite(low)
     assert math.isfinite(high)

@@ -13,6 +13,7 @@ from engine.experiment import parse_experiment
 from engine.problems.functions import FunctionProblem
 from engine.problems.regression import LinearRegressionProblem
 from gui.session import progress_text
+from tests.gui.waiting import PATIENCE_MS
 
 
 def settle(window):
@@ -48,13 +49,15 @@ def test_removing_a_run_while_an_older_snapshot_is_shown_keeps_paths_with_their_
     panel = window.runs_panel
     qtbot.waitUntil(
         lambda: [panel.status_text(i) for i in range(len(runs) - 1)] == status_before[1:],
-        timeout=3000,
+        timeout=PATIENCE_MS,
     )
     assert frame.column(0) == 1
     assert not window.surface_view.paths[len(runs) - 1].isVisible()
     assert [t for t in legend_labels(window.surface_view) if t != "minimum"] == runs[1:]
     items = window.curves_view.items["loss"]
-    qtbot.waitUntil(lambda: np.array_equal(items[0].getData()[1], loss_before[1]), timeout=3000)
+    qtbot.waitUntil(
+        lambda: np.array_equal(items[0].getData()[1], loss_before[1]), timeout=PATIENCE_MS
+    )
 
 
 @pytest.fixture
@@ -84,11 +87,13 @@ def test_the_gui_thread_never_evaluates_the_surface(window, qtbot, surface_calls
     settle(window)
     for x, y in ((0.1, 0.2), (1.0, -1.0), (2.5, 2.5)):
         assert "L ≈" in hover(view, x, y)
-    qtbot.waitUntil(lambda: "L = " in view.readout.text(), timeout=3000)
+    qtbot.waitUntil(lambda: "L = " in view.readout.text(), timeout=PATIENCE_MS)
     serial = c.snapshot.surface.serial
     (x0, x1), (y0, y1) = view.viewbox.viewRange()
     view.viewbox.setRange(xRange=(x0 / 4, x1 / 4), yRange=(y0 / 4, y1 / 4), padding=0)
-    qtbot.waitUntil(lambda: c.current_frame() and c.snapshot.surface.serial > serial, timeout=5000)
+    qtbot.waitUntil(
+        lambda: c.current_frame() and c.snapshot.surface.serial > serial, timeout=PATIENCE_MS
+    )
     assert view._grid_rect == pytest.approx(c.snapshot.surface.rect)
     c.update_problem(kind="linear_regression", samples=64)
     settle(window)
@@ -107,7 +112,7 @@ def assert_hover_reads_the_surface(c, view, qtbot, x: float, y: float) -> None:
     problem = c.snapshot.built.problem
     expected = float(problem.surface(np.array([x]), np.array([y]))[0, 0])
     assert read_value(text, "≈") == pytest.approx(expected, rel=0.02, abs=1e-3)
-    qtbot.waitUntil(lambda: "L = " in view.readout.text(), timeout=3000)
+    qtbot.waitUntil(lambda: "L = " in view.readout.text(), timeout=PATIENCE_MS)
     assert read_value(view.readout.text(), "=") == pytest.approx(expected, rel=1e-3)
 
 
@@ -151,14 +156,14 @@ def test_a_paused_long_experiment_says_it_waits_for_the_playhead(window, qtbot):
             and c.snapshot.computed_step >= 100
             and not c.worker.busy
         ),
-        timeout=30000,
+        timeout=PATIENCE_MS,
     )
     c._emit_stats()
     text = window.rate_label.text()
     assert "waiting for the playhead" in text
     assert "training" not in text
     c.play()
-    qtbot.waitUntil(lambda: c.worker.busy, timeout=5000)
+    qtbot.waitUntil(lambda: c.worker.busy, timeout=PATIENCE_MS)
     c._emit_stats()
     assert window.rate_label.text().startswith("training ")
 

@@ -8,6 +8,7 @@ import tomllib
 import pytest
 
 import resources
+from tests.gui.waiting import PATIENCE_MS
 
 
 def _titles_on_disk() -> dict[str, str]:
@@ -187,7 +188,7 @@ def test_the_side_docks_show_every_field_uncut(window, qtbot, size):
 
     window.setWindowState(Qt.WindowState.WindowNoState)
     window.resize(*size)
-    qtbot.waitUntil(lambda: window.width() == size[0], timeout=2000)
+    qtbot.waitUntil(lambda: window.width() == size[0], timeout=PATIENCE_MS)
     window.reset_layout()
     qtbot.wait(10)
     for example in ("rosenbrock_momentum_vs_adam.toml", "batch_size.toml"):
