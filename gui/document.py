@@ -79,7 +79,7 @@ class Document:
         self.experiment = experiment or parse_experiment(default_experiment_data())
         self.path: Path | None = None
         self._base_dir: Path | None = None
-        self._saved_toml = self.experiment.to_toml()
+        self._mark_saved()
         self._raised_record_every = False
         self.revision = 0
         self._next_id = 0
@@ -110,7 +110,26 @@ class Document:
     # ---- where it lives ----------------------------------------------------------------------
     @property
     def dirty(self) -> bool:
-        return self.experiment.to_toml() != self._saved_toml
+        """The experiment would not save as the file it was opened from or last saved to
+        (an edit back to the saved value is clean again). Asked after every edit (the
+        window's title) and before a file is closed: each experiment is serialized once,
+        and the saved one not at all until an edit needs it."""
+        experiment = self.experiment
+        if experiment is self._saved:
+            return False
+        if self._dirty_checked is not experiment:
+            if self._saved_toml is None:
+                self._saved_toml = self._saved.to_toml()
+            self._dirty = experiment.to_toml() != self._saved_toml
+            self._dirty_checked = experiment
+        return self._dirty
+
+    def _mark_saved(self) -> None:
+        """The experiment is what the file holds."""
+        self._saved = self.experiment
+        self._saved_toml: str | None = None  # its TOML, once an edit asks
+        self._dirty_checked: Experiment | None = None  # the experiment ``_dirty`` is of
+        self._dirty = False
 
     @property
     def base_dir(self) -> Path:
@@ -137,7 +156,7 @@ class Document:
         self._base_dir = Path(base_dir) if base_dir else None
         self._raised_record_every = False
         if saved:
-            self._saved_toml = experiment.to_toml()
+            self._mark_saved()
         self.run_ids = self._new_ids(len(experiment.runs))
         self.revision += 1
 
@@ -160,7 +179,7 @@ class Document:
         save_experiment(self.experiment, target)
         self.path = target
         self._base_dir = target.parent
-        self._saved_toml = self.experiment.to_toml()
+        self._mark_saved()
         return self.path
 
     def _keep_data_reachable(self, folder: Path) -> None:

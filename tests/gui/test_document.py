@@ -262,3 +262,89 @@ def test_an_edit_through_the_session_computes_the_simulation_key_once(session, k
     assert session.update_run(0, label="y") is None
     assert session._job_id == jobs + 1  # a name only: nothing to compute
     assert len(key_calls) == 2
+
+
+@pytest.fixture
+def serialized(monkeypatch):
+    """Every experiment serialized to TOML (by ``dirty``, or by a save's write)."""
+    from engine.experiment import Experiment
+
+    calls = []
+    original = Experiment.to_toml
+
+    def counting(experiment):
+        calls.append(experiment)
+        return original(experiment)
+
+    monkeypatch.setattr(Experiment, "to_toml", counting)
+    return calls
+
+
+def test_dirty_means_the_file_would_change(tmp_path):
+    path = tmp_path / "e.toml"
+    three_runs().save(path)
+    doc = Document()
+    doc.load(path)
+    assert not doc.dirty
+    doc.update_run(0, lr=0.002)
+    assert doc.dirty
+    doc.update_run(0, lr=0.001)
+    assert not doc.dirty  # back to what the file holds
+    doc.update_run(0, schedule={"step_size": 7})  # a constant rate saves no step_size
+    assert not doc.dirty
+    assert doc.experiment.to_toml() == path.read_text(encoding="utf-8")
+    doc.update_experiment(title="renamed")
+    assert doc.dirty
+    doc.save()
+    assert not doc.dirty
+    doc.replace(parse_experiment({"title": "unsaved"}), None, saved=False)
+    assert doc.dirty  # against the file last saved
+
+
+def test_save_as_elsewhere_is_clean_with_its_data_renamed(tmp_path):
+    """Save As moves a relative data file's name to the new folder: the document is clean
+    against what was written there, and an edit back to it is clean again."""
+    folder = tmp_path / "course"
+    folder.mkdir()
+    rows = "\n".join(f"{i / 10},{i % 3},{i / 5 + 1}" for i in range(30))
+    (folder / "points.csv").write_text("x1,x2,y\n" + rows + "\n", encoding="utf-8")
+    (folder / "fit.toml").write_text(
+        '[problem]\nkind = "linear_regression"\ndata = "points.csv"\n'
+        '[[runs]]\noptimizer = "sgd"\nlr = 0.01\n',
+        encoding="utf-8",
+    )
+    doc = Document()
+    doc.load(folder / "fit.toml")
+    doc.update_run(0, lr=0.02)
+    target = tmp_path / "elsewhere" / "copy.toml"
+    target.parent.mkdir()
+    doc.save(target)
+    assert doc.experiment.problem.data == "../course/points.csv"
+    assert not doc.dirty
+    doc.update_run(0, lr=0.03)
+    assert doc.dirty
+    doc.update_run(0, lr=0.02)
+    assert not doc.dirty
+    assert doc.experiment.to_toml() == target.read_text(encoding="utf-8")
+
+
+def test_dirty_serializes_each_experiment_once_and_the_saved_one_only_when_asked(
+    tmp_path, serialized
+):
+    path = tmp_path / "e.toml"
+    three_runs().save(path)
+    doc = Document()
+    serialized.clear()
+    doc.load(path)
+    assert [doc.dirty for _ in range(3)] == [False] * 3
+    assert serialized == []  # what was just opened is clean: nothing to compare
+    doc.update_run(0, lr=0.002)
+    assert [doc.dirty for _ in range(3)] == [True] * 3  # the title, a menu, a close
+    assert len(serialized) == 2  # the edited experiment, and the saved one once
+    doc.update_run(0, lr=0.003)
+    assert [doc.dirty for _ in range(2)] == [True] * 2
+    assert len(serialized) == 3
+    serialized.clear()
+    doc.save()
+    assert not doc.dirty
+    assert serialized == [doc.experiment]  # the file's text, written once
