@@ -622,15 +622,19 @@ class NetworkLive:
         self._coords = None
         return True
 
-    def _task(self, rect, *, coarse: bool) -> SliceTask:
+    def _slice_buffers(self) -> np.ndarray:
+        """The running statistics the slice is evaluated with (``buffers_col``'s, or the
+        start's while those are not finite): the slice drawn and its hover read-out share
+        them, so that the read-out is the loss of the picture under the pointer."""
         _, buffers = self.trainer.final_state()
         if buffers is None or not np.isfinite(buffers[self.buffers_col]).all():
-            buffers_row = self.problem.start_buffers
-        else:
-            buffers_row = buffers[self.buffers_col]
-        split = self.problem.split
+            return self.problem.start_buffers
+        return buffers[self.buffers_col]
+
+    def _task(self, rect, *, coarse: bool) -> SliceTask:
+        split, buffers = self.problem.split, self._slice_buffers()
         return SliceTask(
-            self.model, self.plane, buffers_row, split.x_train, split.y_train, rect, coarse=coarse
+            self.model, self.plane, buffers, split.x_train, split.y_train, rect, coarse=coarse
         )
 
     def work(self, budget_s: float = 0.03) -> bool:
@@ -737,10 +741,10 @@ class NetworkLive:
         """The slice's exact loss at (a, b) (the hover read-out)."""
         if self.plane is None:
             return math.nan
-        _, buffers = self.trainer.final_state()
-        row = buffers[self.buffers_col] if buffers is not None else self.problem.start_buffers
         split = self.problem.split
-        loss, _ = mlp_grid_loss(self.model, self.plane, row, split.x_train, split.y_train, [a], [b])
+        loss, _ = mlp_grid_loss(
+            self.model, self.plane, self._slice_buffers(), split.x_train, split.y_train, [a], [b]
+        )
         return float(np.asarray(loss).ravel()[0])
 
     def start_point(self) -> tuple[float, float]:

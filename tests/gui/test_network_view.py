@@ -302,3 +302,23 @@ def test_a_new_plane_builds_its_picture_once_and_lays_the_slice_around_it(monkey
     assert live.picture is built_pictures[0]
     assert live.default_rect == nv.fit_rect(live.picture.path_coords)
     assert live.task.rect == live.default_rect
+
+
+def test_the_hover_value_is_the_slices_even_when_the_running_statistics_are_not(monkeypatch):
+    """The slice falls back to the start's batch norm statistics while the run's are not
+    finite; the hover read-out used the run's own (NaN) and read no value at all."""
+    monkeypatch.setattr(nv, "FINE_POINTS", 5)
+    _built, live = trained_live(batch_norm=True)
+    params, buffers = live.trainer.final_state()
+    broken = np.array(buffers, float)
+    broken[live.buffers_col] = np.nan
+    monkeypatch.setattr(live.trainer, "final_state", lambda: (params, broken))
+    live.request_rect((-1.0, 1.0, -0.5, 0.5))  # a zoom: the slice again, with these
+    while live.has_work:
+        live.work(1.0)
+    z, rect, fine = live.grid
+    assert fine
+    assert np.isfinite(z).all()
+    a, b = nv.grid_axes(rect, 5)
+    for j, i in ((0, 0), (2, 3), (4, 1)):
+        assert live.value_at(a[i], b[j]) == pytest.approx(z[j, i], rel=1e-12)
