@@ -123,15 +123,13 @@ class PlaneChoice:
 
 @dataclass(frozen=True, eq=False)
 class States:
-    """Recorded full states of every run: ``steps (K,)`` and, row ``k`` of them, the
-    parameters ``source[index[k]]`` (``(R, P)``; ``index`` None: ``source[k]``) and buffers
-    (``(K, R, Q)``, or None when the trainer keeps no buffers per state). Rows are read
-    with ``take``: a picture projects only the rows it has not seen."""
+    """Recorded full states of every run: ``steps (K,)``, the parameters ``params
+    (K, R, P)`` and buffers (``(K, R, Q)``, or None when the trainer keeps no buffers per
+    state). Rows are read with ``take``: a picture projects only the rows it has not seen."""
 
     steps: np.ndarray
-    source: np.ndarray
+    params: np.ndarray
     buffers: np.ndarray | None = None
-    index: np.ndarray | None = None
 
     @property
     def count(self) -> int:
@@ -139,16 +137,11 @@ class States:
 
     @property
     def n_runs(self) -> int:
-        return self.source.shape[1]
+        return self.params.shape[1]
 
     def take(self, rows) -> np.ndarray:
         """Parameters ``(len(rows), R, P)`` of kept rows ``rows``."""
-        rows = np.asarray(rows, int)
-        return self.source[rows if self.index is None else self.index[rows]]
-
-    @property
-    def params(self) -> np.ndarray:
-        return self.take(np.arange(self.count))
+        return self.params[np.asarray(rows, int)]
 
 
 def recorded_states(trainer) -> States:
@@ -491,7 +484,6 @@ class NetworkLive:
         self.task: SliceTask | None = None
         self.grid: tuple[np.ndarray, tuple, bool] | None = None  # (z, rect, fine) latest
         self.default_rect: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)
-        self.grid_serial = 0  # grows with every finished grid
         self._coords: np.ndarray | None = None  # history rows' coordinates (for today's view)
         self._filled = 0
         self.history_view = None
@@ -645,7 +637,6 @@ class NetworkLive:
             result = self.task.step()
             if result is not None:
                 self.grid = result
-                self.grid_serial += 1
                 finished = True
                 if self.task.done:
                     self.task = None
