@@ -396,15 +396,16 @@ def make_interpolation(model, split, current, buffers, runs: tuple[int, int]) ->
 
 class SliceTask:
     """The loss over ``rect`` of ``plane``, coarse then fine, computed band by band: each
-    ``step()`` evaluates about ``BAND_POINTS`` grid points and returns the finished grid
-    (``(z, rect, fine)``) when one is complete, else None. ``done`` once the fine one is."""
+    ``step()`` evaluates a band of grid rows that takes about ``BAND_SECONDS`` and returns
+    the finished grid (``(z, rect, fine)``) when one is complete, else None. ``done`` once
+    the fine one is."""
 
     def __init__(self, model, plane, buffers, x, y, rect, *, coarse: bool = True, fine_points=None):
         self.model, self.plane, self.buffers, self.x, self.y = model, plane, buffers, x, y
         self.rect = tuple(float(v) for v in rect)
         fine = FINE_POINTS if fine_points is None else fine_points  # (read now: tests set it)
         self._passes = ([COARSE_POINTS] if coarse else []) + [fine]
-        self._rows: list[np.ndarray] = []
+        self._rows: list[np.ndarray] = []  # the current pass's bands of grid rows so far
         self._seconds = 0.0  # spent on the current pass
         self._per_point = math.nan  # seconds per grid point, as measured
         self.done = False
@@ -413,16 +414,20 @@ class SliceTask:
         if self.done:
             return ""
         points = self._passes[0]
-        rows = sum(len(r) for r in self._rows)
         which = "preview" if len(self._passes) > 1 else "refining"
-        return f"slice of the plane: {which} {points}×{points}, {100 * rows // points}%"
+        return f"slice of the plane: {which} {points}×{points}, {100 * self._rows_done // points}%"
+
+    @property
+    def _rows_done(self) -> int:
+        """Grid rows of the current pass computed so far."""
+        return sum(len(band) for band in self._rows)
 
     def step(self):
         if self.done:
             return None
         points = self._passes[0]
         a, b = grid_axes(self.rect, points)
-        start = len(self._rows) and sum(len(r) for r in self._rows)
+        start = self._rows_done
         band = 1
         if math.isfinite(self._per_point):
             band = max(1, int(BAND_SECONDS / (self._per_point * points)))
@@ -451,6 +456,8 @@ class SliceTask:
 
 # ---- one job's live picture --------------------------------------------------------------------
 
+# shared by every job: the worker keys a slice by the problem's surface_key and this serial,
+# and two jobs of the same problem (another optimizer, say) must never share a key
 _plane_serials = itertools.count(1)
 
 
