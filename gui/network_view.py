@@ -214,6 +214,8 @@ def make_plane(
         finite = np.isfinite(params).all(axis=2)  # (K', R)
         points = params[finite]
         starts = params[0][finite[0]]
+        # runs from one initialization: the plane goes through it, so every path starts at
+        # (0, 0); otherwise through the states' mean
         origin = starts[0] if len(starts) and np.all(starts == starts[0]) else None
         plane = principal_plane(points, origin=origin)
         col = picks[0]
@@ -491,7 +493,9 @@ class NetworkLive:
         self.task: SliceTask | None = None
         self.grid: tuple[np.ndarray, tuple, bool] | None = None  # (z, rect, fine) latest
         self.default_rect: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)
-        self._coords: np.ndarray | None = None  # history rows' coordinates (for today's view)
+        # the history rows' coordinates on the plane (``history_view.coords``), filled up to
+        # ``_filled`` from the kept rows' (``_fill_history_coords``)
+        self._coords: np.ndarray | None = None
         self._filled = 0
         self.history_view = None
         # the decision boundary (2-D data sets) at the playhead, the interpolation's runs
