@@ -155,14 +155,13 @@ class Frame:
     def finite_rows(self, run: int, rows: int | None = None) -> int:
         """Rows of the document's ``run`` to draw: revealed (or the first ``rows``), and
         before its divergence; 0 when the snapshot has no column for it."""
-        col = self.column(run)
-        if col is None:
+        if self.column(run) is None:
             return 0
-        h = self.snapshot.history
         rows = self.rows if rows is None else rows
-        at = self.snapshot.diverged_at[col] if col < len(self.snapshot.diverged_at) else -1
+        at = self.diverged_step(run)
         if at >= 0:
-            rows = min(rows, int(np.searchsorted(h.step[: self.snapshot.count], at)))
+            steps = self.snapshot.history.step[: self.snapshot.count]
+            rows = min(rows, int(np.searchsorted(steps, at)))
         return max(rows, 0)
 
     def diverged_step(self, run: int) -> int:
