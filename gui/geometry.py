@@ -525,3 +525,69 @@ def grown_end(done: float, total: float) -> float:
         if m * base >= done:
             return float(min(m * base, total))
     return float(total)
+
+
+# ---- a slice's paths off the plane, and where a legend goes ---------------------------------
+
+#: a path whose distance from the plane is at least this fraction of its distance from the
+#: plane's origin is drawn dashed (in the app and the figures): it is not walking the drawn
+#: surface, whatever its projection seems to do
+FAR_OFF_PLANE = 0.5
+
+
+def far_off_plane(distance: float, norm: float) -> bool:
+    """A point ``distance`` off the plane and ``norm`` from its origin is far off it (False
+    when either is unknown)."""
+    return bool(distance >= FAR_OFF_PLANE * norm)  # (False for NaN)
+
+
+def off_plane_text(distance: float, norm: float) -> str:
+    """How far a point lies off the drawn plane, against how far it is from the plane's
+    origin (the start, or a random plane's run): "off-plane distance 0.8 (12% of ‖θ − origin‖)"."""
+    if not math.isfinite(distance):
+        return ""
+    text = f"off-plane distance {distance:.2g}"
+    if math.isfinite(norm) and norm > 0:
+        text += f" ({100 * distance / norm:.0f}% of ‖θ − origin‖)"
+    return text
+
+
+#: where a legend may sit in its plot, in the order preferred when two cover as much: the
+#: four corners, then the middles of the four edges. Each is the anchor (0: left or top,
+#: 1: right or bottom) of both the legend and the plot, as pyqtgraph's ``anchor`` takes it.
+LEGEND_PLACES = (
+    (1.0, 0.0), (0.0, 0.0), (1.0, 1.0), (0.0, 1.0),
+    (0.5, 0.0), (0.5, 1.0), (0.0, 0.5), (1.0, 0.5),
+)  # fmt: skip
+MARK_WEIGHT = 1000  # a run's dot (its end) under the legend costs this many path points
+
+
+def legend_rect(place, plot_size, legend_size, margin: float) -> tuple[float, float, float, float]:
+    """The legend's rectangle ``(left, top, right, bottom)`` in the plot's pixels (y down)
+    when anchored at ``place`` ``margin`` pixels in from the plot's edges."""
+    (ax, ay), (w, h), (lw, lh) = place, plot_size, legend_size
+    left = ax * (w - lw) + (margin if ax == 0 else -margin if ax == 1 else 0)
+    top = ay * (h - lh) + (margin if ay == 0 else -margin if ay == 1 else 0)
+    return left, top, left + lw, top + lh
+
+
+def quiet_place(points, marks, plot_size, legend_size, margin: float = 10, pad: float = 8):
+    """Where a legend of ``legend_size`` pixels covers the least in a plot of ``plot_size``:
+    ``points (n, 2)`` are the drawn path points, ``marks (m, 2)`` the runs' dots and other
+    markers (each weighs ``MARK_WEIGHT`` points, so that no end is hidden while another
+    place is free), both in the plot's pixels (y down); a point within ``pad`` pixels of the
+    rectangle counts (a marker has a size). One of ``LEGEND_PLACES``."""
+
+    def covered(rect, pts) -> int:
+        pts = np.asarray(pts, float).reshape(-1, 2)
+        left, top, right, bottom = rect
+        x, y = pts[:, 0], pts[:, 1]
+        inside = (x >= left - pad) & (x <= right + pad) & (y >= top - pad) & (y <= bottom + pad)
+        return int(np.count_nonzero(inside))
+
+    def cost(place) -> int:
+        rect = legend_rect(place, plot_size, legend_size, margin)
+        return covered(rect, points) + MARK_WEIGHT * covered(rect, marks)
+
+    costs = [cost(place) for place in LEGEND_PLACES]
+    return LEGEND_PLACES[int(np.argmin(costs))]  # the first of the least covered

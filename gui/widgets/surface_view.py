@@ -45,12 +45,16 @@ from superqt.utils import qthrottled
 
 from gui.geometry import (
     FAR_FACTOR,
+    FAR_OFF_PLANE,  # noqa: F401  (the app's threshold, shared with the figures)
     PathThinner,
     Shading,
     arrow_pixels,
     arrow_segments,
+    far_off_plane,
     last_seen,
+    off_plane_text,
     pull_in,
+    quiet_place,
 )
 from gui.palette import MINIMUM_COLOR, MINIMUM_EDGE
 from gui.snapshot import surface_key as surface_key
@@ -71,11 +75,9 @@ ARROWS_TIP = (
     "and the run's momentum or last update (thick). Drawn to scale when short,\n"
     "compressed when long: they shrink away as a run comes to rest."
 )
-#: a path whose distance from the plane is at least this fraction of its distance from the
-#: plane's origin is drawn dashed: it is not walking the drawn surface
-FAR_OFF_PLANE = 0.5
 NO_PICTURE_YET = "Computing the plane and the loss over it…"
 NOTICE_MS = 6000  # how long a refusal stays on the plot
+LEGEND_MARGIN = 10  # pixels between the legend and the plot's edges
 
 
 def network_of(frame):
@@ -88,17 +90,6 @@ def is_network(frame) -> bool:
     if network_of(frame) is not None:
         return True
     return getattr(frame.snapshot.experiment.problem, "kind", "") == "mlp"
-
-
-def off_plane_text(distance: float, norm: float) -> str:
-    """How far a point lies off the drawn plane, against how far it is from the plane's
-    origin (the start, or a random plane's run): "off-plane distance 0.8 (12% of ‖θ − origin‖)"."""
-    if not math.isfinite(distance):
-        return ""
-    text = f"off-plane distance {distance:.2g}"
-    if math.isfinite(norm) and norm > 0:
-        text += f" ({100 * distance / norm:.0f}% of ‖θ − origin‖)"
-    return text
 
 
 class StartMarker(pg.TargetItem):
@@ -198,6 +189,7 @@ class SurfaceView(QWidget):
         plot.addItem(self.start)
         self.legend = pg.LegendItem(offset=(-10, 10), verSpacing=-4, labelTextSize="9pt")
         self.legend.setParentItem(self.viewbox)
+        self._legend_place = (1.0, 0.0)  # top right, until the paths say otherwise
 
         # the read-out floats in the plot's bottom-left corner while the mouse is over the
         # plot: in the header it ran into a long formula (a regression's)
@@ -255,6 +247,9 @@ class SurfaceView(QWidget):
         # the view moves, and once more when it stops
         self._regrid = qthrottled(self._regrid_now, timeout=100, leading=False, parent=self)
         self.viewbox.sigRangeChanged.connect(lambda *_: self._regrid())
+        # the legend moves off the paths when the view moves or resizes
+        self.viewbox.sigRangeChanged.connect(lambda *_: self._place_legend())
+        self.viewbox.sigResized.connect(lambda *_: self._place_legend())
         self._hover = pg.SignalProxy(
             self.plot_widget.scene().sigMouseMoved, rateLimit=30, slot=self._on_hover
         )
@@ -429,6 +424,7 @@ class SurfaceView(QWidget):
         self._draw_start(frame)
         self._draw_arrows(frame, current)
         self._draw_legend(frame, n)
+        self._place_legend()
 
     def _track(self, frame, i: int):
         """What run ``i`` draws of a 2-D problem: (its rows pulled in, the rows drawn, the
@@ -472,7 +468,7 @@ class SurfaceView(QWidget):
         distance = _at(network.path_distance, last, col)
         norm = _at(network.path_norm, last, col)
         self._distances[i] = off_plane_text(distance, norm)
-        if distance >= FAR_OFF_PLANE * norm:  # (False for NaN)
+        if far_off_plane(distance, norm):
             self._far.add(i)
         return cached.points, shown, rows
 
@@ -655,6 +651,46 @@ class SurfaceView(QWidget):
         if len(self.minima.data):
             self.legend.addItem(self.minima, "minimum")
 
+    def _place_legend(self) -> None:
+        """Put the legend where it covers the fewest drawn path points and no run's dot,
+        the start or a minimum when a place is free of them (``quiet_place``): in a fixed
+        corner it hid the ends of the paths that went there."""
+        vb = self.viewbox
+        size = vb.rect().size()
+        w, h = size.width(), size.height()
+        if not (w > 0 and h > 0) or not self.legend.items:
+            return
+        (x0, x1), (y0, y1) = vb.viewRange()
+        if not (x1 > x0 and y1 > y0):
+            return
+
+        def pixels(points) -> np.ndarray:  # view coordinates → the view box's pixels
+            p = np.asarray(points, float).reshape(-1, 2)
+            p = p[np.isfinite(p).all(axis=1)]
+            return np.column_stack([(p[:, 0] - x0) / (x1 - x0) * w, (y1 - p[:, 1]) / (y1 - y0) * h])
+
+        drawn = [np.column_stack(item.getData()) for item in self.paths if item.isVisible()]
+        drawn = [d for d in drawn if d.ndim == 2 and d.shape[1] == 2]
+        marks = [_scatter_points(self.heads), _scatter_points(self.crosses)]
+        marks.append(_scatter_points(self.minima))
+        if self.start.isVisible():
+            marks.append(np.array([[self.start.pos().x(), self.start.pos().y()]]))
+        legend = self.legend.boundingRect()
+        place = quiet_place(
+            pixels(np.concatenate(drawn)) if drawn else np.zeros((0, 2)),
+            pixels(np.concatenate(marks)),
+            (w, h),
+            (legend.width(), legend.height()),
+            margin=LEGEND_MARGIN,
+        )
+        if place == self._legend_place:
+            return
+        self._legend_place = place
+        offset = tuple(
+            LEGEND_MARGIN if a == 0 else -LEGEND_MARGIN if a == 1 else 0.0 for a in place
+        )
+        self.legend.anchor(itemPos=place, parentPos=place, offset=offset)
+
     # ---- interaction -------------------------------------------------------------------------
     def _on_start_moved(self, *_):
         pos = self.start.pos()
@@ -744,6 +780,14 @@ class SurfaceView(QWidget):
         return (np.zeros(0) if x is None else np.asarray(x)), (
             np.zeros(0) if y is None else np.asarray(y)
         )
+
+
+def _scatter_points(item: pg.ScatterPlotItem) -> np.ndarray:
+    """The points a scatter draws ``(n, 2)``."""
+    data = item.data
+    if len(data) == 0:
+        return np.zeros((0, 2))
+    return np.column_stack([data["x"], data["y"]]).astype(float)
 
 
 def _at(values, row: int, col: int) -> float:
