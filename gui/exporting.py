@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import os
 from pathlib import Path
 
@@ -22,9 +23,9 @@ from engine.records import write_trajectories_csv
 from engine.training import History
 from gui import figure_files, figures, network_figures
 from gui.controller import Frame
+from gui.geometry import far_off_plane, off_plane_text
 from gui.palette import MINIMUM_COLOR, MINIMUM_EDGE, RUN_COLORS
 from gui.theme import LIGHT
-from gui.widgets.surface_view import off_plane_text
 
 GIF_SIZE = (760, 640)
 GIF_FRAMES = 72
@@ -113,10 +114,12 @@ def _slice_figure(frame: Frame, network, h, labels, colors, visible, view):
     # each path's distance from the plane at the playhead, as the live legend says it
     rows = int(np.searchsorted(network.path_steps, frame.head, side="right"))
     labels = list(labels)
+    dashed = []
     for col in range(len(labels)):
         far = off_plane_at(network, rows, col)
         if far:
             labels[col] = f"{labels[col]} · {far}"
+        dashed.append(far_off_plane(*off_plane_numbers(network, rows, col)))
     return figures.surface_figure(
         frame.snapshot.built.problem,
         h,
@@ -128,22 +131,29 @@ def _slice_figure(frame: Frame, network, h, labels, colors, visible, view):
         subtitle=network.plane_text,
         grid=(surface.z, surface.rect),
         paths=slice_paths(network, rows, h.n_runs),
+        dashed=dashed,  # far off the plane, as the live view draws them
+    )
+
+
+def off_plane_numbers(network, rows: int, col: int) -> tuple[float, float]:
+    """Column ``col``'s distance from the plane and from its origin at its last finite row
+    among the first ``rows`` (NaN, NaN: none)."""
+    coords = np.asarray(network.path_coords)
+    if col >= coords.shape[1] or rows == 0:
+        return math.nan, math.nan
+    finite = np.flatnonzero(np.isfinite(coords[:rows, col]).all(axis=1))
+    if len(finite) == 0:
+        return math.nan, math.nan
+    row = int(finite[-1])
+    return (
+        float(np.asarray(network.path_distance)[row, col]),
+        float(np.asarray(network.path_norm)[row, col]),
     )
 
 
 def off_plane_at(network, rows: int, col: int) -> str:
     """The off-plane text of column ``col`` at its last finite row among the first ``rows``."""
-    coords = np.asarray(network.path_coords)
-    if col >= coords.shape[1] or rows == 0:
-        return ""
-    finite = np.flatnonzero(np.isfinite(coords[:rows, col]).all(axis=1))
-    if len(finite) == 0:
-        return ""
-    row = int(finite[-1])
-    return off_plane_text(
-        float(np.asarray(network.path_distance)[row, col]),
-        float(np.asarray(network.path_norm)[row, col]),
-    )
+    return off_plane_text(*off_plane_numbers(network, rows, col))
 
 
 FIGURES = ("surface", "curves", "boundary", "interpolation")

@@ -4,10 +4,12 @@ appearing (``gui.offscreen`` picks Qt's offscreen platform when there is no disp
 
 from __future__ import annotations
 
+import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QBuffer, QIODevice, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QImage, QPainter, QPen
@@ -16,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 from engine.files import atomic_path
 from gui.figures import curves_figure, run_styles_of, surface_figure
+from gui.geometry import far_off_plane, off_plane_text
 from gui.palette import BACKGROUND
 
 
@@ -140,18 +143,36 @@ def dispose(widget: pg.GraphicsLayoutWidget) -> None:
     widget.deleteLater()
 
 
-def render_run_figures(built, history, out_dir: str | os.PathLike, scale: int = 2) -> list[Path]:
-    """``surface.png`` and ``curves.png`` of a finished experiment, into ``out_dir``."""
-    out_dir = Path(out_dir)
+def run_figure_widgets(built, history) -> list[tuple[str, object]]:
+    """The headless runner's figures, as ``(name, build)`` pairs: ``build()`` lays out the
+    figure's widget (``surface``: the loss surface or a network's slice with every path;
+    ``curves``)."""
     experiment = built.experiment
     labels, colors, visible = run_styles_of(experiment)
     styles = {"labels": labels, "colors": colors, "visible": visible, "title": experiment.title}
     view = getattr(experiment.problem, "view", None)
-    written = []
-    for name, build in (
-        ("surface", lambda: surface_figure(built.problem, history, view=view, **styles)),
+    # a network's slice: each path's distance from the plane in the legend, and the paths
+    # far off it dashed, as the app draws them
+    off_plane = final_off_plane(built)
+    slice_labels, dashed = list(labels), None
+    if off_plane is not None:
+        dashed = [far_off_plane(d, n) for d, n in off_plane]
+        for run, (distance, norm) in enumerate(off_plane[: len(slice_labels)]):
+            text = off_plane_text(distance, norm)
+            if text:
+                slice_labels[run] += f" · {text}"
+    surface_styles = {**styles, "labels": slice_labels, "dashed": dashed}
+    return [
+        ("surface", lambda: surface_figure(built.problem, history, view=view, **surface_styles)),
         ("curves", lambda: curves_figure(history, built.problem, **styles)),
-    ):
+    ]
+
+
+def render_run_figures(built, history, out_dir: str | os.PathLike, scale: int = 2) -> list[Path]:
+    """``surface.png`` and ``curves.png`` of a finished experiment, into ``out_dir``."""
+    out_dir = Path(out_dir)
+    written = []
+    for name, build in run_figure_widgets(built, history):
         widget = build()
         try:
             written.append(export_png(widget, out_dir / f"{name}.png", scale=scale))
@@ -159,3 +180,22 @@ def render_run_figures(built, history, out_dir: str | os.PathLike, scale: int = 
             dispose(widget)
     QApplication.processEvents()
     return written
+
+
+def final_off_plane(built) -> list[tuple[float, float]] | None:
+    """Each run's final state's distance from the plane a network's surface is drawn on,
+    and its distance from the plane's origin (NaN for a run that diverged); None for a
+    problem that is not a slice (or a network whose states spanned less than a plane)."""
+    plane = getattr(built.problem, "plane", None)
+    trainer = getattr(built, "trainer", None)
+    if plane is None or trainer is None:
+        return None
+    params, _ = trainer.final_state()
+    out = []
+    for theta in np.asarray(params, float):
+        if not np.isfinite(theta).all():
+            out.append((math.nan, math.nan))
+            continue
+        distance = float(plane.distance(theta[None])[0])
+        out.append((distance, float(np.linalg.norm(theta - plane.origin))))
+    return out

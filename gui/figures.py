@@ -165,6 +165,7 @@ def surface_figure(
     resolution: int = SURFACE_RESOLUTION,
     grid=None,
     paths: Sequence[np.ndarray] | None = None,
+    dashed: Sequence[bool] | None = None,
 ) -> pg.GraphicsLayoutWidget:
     """The loss surface as a colour map with contour lines, each run's path in its colour
     (a circle where it starts, a dot where it ends, a cross where it diverged), the known
@@ -175,7 +176,8 @@ def surface_figure(
 
     The app's export of a network's slice passes what it shows: ``grid`` = ``(z, rect)``, the
     worker's loss over the plane (drawn, not recomputed), and ``paths``, each run's projected
-    rows up to the playhead, in place of the history's coordinates."""
+    rows up to the playhead, in place of the history's coordinates. ``dashed``: the runs drawn
+    dashed, those far off the plane (``gui.geometry.far_off_plane``), as the app draws them."""
     n = history.n_runs if history is not None else 0
     if history is not None and labels is None:
         labels = history.labels
@@ -236,8 +238,14 @@ def surface_figure(
         # clipped here rather than by the view box, so that an SVG (which keeps no clip)
         # never shows a path running off the plot; a long path thinned as in the app
         x, y, connect = clip_polyline(points[thin_path(points, view, FIGURE_PATH_POINTS)], view)
+        far = dashed is not None and run < len(dashed) and bool(dashed[run])
+        style = Qt.PenStyle.DashLine if far else Qt.PenStyle.SolidLine
         line = pg.PlotDataItem(
-            x, y, connect=_connect_arg(connect), pen=pg.mkPen(color, width=2.2), antialias=True
+            x,
+            y,
+            connect=_connect_arg(connect),
+            pen=pg.mkPen(color, width=2.2, style=style),
+            antialias=True,
         )
         plot.addItem(line)
         legend.addItem(line, _legend_label(history, run, labels[run]))

@@ -1,0 +1,96 @@
+"""The headless runner's surface.png of a network marks the paths far off the plane as the
+app does: dashed, with each path's off-plane distance in the legend. The distances are
+checked against a least-squares residual computed here from the final weights and the
+plane's directions (not ``Plane.distance``), the threshold against its definition."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import Qt
+
+from gui.figure_files import dispose, run_figure_widgets
+from gui.geometry import FAR_OFF_PLANE
+from tests.gui.moons_example import trained_moons
+
+
+def the_plot(widget) -> pg.PlotItem:
+    """The figure's plot (not its colour bar, which is a PlotItem too)."""
+    items = widget.scene().items()
+    return next(i for i in items if isinstance(i, pg.PlotItem) and i.legend is not None)
+
+
+def residuals(built) -> list[tuple[float, float]]:
+    """Each run's final state: its distance from the plane (the residual of the least-squares
+    fit by the plane's two directions) and from the plane's origin."""
+    plane = built.problem.plane
+    directions = np.column_stack([plane.d1, plane.d2])
+    params, _ = built.trainer.final_state()
+    out = []
+    for theta in params:
+        offset = theta - plane.origin
+        ab, *_ = np.linalg.lstsq(directions, offset, rcond=None)
+        out.append((float(np.linalg.norm(offset - directions @ ab)), float(np.linalg.norm(offset))))
+    return out
+
+
+@pytest.fixture(scope="module")
+def surface_figure_items(qapp):
+    experiment, built, history = trained_moons()
+    figures = dict(run_figure_widgets(built, history))
+    widget = figures["surface"]()
+    plot = the_plot(widget)
+    lines = [
+        i for i in plot.listDataItems() if isinstance(i, pg.PlotDataItem) and i.xData is not None
+    ]
+    lines = [i for i in lines if len(i.xData) > 1]  # the paths (the markers are scatters)
+    legend = plot.legend
+    texts = [label.text for _, label in legend.items]
+    yield experiment, built, lines, texts
+    dispose(widget)
+
+
+def test_each_path_far_off_the_plane_is_dashed(surface_figure_items):
+    experiment, built, lines, _ = surface_figure_items
+    expected = [distance >= FAR_OFF_PLANE * norm for distance, norm in residuals(built)]
+    assert len(lines) == len(experiment.runs)
+    # the example has both: SGD's path leaves the plane, momentum's and Adam's stay near it
+    assert True in expected
+    assert False in expected
+    styles = [line.opts["pen"].style() for line in lines]
+    assert styles == [Qt.PenStyle.DashLine if far else Qt.PenStyle.SolidLine for far in expected]
+
+
+def test_the_legend_gives_each_paths_off_plane_distance(surface_figure_items):
+    experiment, built, _, texts = surface_figure_items
+    runs = [t for t in texts if "off-plane" in t]
+    assert len(runs) == len(experiment.runs)
+    for run, text, (distance, norm) in zip(experiment.runs, runs, residuals(built), strict=True):
+        assert text.startswith(run.display_label)
+        match = re.search(r"off-plane distance ([0-9.e+-]+) \((\d+)% of ‖θ − origin‖\)", text)
+        assert match is not None, text
+        assert float(match.group(1)) == pytest.approx(distance, rel=0.06)  # (two digits)
+        assert int(match.group(2)) == round(100 * distance / norm)
+
+
+def test_a_2d_problems_figure_is_drawn_solid_and_says_nothing_of_a_plane(qapp):
+    from engine.experiment import build, parse_experiment
+
+    experiment = parse_experiment(
+        {"steps": 20, "problem": {"kind": "function", "name": "rosenbrock"},
+         "runs": [{"optimizer": "sgd", "lr": 0.001}]}
+    )  # fmt: skip
+    built = build(experiment)
+    history = built.trainer.run()
+    widget = dict(run_figure_widgets(built, history))["surface"]()
+    try:
+        plot = the_plot(widget)
+        pens = [i.opts["pen"] for i in plot.listDataItems() if isinstance(i, pg.PlotDataItem)]
+        assert pens
+        assert all(pg.mkPen(p).style() != Qt.PenStyle.DashLine for p in pens)
+        assert not any("off-plane" in label.text for _, label in plot.legend.items)
+    finally:
+        dispose(widget)
