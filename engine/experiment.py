@@ -360,6 +360,13 @@ def _describe(error: dict) -> str:
     if error["type"] == "too_short" and error["loc"] == ("runs",):
         return f"{key}: {NO_RUNS}"
     got = error.get("input")
+    names = [part for part in error["loc"] if isinstance(part, str)]
+    # a bound or a limit in the project's words, from the registry (engine.parameters)
+    ours = parameters.constraint_message(
+        names[-1] if names else "", error["type"], got, error.get("ctx") or {}
+    )
+    if ours is not None:
+        return f"{key}: {ours}"
     shown = "" if isinstance(got, dict | list | tuple) else f" (got {got!r})"
     msg = error["msg"].removeprefix("Value error, ")  # our own validators' messages
     return f"{key}: {msg[0].lower()}{msg[1:]}{shown}"

@@ -129,6 +129,12 @@ class Parameter:
     # where the type and slider don't say: "list", whole numbers separated by commas in a
     # line edit (a tuple of any length); "text", a line edit
     editor: str = ""
+    # a limit's messages (README, Limits): what the value counts and per what, so that a
+    # value above it reads "5,000 units is more than the limit of 4,096 per layer"; ``items``:
+    # what a list's entries are ("hidden layers") when the list has a limit of its own
+    unit: str = ""
+    per: str = ""
+    items: str = ""
 
     def default_for(self, context: str = "*"):
         return _pick(self.default, context)
@@ -159,9 +165,64 @@ class Parameter:
             return f"must be a finite number, got {value!r}"
         bounds = self.bounds_for(context)
         if not bounds.holds(value):
-            whole = "a whole number " if self.type is int else ""
-            return f"must be {whole}{bounds.words}, got {value:g}"
+            return self.outside(value, bounds)
         return None
+
+    def outside(self, value, bounds: Bounds) -> str:
+        """The message for a number outside ``bounds``: "must be in [0, 1), got 1", or for
+        a limit (a ``unit``), "5,000 units is more than the limit of 4,096 per layer" above
+        it and "must be a whole number ≥ 1, got 0" below it."""
+        whole = self.type is int or (self.type is tuple and self.editor == "list")
+        above = bounds.high is not None and not (
+            value < bounds.high if bounds.high_open else value <= bounds.high
+        )
+        if above and self.unit:
+            per = f" {self.per}" if self.per else ""
+            limit = _number(bounds.high)
+            return f"{_number(value)} {self.unit} is more than the limit of {limit}{per}"
+        if self.unit:  # below: the limit above is not what went wrong
+            bounds = Bounds(bounds.low, None, bounds.low_open)
+        return f"must be {'a whole number ' if whole else ''}{bounds.words}, got {_number(value)}"
+
+
+def _number(value) -> str:
+    """A value as a message shows it: whole numbers with thousands separators, others ``g``."""
+    if isinstance(value, int) or (
+        isinstance(value, float) and value.is_integer() and abs(value) >= 1e4
+    ):
+        return f"{int(value):,}"
+    return f"{value:g}"
+
+
+#: pydantic's constraint errors and the bound each states (``ctx`` holds its value)
+_PYDANTIC_BOUNDS = {
+    "greater_than": ("gt", lambda v: Bounds(v, low_open=True)),
+    "greater_than_equal": ("ge", lambda v: Bounds(v)),
+    "less_than": ("lt", lambda v: Bounds(None, v, high_open=True)),
+    "less_than_equal": ("le", lambda v: Bounds(None, v)),
+}
+
+
+def constraint_message(key: str, error_type: str, value, ctx: Mapping[str, Any]) -> str | None:
+    """The project's wording for a pydantic constraint error on setting ``key`` (the last
+    name of its location: ``hidden`` for ``problem.hidden[0]``): the registry's bounds and
+    limits, as ``Parameter.check`` says them, in place of "input should be less than or
+    equal to 4096". None: not a constraint error (pydantic's message stands)."""
+    p = REGISTRY.get(key)
+    if error_type == "too_long":
+        most, got = _number(ctx.get("max_length")), _number(ctx.get("actual_length"))
+        if p is not None and p.items:
+            return f"{got} {p.items} is more than the limit of {most}"
+        return f"expected at most {most} values, got {got}"
+    if error_type not in _PYDANTIC_BOUNDS or isinstance(value, bool):
+        return None
+    if not isinstance(value, int | float):
+        return None
+    name, make = _PYDANTIC_BOUNDS[error_type]
+    bounds = p.bounds_for() if p is not None and isinstance(p.bounds, Bounds) else None
+    if bounds is None or bounds.holds(value):  # the registry states another constraint
+        bounds = make(ctx.get(name))
+    return (p or Parameter(key, key, key, "")).outside(value, bounds)
 
 
 def _pick(value, context: str):
@@ -644,6 +705,7 @@ PROBLEM_PARAMETERS: tuple[Parameter, ...] = (
         default={"mlp": None, "*": 200},  # a network's generated set: that set's own default
         bounds=Bounds(1, 1_000_000),  # a limit (README, Limits): memory and time
         slider=Slider(2, 5000, "intlog"),
+        unit="samples",
         where={"problem": ("linear_regression", "mlp")},
         active=_generated,
     ),
@@ -725,6 +787,9 @@ PROBLEM_PARAMETERS: tuple[Parameter, ...] = (
         bounds=Bounds(1, 4096),  # each width; a limit (README, Limits): memory
         where=_MLP,
         editor="list",
+        unit="units",
+        per="per layer",
+        items="hidden layers",
     ),
     Parameter(
         "activation",
@@ -800,6 +865,7 @@ EXPERIMENT_PARAMETERS: tuple[Parameter, ...] = (
         default=300,
         bounds=Bounds(1, 10_000_000),  # a limit (README, Limits)
         slider=Slider(10, 100_000, "intlog"),
+        unit="steps",
     ),
     Parameter(
         "seed",

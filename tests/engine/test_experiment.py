@@ -337,10 +337,10 @@ def test_each_width_and_the_number_of_layers_have_a_limit():
     assert parse_experiment(_mlp([4096])).problem.hidden == [4096]
     assert len(parse_experiment(_mlp([8] * 16)).problem.hidden) == 16
     with pytest.raises(
-        ExperimentError, match=r"problem\.hidden\[1\]: .*less than or equal to 4096"
+        ExperimentError, match=r"problem\.hidden\[1\]: 4,097 units is more than the limit of 4,096"
     ):
         parse_experiment(_mlp([8, 4097]))
-    with pytest.raises(ExperimentError, match=r"problem\.hidden: .*at most 16 items"):
+    with pytest.raises(ExperimentError, match=r"problem\.hidden: 17 hidden layers .* limit of 16"):
         parse_experiment(_mlp([8] * 17))
 
 

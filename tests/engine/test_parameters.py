@@ -220,3 +220,55 @@ def test_readme_documents_every_registry_key():
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     keys = [*parameters.REGISTRY, *parameters.SCHEDULE_KINDS, *parameters.OPTIMIZERS]
     assert [k for k in keys if f"`{k}`" not in readme] == []
+
+
+# ---- range and limit errors read as the project's other messages --------------------------
+
+# (file in tests/bad_experiments, the one line after "FILE: ", written out by hand from the
+# file's values and the limits in README's "Limits")
+RANGE_MESSAGES = [
+    (
+        "mlp_width_too_large.toml",  # hidden = [100000, 100000]
+        "problem.hidden[0]: 100,000 units is more than the limit of 4,096 per layer (and 1 more)",
+    ),
+    (
+        "mlp_too_many_layers.toml",  # 17 widths of 8
+        "problem.hidden: 17 hidden layers is more than the limit of 16",
+    ),
+    ("mlp_zero_width.toml", "problem.hidden[1]: must be a whole number ≥ 1, got 0"),
+    ("mlp_bn_momentum.toml", "problem.bn_momentum: must be in [0, 1], got 1.5"),
+    ("mlp_validation_fraction_one.toml", "problem.validation_fraction: must be in [0, 1), got 1"),
+    (
+        "samples_too_many.toml",  # samples = 1000000000
+        "problem.samples: 1,000,000,000 samples is more than the limit of 1,000,000",
+    ),
+    ("steps_zero.toml", "steps: must be a whole number ≥ 1, got 0"),
+    (
+        "warmup_start_factor_zero.toml",
+        "runs[0].schedule.warmup_start_factor: must be > 0 and ≤ 1, got 0",
+    ),
+    ("start_three_values.toml", "problem.start: expected at most 2 values, got 3"),
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), RANGE_MESSAGES)
+def test_range_errors_say_what_was_wrong_and_what_is_expected(name, expected):
+    from engine.experiment import ExperimentError, load_experiment
+
+    path = Path(__file__).parents[1] / "bad_experiments" / name
+    with pytest.raises(ExperimentError) as caught:
+        load_experiment(path)
+    message = str(caught.value)
+    assert message == f"{path}: {expected}"
+    assert "input should" not in message  # pydantic's wording is gone
+
+
+def test_a_width_just_over_the_limit_names_its_layer():
+    from engine.experiment import ExperimentError, parse_experiment
+
+    data = {"problem": {"kind": "mlp", "dataset": "moons", "hidden": [8, 4097]}, "runs": [{}]}
+    with pytest.raises(ExperimentError) as caught:
+        parse_experiment(data)
+    assert str(caught.value) == (
+        "<experiment>: problem.hidden[1]: 4,097 units is more than the limit of 4,096 per layer"
+    )
