@@ -21,7 +21,9 @@ coordinates a, b), and each run's path is its reservoir of full states projected
 plane is chosen above the plot (``PlaneChooser``), its text (with the batch-norm note) is shown
 under it, and each path's distance from the plane at the playhead is in the legend: a path far
 off the plane must not look as if it walked the drawn valley. The start of a network is its
-weights, so the ✛ marks where they project and refuses to be dragged, saying why.
+weights, so the ✛ marks where they project and refuses to be dragged, saying why. The
+pointer near a path's point adds to the loss read-out that run's name, the step and its
+distance from the plane there (``path_point_text``).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ ARROWS_TIP = (
 NO_PICTURE_YET = "Computing the plane and the loss over it…"
 NOTICE_MS = 6000  # how long a refusal stays on the plot
 LEGEND_MARGIN = 10  # pixels between the legend and the plot's edges
+HOVER_PIXELS = 8  # a path point this near the pointer is named in the read-out
 
 
 def network_of(frame):
@@ -142,6 +145,7 @@ class SurfaceView(QWidget):
         self._frame = None
         self._surface = None  # the worker's Surface drawn now (gui.snapshot)
         self._hovered = None  # (surface key, w1, w2) under the pointer
+        self._path_hover = ""  # the path point under the pointer on a slice, said
         self._shading: Shading | None = None
         self._default_rect = (-1.0, 1.0, -1.0, 1.0)
         self._grid_rect = None
@@ -730,6 +734,8 @@ class SurfaceView(QWidget):
             return
         point = self.viewbox.mapSceneToView(pos)
         x, y = point.x(), point.y()
+        # near a path's point on a slice: whose it is, its step and how far off the plane
+        self._path_hover = self.path_point_text(x, y)
         # at once: the value interpolated in the worker's grid; a moment later the exact
         # one, which the worker computes (never the engine on the GUI thread)
         self._hovered = (self._surface.key, x, y)
@@ -749,7 +755,41 @@ class SurfaceView(QWidget):
 
     def _readout_text(self, x: float, y: float, relation: str, loss: float) -> str:
         a, b = self._surface.axis_names if self._surface is not None else ("w1", "w2")
-        return f"{a} = {x:.4g}   {b} = {y:.4g}   L {relation} {format_value(loss)}"
+        text = f"{a} = {x:.4g}   {b} = {y:.4g}   L {relation} {format_value(loss)}"
+        return f"{text}\n{self._path_hover}" if self._path_hover else text
+
+    def path_point_text(self, x: float, y: float) -> str:
+        """On a slice, the revealed path point nearest to (x, y) within ``HOVER_PIXELS`` on
+        screen: "momentum, step 120: off-plane distance 1.1 (15% of ‖θ − origin‖)"; '' when
+        none is that near (or this is not a slice). The loss at (a, b) is the plane's: the
+        distance says how far the run's weights there really were from it."""
+        frame, network = self._frame, self._network
+        if not self._slice or network is None or frame is None:
+            return ""
+        px, py = self.viewbox.viewPixelSize()
+        if not (px > 0 and py > 0):
+            return ""
+        coords = np.asarray(network.path_coords)
+        if coords.ndim != 3:
+            return ""
+        rows = int(np.searchsorted(network.path_steps, frame.head, side="right"))
+        best = None  # (squared pixels, run, row, column)
+        for i, run in enumerate(frame.experiment.runs):
+            col = frame.column(i)
+            if not run.visible or col is None or col >= coords.shape[1] or rows == 0:
+                continue
+            d2 = ((coords[:rows, col, 0] - x) / px) ** 2 + ((coords[:rows, col, 1] - y) / py) ** 2
+            d2 = np.where(np.isfinite(d2), d2, np.inf)
+            row = int(np.argmin(d2))
+            if d2[row] <= HOVER_PIXELS**2 and (best is None or d2[row] < best[0]):
+                best = (float(d2[row]), i, row, col)
+        if best is None:
+            return ""
+        _, i, row, col = best
+        step = int(np.asarray(network.path_steps)[row])
+        where = f"{frame.experiment.runs[i].display_label}, step {step:,}"
+        off = off_plane_text(_at(network.path_distance, row, col), _at(network.path_norm, row, col))
+        return f"{where}: {off}" if off else where
 
     def set_readout(self, text: str) -> None:
         """Show ``text`` in the plot's bottom-left corner (nothing: hide it)."""
