@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     _close_on_ctrl_c(window)
     if argv:
-        path = Path(argv[0])
-        if not window.open_path(path, ask=False):
-            window.open_default()
+        # a bad file: the default experiment opens, and the title, a banner and the message
+        # say that this file was not opened
+        window.open_path(Path(argv[0]), ask=False, fallback=True)
     else:
         window.open_default()
     if probe:

@@ -95,12 +95,23 @@ class MainWindow(QMainWindow):
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
         self.banner.setToolTip("Why the experiment can't be simulated as it stands")
+        # a file that could not be opened, said until another experiment is opened: the
+        # experiment shown in its place (the default one, at start-up) must not pass for it
+        self.not_opened: tuple[Path, str] | None = None
+        self.not_opened_banner = QLabel()
+        self.not_opened_banner.setWordWrap(True)
+        self.not_opened_banner.setVisible(False)
+        self.not_opened_banner.setToolTip(
+            "This file was not opened: the experiment shown is another one.\n"
+            "Fix the file and open it again (File ▸ Open)."
+        )
         # the notes say what to look at: above the plots, open on every experiment opened
         self.notes_panel = NotesPanel()
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
+        layout.addWidget(self.not_opened_banner)
         layout.addWidget(self.banner)
         layout.addWidget(self.notes_panel)
         layout.addWidget(self.views, 1)
@@ -446,6 +457,10 @@ class MainWindow(QMainWindow):
         self.banner.setStyleSheet(
             f"QLabel {{ background: {theme.error}; color: white; padding: 6px 10px; }}"
         )
+        self.not_opened_banner.setStyleSheet(
+            f"QLabel {{ background: {theme.error}; color: white; padding: 6px 10px;"
+            " font-weight: 600; }"
+        )
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state, LAYOUT_VERSION)
@@ -544,13 +559,14 @@ class MainWindow(QMainWindow):
         self._update_notes()
         c = self.controller
         name = c.path.name if c.path else "untitled"
-        self.setWindowTitle(f"{c.experiment.title} — {name}[*] — {APP_NAME}")
+        failed = f"⚠ {self.not_opened[0].name} NOT OPENED — " if self.not_opened else ""
+        self.setWindowTitle(f"{failed}{c.experiment.title} — {name}[*] — {APP_NAME}")
         self.setWindowModified(c.dirty)
 
     # ---- files -------------------------------------------------------------------------------
-    def _warn(self, title: str, text: str) -> None:
+    def _warn(self, title: str, text: str, status: str | None = None) -> None:
         self.last_warning = text
-        self.statusBar().showMessage(text, 10000)
+        self.statusBar().showMessage(text if status is None else status, 10000)
         if self.interactive:
             QMessageBox.warning(self, title, text)
 
@@ -575,7 +591,27 @@ class MainWindow(QMainWindow):
 
     def new_experiment(self) -> None:
         if self.maybe_save():
+            self._set_not_opened(None)
             self.controller.new_experiment()
+
+    def _set_not_opened(self, failure: tuple[Path, str] | None, replaced: bool = False) -> None:
+        """Say (``failure`` = (path, message)) or stop saying that a file was not opened, in
+        the window's title and a banner above the plots; ``replaced``: the default
+        experiment is shown in its place (at start-up), else the one shown before stays."""
+        self.not_opened = failure
+        if failure is None:
+            self.not_opened_banner.setVisible(False)
+        else:
+            path, message = failure
+            shown = self.controller.experiment.title
+            instead = (
+                f"Shown instead: the default experiment “{shown}”."
+                if replaced
+                else f"The experiment shown is still “{shown}”."
+            )
+            self.not_opened_banner.setText(f"⚠ {path} was NOT opened: {message}. {instead}")
+            self.not_opened_banner.setVisible(True)
+        self._update_title()
 
     def open_default(self) -> None:
         path = resources.default_experiment()
@@ -593,6 +629,7 @@ class MainWindow(QMainWindow):
         except ExperimentError as exc:
             self._warn("Cannot open the example", str(exc))
             return False
+        self._set_not_opened(None)
         return True
 
     def open_dialog(self) -> None:
@@ -604,16 +641,36 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path, ask=False)
 
-    def open_path(self, path: str | Path, *, ask: bool = True) -> bool:
+    def open_path(self, path: str | Path, *, ask: bool = True, fallback: bool = False) -> bool:
         """Open ``path``; a broken file is reported (naming the key at fault) and the
-        current experiment stays."""
+        current experiment stays, or with ``fallback`` (at start-up, when there is none yet)
+        the default one opens in its place, then the report comes, so that what is behind
+        the message is what stays. Either way the title and a banner say the file was not
+        opened until another experiment is."""
         if ask and not self.maybe_save():
             return False
         try:
             self.controller.open(path)
         except ExperimentError as exc:
-            self._warn("Cannot open the experiment", str(exc))
+            if fallback:
+                self.open_default()
+            message = str(exc)
+            for named in (str(path), str(Path(path).resolve())):  # the banner names it once
+                message = message.removeprefix(f"{named}: ")
+            self._set_not_opened((Path(path), message), fallback)
+            shown = self.controller.experiment.title
+            instead = (
+                f"The default experiment “{shown}” is shown instead."
+                if fallback
+                else f"The experiment shown is still “{shown}”."
+            )
+            self._warn(
+                "Cannot open the experiment",
+                f"{Path(path).name} was not opened:\n\n{exc}\n\n{instead}",
+                status=f"⚠ Not opened: {exc}",
+            )
             return False
+        self._set_not_opened(None)
         self.settings.last_dir = str(Path(path).resolve().parent)
         self.settings.add_recent_file(path)
         self._fill_recent_menu()
