@@ -1,4 +1,4 @@
-"""MLP training speed against PyTorch eager, measured in the same run.
+"""MLP training speed against PyTorch eager and a hand-written NumPy loop, in the same run.
 
     python benchmarks/bench_mlp.py [--quick] [--seconds S]
 
@@ -13,9 +13,17 @@ minibatch gradient and one optimizer update.
    eager's single-model rate of case 1;
 4. 256 runs at once, the same: run-steps/s (and the ratio to case 1's PyTorch rate).
 
-Goals (issue #7): ≥ 4× PyTorch eager for 1, ≥ 3× for 2, ≥ 10× for 3, ≥ 60,000 run-steps/s for
-4. Each figure is the best of a few repeats (this machine is shared), and the ratios compare
-figures of the same run.
+For 3 and 4 a second peer runs too: a hand-written batched NumPy loop (``BatchedNumPy``) that
+knows only this network and this optimizer — per-layer contiguous arrays, activations kept
+channels × examples, every update in place into buffers made once, the same minimibatches, the
+same start and rates (checked: one epoch of each from the same start agrees to float32
+rounding). Its rate is what NumPy itself reaches on this machine at that moment, so the
+engine's ratio to it says how much of the gap to a goal is the engine's.
+
+The engine donates its arrays to the optimizer (``update(..., donate=True)``, as the trainer
+does for the steps no record holds). Goals (issue #7): ≥ 4× PyTorch eager for 1, ≥ 3× for 2,
+≥ 10× for 3, ≥ 60,000 run-steps/s for 4. Each figure is the best of a few repeats (this
+machine is shared), and the ratios compare figures of the same run.
 """
 
 from __future__ import annotations
@@ -76,13 +84,115 @@ def engine_rate(parts, optimizer: str, batch_norm: bool, runs: int, seconds: flo
         batches = epoch_batches(x, y, epoch, lambda a, i: a[i])
         for xb, yb in batches:
             _, grads, buffers = model.batch_grad(params, buffers, xb, yb)
-            params, state = opt.update(grads, state, params, lr)
+            params, state = opt.update(grads, state, params, lr, donate=True)
         holder[:] = params, buffers, state
         return len(batches)
 
+    if seconds == 0:  # one epoch, for the check against the NumPy peer
+        step_epoch(0)
+        return holder[0]
     rate = timed(seconds, 3, step_epoch)
     assert np.isfinite(holder[0]).all()
     return rate
+
+
+class BatchedNumPy:
+    """The peer: R runs of the 64-H-10 ReLU MLP with PyTorch's SGD+momentum, by hand.
+
+    Parameters per layer, each contiguous over the runs — W1 (R, H, in), b1 (R, H), W2
+    (R, C, H), b2 (R, C) — and the four of them back to back in one flat array (so are the
+    gradients, the momentum and a scratch array): the update is a few passes over the whole
+    of it, the rate (one per run) applied layer by layer. Activations are (R, H, B) and
+    logits (R, C, B) (channels × examples: the softmax's sums and maxima over the classes
+    run along the contiguous example axis). The first layer is one GEMM (R·H, in) @ (in, B);
+    every array is made once and written in place.
+    """
+
+    def __init__(self, model: MLP, params, rates, momentum=0.9):
+        runs, n_in, hidden, classes = len(params), *model.widths
+        dtype = params.dtype
+        entries = [model.layout[f"linear{i}.{kind}"] for i in (0, 1) for kind in ("weight", "bias")]
+        self.flat = np.empty((4, runs * model.n_params), dtype)  # θ, ∇, momentum, scratch
+        self.layers, start = [], 0  # per layer: its views into the four flat arrays
+        for e in entries:
+            stop = start + runs * e.size
+            self.layers.append([a[start:stop].reshape(runs, *e.shape) for a in self.flat])
+            self.layers[-1][0][...] = params[:, e.offset : e.stop].reshape(runs, *e.shape)
+            start = stop
+        self.momentum, self.first = momentum, True
+        lr = np.asarray(rates, dtype)
+        self.rates = [lr.reshape((runs,) + (1,) * (len(e.shape))) for e in entries]
+        self.shape = (runs, n_in, hidden)
+        self.z1 = np.empty((runs, hidden, BATCH), dtype)
+        self.zeros = np.zeros_like(self.z1)  # maximum against an array: NumPy's fast loop
+        self.mask = np.empty(self.z1.shape, bool)
+        self.da1 = np.empty_like(self.z1)
+        self.z2 = np.empty((runs, classes, BATCH), dtype)
+        self.ones = np.ones(BATCH, dtype)
+        # flat offset of (run, class 0, example) in z2; + y·B picks each example's class
+        self.rows = np.arange(runs)[:, None] * (classes * BATCH) + np.arange(BATCH)
+
+    def step(self, xb, yb):
+        """One minibatch: gradients (the mean cross-entropy's) and the momentum update."""
+        runs, n_in, hidden = self.shape
+        (w1, g_w1, *_), (b1, g_b1, *_), (w2, g_w2, *_), (b2, g_b2, *_) = self.layers
+        z1, z2, da1, n = self.z1, self.z2, self.da1, len(yb)
+        np.matmul(w1.reshape(runs * hidden, n_in), xb.T, out=z1.reshape(runs * hidden, n))
+        np.add(z1, b1[:, :, None], out=z1)
+        np.maximum(z1, self.zeros, out=z1)
+        np.matmul(w2, z1, out=z2)
+        np.add(z2, b2[:, :, None], out=z2)
+        np.subtract(z2, z2.max(axis=1)[:, None, :], out=z2)
+        np.exp(z2, out=z2)
+        total = z2.sum(axis=1)  # (R, B)
+        picked = self.rows + yb * n
+        loss = (np.log(total) - np.log(z2.reshape(-1)[picked])).mean(axis=1)
+        total *= n
+        np.divide(z2, total[:, None, :], out=z2)  # (softmax − one-hot) / B
+        z2.reshape(-1)[picked] -= 1 / n
+        np.matmul(z2, z1.transpose(0, 2, 1), out=g_w2)
+        np.matmul(z2, self.ones, out=g_b2)
+        np.matmul(w2.transpose(0, 2, 1), z2, out=da1)
+        np.greater(z1, 0, out=self.mask)
+        np.multiply(da1, self.mask, out=da1)
+        np.matmul(da1, xb, out=g_w1)
+        np.matmul(da1, self.ones, out=g_b1)
+        theta, grad, buf, temp = self.flat
+        if self.first:  # PyTorch: the first buffer is the gradient itself
+            np.copyto(buf, grad)
+        else:
+            np.multiply(buf, self.momentum, out=buf)
+            np.add(buf, grad, out=buf)
+        for (_, _, layer_buf, layer_temp), lr in zip(self.layers, self.rates, strict=True):
+            np.multiply(lr, layer_buf, out=layer_temp)
+        np.subtract(theta, temp, out=theta)
+        self.first = False
+        return loss
+
+    def engine_params(self):
+        """The parameters as the engine's (R, P) rows."""
+        return np.concatenate([layer[0].reshape(self.shape[0], -1) for layer in self.layers], 1)
+
+
+def numpy_rate(parts, runs: int, seconds: float):
+    """Run-steps/s of the hand-written batched loop on the engine's start, rates and
+    minibatches (``seconds == 0``: one epoch, returning the parameters)."""
+    model = MLP(64, [HIDDEN], 10, "relu", False, dtype=np.float32)
+    params, _ = model.initial_state(seed=0, runs=runs)
+    rates = [LR["momentum"] * (0.5 + r / max(runs - 1, 1)) for r in range(runs)]
+    peer = BatchedNumPy(model, params, rates)
+    x, y = model.asarray(parts.x_train), parts.y_train
+
+    def step_epoch(epoch):
+        batches = epoch_batches(x, y, epoch, lambda a, i: a[i])
+        for xb, yb in batches:
+            peer.step(xb, yb)
+        return len(batches)
+
+    if seconds == 0:
+        step_epoch(0)
+        return peer.engine_params()
+    return runs * timed(seconds, 3, step_epoch)
 
 
 def torch_rate(torch, parts, optimizer: str, batch_norm: bool, seconds: float) -> float:
@@ -141,9 +251,12 @@ def main(argv=None) -> int:
         ("256 runs, SGD+momentum", "momentum", False, 256, "60k/s"),
     ]
     torch_rates = {}
+    peers = []
     print(f"{'case':<28}{'engine':>14}{'torch eager':>14}{'ratio':>9}{'goal':>8}")
     for label, optimizer, batch_norm, runs, goal in cases:
         ours = runs * engine_rate(parts, optimizer, batch_norm, runs, seconds)
+        if runs > 1:
+            peers.append((label, runs, ours, numpy_rate(parts, runs, seconds)))
         key = (optimizer, batch_norm)
         if torch is None:
             print(f"{label:<28}{ours:>14,.0f}")
@@ -155,6 +268,17 @@ def main(argv=None) -> int:
         print(
             f"{label:<28}{ours:>14,.0f}{theirs:>14,.0f}{ours / theirs:>8.1f}×{goal:>8}"
             f"   ({unit}; torch: one model)"
+        )
+    print(f"\n{'case':<28}{'engine':>14}{'NumPy by hand':>14}{'ratio':>9}   (run-steps/s)")
+    for label, runs, ours, theirs in peers:
+        # the same computation, or the comparison means nothing: one epoch of each
+        model = MLP(64, [HIDDEN], 10, "relu", False, dtype=np.float32)
+        ref = np.abs(model.initial_state(seed=0, runs=runs)[0]).max()
+        engine_end = engine_rate(parts, "momentum", False, runs, 0)
+        differ = np.abs(engine_end - numpy_rate(parts, runs, 0)).max() / ref
+        print(
+            f"{label:<28}{ours:>14,.0f}{theirs:>14,.0f}{ours / theirs:>8.2f}×"
+            f"   (after one epoch the parameters differ by {differ:.1e} of their scale)"
         )
     return 0
 

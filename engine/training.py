@@ -698,6 +698,9 @@ class Trainer:
         if self.window:
             self._start_window(end)
         start = self.step
+        # an update may overwrite the arrays it replaces (donate) only where no record holds
+        # them (a record keeps the step's old and new arrays) and they were made in this call
+        recorded_before = True
         with np.errstate(all="ignore"):
             while start < end:
                 # one block of rates at a time (every unit's block is a multiple of this one)
@@ -706,6 +709,7 @@ class Trainer:
                     unit.base = unit.load_rates(start)
                 for k in range(start, stop):
                     record = (k + 1) % record_every == 0 or k + 1 == steps
+                    donate, recorded_before = not (record or recorded_before), record
                     for lane in self._lanes:
                         grads = lane.gradient(problem, seed, record and network)
                         if noise is not None:
@@ -715,7 +719,7 @@ class Trainer:
                             old = unit.params
                             i = k - unit.base
                             unit.params, unit.state = unit.update(
-                                g, unit.state, old, unit.lr_table[i]
+                                g, unit.state, old, unit.lr_table[i], donate
                             )
                             if record:
                                 unit.records.append(

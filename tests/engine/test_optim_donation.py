@@ -34,11 +34,12 @@ IN_PLACE = {"sgd", "momentum", "nesterov", "adam", "adamw"}
 def sweep(hyper, runs):
     """``runs`` runs of ``hyper`` whose rates and (where it has one) weight decay differ, so
     that they become (R, 1) arrays; one run keeps plain floats."""
+    decay = hyper.get("weight_decay")
     return [
         {
             **hyper,
             "lr": 0.01 * (r + 1),
-            **({"weight_decay": hyper["weight_decay"] * (r + 1)} if "weight_decay" in hyper else {}),
+            **({} if decay is None else {"weight_decay": decay * (r + 1)}),
         }
         for r in range(runs)
     ]
@@ -97,7 +98,8 @@ def test_donation_that_would_change_the_dtype_or_alias_falls_back_to_the_plain_u
     before = params.copy(), state.buf.copy()
     expected = opt.update(grads, state, params, lr64)
     got = opt.update(grads, state, params, lr64, donate=True)
-    assert got[0].dtype == np.float64 and got[0] is not params
+    assert got[0].dtype == np.float64
+    assert got[0] is not params
     np.testing.assert_array_equal(got[0], expected[0])
     np.testing.assert_array_equal(params, before[0])
     np.testing.assert_array_equal(state.buf, before[1])
@@ -131,3 +133,46 @@ def test_donation_on_a_fusing_array_module_is_the_one_fused_kernel(name):
         p_fused = new
         p_plain, s_plain = plain.update(grads[k], s_plain, p_plain, lr)
         np.testing.assert_array_equal(np.asarray(p_fused), p_plain)
+
+
+# ---- the trainer donates the steps no record holds ---------------------------------------
+
+
+@pytest.mark.parametrize("record_every", [1, 2, 5])
+def test_a_trainer_that_donates_records_what_one_that_never_does_records(record_every, monkeypatch):
+    """The trainer's records keep each recorded step's old and new arrays: a donated update
+    must never overwrite those. Networks of every optimizer trained with donation and with
+    donation refused (the plain updates) record the same rows, bit for bit, and end in the
+    same state; and where two updates in a row go unrecorded, updates were done in place."""
+    from engine import optim
+    from engine.training import Trainer
+    from tests.engine.test_network_lockstep import SPECS, make_problem, recorded
+
+    donated = []
+    in_place = optim.Optimizer._donatable
+
+    def counting(self, *args):
+        donated.append(in_place(self, *args))
+        return donated[-1]
+
+    def train():
+        trainer = Trainer(make_problem(), SPECS, 23, seed=4, record_every=record_every)
+        trainer.run(chunk=7)  # several calls: each one's first step never donates
+        return trainer
+
+    monkeypatch.setattr(optim.Optimizer, "_donatable", counting)
+    donating = train()
+    monkeypatch.setattr(optim.Optimizer, "_donatable", lambda self, *args: False)
+    plain = train()
+    if record_every > 2:
+        assert any(donated), "no update was done in place"
+    else:  # every step, or the step before it, is recorded
+        assert not donated, "an update whose arrays a record holds was donated"
+    for run, spec in enumerate(SPECS):
+        mine, theirs = recorded(donating.history, run), recorded(plain.history, run)
+        for name in mine:
+            np.testing.assert_array_equal(mine[name], theirs[name], f"{spec.label} {name}")
+    for a, b in zip(donating.final_state(), plain.final_state(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(donating.snapshots.params, plain.snapshots.params)
+    np.testing.assert_array_equal(donating.history.coords, plain.history.coords)
