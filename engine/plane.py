@@ -25,6 +25,9 @@ feature space. All of them evaluate in evaluation mode (batch norm with running 
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,6 +128,12 @@ HOST_CHUNK_ELEMENTS = 1 << 18
 DEVICE_CHUNK_ELEMENTS = 1 << 25
 
 
+def default_workers() -> int:
+    """Threads for a slice in the app: one per core, at most 4 (beyond that the blocks'
+    Python overhead and the memory bus gain little)."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 def _pieces(model: MLP, vectors, name: str) -> np.ndarray:
     """The array ``name`` of each of ``vectors (K, P)``: ``(K, *shape)``, float64."""
     e = model.layout[name]
@@ -198,6 +207,7 @@ def mlp_grid_loss(
     *,
     should_stop=None,
     dtype=None,
+    workers: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Evaluation-mode loss and accuracy over the grid ``b_values × a_values`` of the plane
     (shapes ``(len(b), len(a))``, float64 on the host), batch norm using ``buffers (Q,)``: one
@@ -221,10 +231,19 @@ def mlp_grid_loss(
       core's L2 cache; on a GPU it is far larger), and the cross-entropy runs over blocks of
       several chunks' logits, so that the number of array calls per grid point stays small.
 
+    - ``workers`` threads (NumPy only; a GPU takes the whole grid itself) share out the
+      blocks, each with its own buffers: NumPy's ufuncs and BLAS release the GIL, so the
+      blocks run on as many cores (BLAS itself should then be single-threaded, as the app
+      sets it). Every block is computed exactly as with one worker: the results are the same
+      bits whatever ``workers`` is.
+
     Accuracy counts an example correct when its class's logit is the largest (a tie counts as
     correct, where ``argmax`` would take the first). ``should_stop()``, when given, is polled
-    between blocks; when it returns true, ``Cancelled`` is raised.
+    before every block (by every worker); when it returns true, the workers stop after the
+    block they are in and ``Cancelled`` is raised.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer ≥ 1, got {workers!r}")
     xp = model.xp
     dtype = model.dtype if dtype is None else np.dtype(dtype)
     on_host = xp is np
@@ -315,29 +334,35 @@ def mlp_grid_loss(
     chunk = max(1, min(m_points, max_elements // (n * max(widths, default=classes))))
     block = max(chunk, (2 * max_elements // (n * classes)) // chunk * chunk)
     block = min(block, -(-m_points // chunk) * chunk)
-    logits_buffer = xp.empty((block, classes, n), dtype)
-    # each hidden layer's activations (G, width + 1, N): the last row stays 1 (for the bias)
-    hidden_buffers = [xp.ones((chunk, width + 1, n), dtype) for width in widths]
     example = xp.arange(n)
     gather = (xp.arange(block)[:, None] * classes + y[None, :]) * n + example  # flat (g, y_n, n)
     losses = xp.empty(m_points, dtype)
     correct = xp.empty(m_points, dtype)
     safe = 64.0 if dtype.itemsize <= 4 else 512.0  # |log₂| range where Σ 2^l is exact enough
 
-    views: dict[int, tuple] = {}  # chunk size → views into the buffers (made once, reused)
+    class Scratch:
+        """One worker's buffers, and views into them (made once per chunk size, reused)."""
 
-    def chunk_views(g):
-        hidden = [buffer[:g] for buffer in hidden_buffers]
-        first_out = hidden[0].reshape(g, -1)[:, : shared.shape[1]] if hidden else None
-        pre = [h[:, :-1] for h in hidden]  # where each hidden Linear writes, and activates
-        views[g] = (first_out, hidden, pre, [activation.in_place(z) for z in pre])
-        return views[g]
+        def __init__(self):
+            self.logits = xp.empty((block, classes, n), dtype)
+            # each hidden layer's activations (G, width + 1, N): the last row stays 1 (the bias)
+            self.hidden = [xp.ones((chunk, width + 1, n), dtype) for width in widths]
+            self.views: dict[int, tuple] = {}
 
-    for start in range(0, m_points, block):
-        if should_stop is not None and should_stop():
-            raise Cancelled("the grid computation was cancelled")
+        def chunk_views(self, g):
+            views = self.views.get(g)
+            if views is None:
+                hidden = [buffer[:g] for buffer in self.hidden]
+                first_out = hidden[0].reshape(g, -1)[:, : shared.shape[1]] if hidden else None
+                pre = [h[:, :-1] for h in hidden]  # where each hidden Linear writes, activates
+                views = (first_out, hidden, pre, [activation.in_place(z) for z in pre])
+                self.views[g] = views
+            return views
+
+    def run_block(start, scratch):
+        """Losses and correct counts of grid points start … start + block."""
         stop = min(m_points, start + block)
-        logits = logits_buffer[: stop - start]
+        logits = scratch.logits[: stop - start]
         weights = [layer_weights(i, start, stop) for i in range(1, layers)]
         for sub in range(0, stop - start, chunk):
             g = min(chunk, stop - start - sub)
@@ -345,7 +370,7 @@ def mlp_grid_loss(
             if layers == 1:
                 xp.matmul(first, shared, out=logits[sub : sub + g].reshape(g, -1))
                 continue
-            first_out, hidden, pre, activate = views.get(g) or chunk_views(g)
+            first_out, hidden, pre, activate = scratch.chunk_views(g)
             if on_host:  # straight into the strided views (BLAS takes their row stride)
                 xp.matmul(first, shared, out=first_out)
             else:
@@ -376,6 +401,32 @@ def mlp_grid_loss(
             losses[start:stop] = total.sum(axis=1) + top.sum(axis=1)
         else:
             losses[start:stop] = total.sum(axis=1) - picked.sum(axis=1)
+
+    starts = range(0, m_points, block)
+    workers = min(workers, len(starts)) if on_host else 1
+    if workers == 1:
+        scratch = Scratch()
+        for start in starts:
+            if should_stop is not None and should_stop():
+                raise Cancelled("the grid computation was cancelled")
+            run_block(start, scratch)
+    else:
+        stopped = threading.Event()
+
+        def work(mine):  # every workers-th block: blocks are of one size, the shares even
+            scratch = Scratch()
+            for start in mine:
+                if should_stop is not None and should_stop():
+                    stopped.set()
+                if stopped.is_set():  # (another worker was told)
+                    return
+                run_block(start, scratch)
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="grid") as pool:
+            for done in [pool.submit(work, starts[w::workers]) for w in range(workers)]:
+                done.result()  # (an error in a worker is raised here)
+        if stopped.is_set():
+            raise Cancelled("the grid computation was cancelled")
 
     shape = a_grid.shape
     to_host = (lambda v: v.get()) if hasattr(xp, "cuda") else np.asarray

@@ -32,6 +32,7 @@ import numpy as np
 from engine.plane import (
     Plane,
     decision_grid,
+    default_workers,
     interpolation_losses,
     mlp_grid_loss,
     random_plane,
@@ -436,7 +437,10 @@ class SliceTask:
         b_band = b[start : start + band]
         began = time.perf_counter()
         with np.errstate(all="ignore"):
-            loss, _ = mlp_grid_loss(self.model, self.plane, self.buffers, self.x, self.y, a, b_band)
+            loss, _ = mlp_grid_loss(
+                self.model, self.plane, self.buffers, self.x, self.y, a, b_band,
+                workers=default_workers(),  # the band's blocks on every core (same bits)
+            )  # fmt: skip
         spent = time.perf_counter() - began
         self._seconds += spent
         self._per_point = spent / (points * len(b_band))

@@ -4,6 +4,8 @@ evaluation of the lifted parameters."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -245,6 +247,53 @@ def test_a_grid_is_cancelled_between_blocks():
     )
     assert np.isfinite(loss).all()
     assert len(polls) > 1  # polled once per block, several blocks here
+
+
+@pytest.mark.parametrize("workers", [2, 3, 16])
+@pytest.mark.parametrize(
+    ("hidden", "batch_norm", "dtype"),
+    [([7, 5], True, np.float64), ([6], False, np.float32), ([], False, np.float64)],
+)
+def test_workers_share_out_the_blocks_and_give_the_same_bits(hidden, batch_norm, dtype, workers):
+    """Threads take the blocks (here eight, the last one short; 16 workers: more
+    than blocks), each with its own buffers: the grid is workers=1's exactly, and that one
+    is the point-by-point oracle's."""
+    model, params, buffers, x, y, rng = network_and_data(hidden, "relu", batch_norm)
+    others = params + 0.4 * rng.standard_normal((2, params.size))
+    plane = three_point_plane(params, others[0], others[1])
+    a_values, b_values = np.linspace(-1, 2, 9), np.linspace(-0.5, 1.5, 7)
+    budget = {"max_elements": 2 * 30 * 7, "dtype": dtype}  # 2 points a chunk, small blocks
+    one = mlp_grid_loss(model, plane, buffers, x, y, a_values, b_values, **budget)
+    many = mlp_grid_loss(model, plane, buffers, x, y, a_values, b_values, workers=workers, **budget)
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_array_equal(a, b)
+    expected = evaluate_point_by_point(model, plane, buffers, x, y, a_values, b_values)
+    np.testing.assert_allclose(one[0], expected[0], rtol=1e-11 if dtype == np.float64 else 1e-4)
+
+
+def test_workers_stop_promptly_when_cancelled_and_bad_counts_are_refused():
+    """Each worker polls before each of its blocks: once ``should_stop()`` says so, every
+    worker stops at its next poll, so at most one more block each is begun."""
+    model, params, buffers, x, y, rng = network_and_data([7], "relu", False)
+    plane = three_point_plane(params, *(params + rng.standard_normal((2, params.size))))
+    a_values, b_values = np.linspace(-1, 2, 20), np.linspace(-0.5, 1.5, 20)  # 400 points
+    polls = []
+    lock = threading.Lock()
+
+    def stop_on_fifth():
+        with lock:
+            polls.append(1)
+            return len(polls) >= 5
+
+    with pytest.raises(Cancelled):
+        mlp_grid_loss(
+            model, plane, buffers, x, y, a_values, b_values, max_elements=30 * 7,
+            should_stop=stop_on_fifth, workers=3,
+        )  # fmt: skip
+    assert 5 <= len(polls) <= 5 + 2, len(polls)  # of 400 one-point blocks
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="workers must be an integer ≥ 1"):
+            mlp_grid_loss(model, plane, buffers, x, y, *GRID, workers=bad)
 
 
 # ---- interpolation and decision regions ------------------------------------------------------
