@@ -223,21 +223,27 @@ def test_save_as_keeps_a_shipped_data_set_name(tmp_path):
     assert doc.experiment.problem.dataset == "moons"
 
 
+def spy(monkeypatch, name: str, *owners) -> list:
+    """Replace the function ``name`` of every one of ``owners`` (the same function, imported
+    into each) by one that records the experiment it is called with; the list of them."""
+    calls = []
+    original = getattr(owners[0], name)
+
+    def recording(experiment):
+        calls.append(experiment)
+        return original(experiment)
+
+    for owner in owners:
+        monkeypatch.setattr(owner, name, recording)
+    return calls
+
+
 @pytest.fixture
 def key_calls(monkeypatch):
     """Every ``simulation_key`` computed, by the document or the session."""
     from gui import document, session
 
-    calls = []
-    original = document.simulation_key
-
-    def counting(experiment):
-        calls.append(experiment)
-        return original(experiment)
-
-    monkeypatch.setattr(document, "simulation_key", counting)
-    monkeypatch.setattr(session, "simulation_key", counting)
-    return calls
+    return spy(monkeypatch, "simulation_key", document, session)
 
 
 def test_an_edit_computes_the_simulation_key_once(key_calls):
@@ -269,15 +275,7 @@ def serialized(monkeypatch):
     """Every experiment serialized to TOML (by ``dirty``, or by a save's write)."""
     from engine.experiment import Experiment
 
-    calls = []
-    original = Experiment.to_toml
-
-    def counting(experiment):
-        calls.append(experiment)
-        return original(experiment)
-
-    monkeypatch.setattr(Experiment, "to_toml", counting)
-    return calls
+    return spy(monkeypatch, "to_toml", Experiment)
 
 
 def test_dirty_means_the_file_would_change(tmp_path):
