@@ -39,6 +39,7 @@ from engine.plane import (
     three_point_plane,
     trajectory_plane,
 )
+from gui.geometry import pixel_centres
 
 PLANE_KINDS = ("trajectory", "random", "three_point")
 PLANE_GROWTH = 1.25  # the trajectory plane is chosen again when the recorded rows grew by this
@@ -298,14 +299,6 @@ def fit_rect(coords: np.ndarray, margin: float = RECT_MARGIN) -> tuple[float, fl
     return float(low[0]), float(high[0]), float(low[1]), float(high[1])
 
 
-def grid_axes(rect, points: int) -> tuple[np.ndarray, np.ndarray]:
-    """The a and b of the pixel centres of a ``points``² grid filling ``rect``."""
-    x0, x1, y0, y1 = rect
-    a = x0 + (np.arange(points) + 0.5) * (x1 - x0) / points
-    b = y0 + (np.arange(points) + 0.5) * (y1 - y0) / points
-    return a, b
-
-
 def upsample(z: np.ndarray, factor: int) -> np.ndarray:
     """``z (n, m)`` sampled at pixel centres, resampled bilinearly at the pixel centres of a
     ``factor`` times finer grid over the same rectangle (edges held)."""
@@ -429,7 +422,7 @@ class SliceTask:
         if self.done:
             return None
         points = self._passes[0]
-        a, b = grid_axes(self.rect, points)
+        a, b = pixel_centres(self.rect, points)  # the surfaces' grid (``Surface.z``)
         start = self._rows_done
         band = 1
         if math.isfinite(self._per_point):

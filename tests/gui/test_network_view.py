@@ -12,6 +12,7 @@ import pytest
 from engine.experiment import build, parse_experiment
 from engine.plane import Plane
 from gui import network_view as nv
+from gui.geometry import pixel_centres
 
 
 def test_the_plane_is_chosen_again_when_the_rows_grew_by_a_quarter_and_at_the_end():
@@ -123,7 +124,7 @@ def test_the_slice_equals_point_by_point_evaluation(monkeypatch):
     assert [z.shape for z, _, _ in grids] == [(5, 5), (7, 7)]
     z, rect, fine = grids[-1]
     assert fine
-    a, b = nv.grid_axes(rect, 7)
+    a, b = pixel_centres(rect, 7)
     for j in (0, 3, 6):
         for i in (0, 2, 6):
             point = plane.lift(a[i], b[j])[None]
@@ -227,7 +228,7 @@ def test_a_boundary_is_each_runs_prediction_at_the_pixel_centres(monkeypatch):
     boundary = nv.make_boundary(built.problem.model, built.problem.split, states, row, rect)
     assert boundary.step == states.steps[row]
     assert boundary.classes.shape == (2, 9, 9)
-    xs, ys = nv.grid_axes(rect, 9)  # pixel centres; row j is y
+    xs, ys = pixel_centres(rect, 9)  # pixel centres; row j is y
     pixels = np.array([(x, y) for y in ys for x in xs])
     for col in range(2):
         p = softmax_oracle(
@@ -319,6 +320,6 @@ def test_the_hover_value_is_the_slices_even_when_the_running_statistics_are_not(
     z, rect, fine = live.grid
     assert fine
     assert np.isfinite(z).all()
-    a, b = nv.grid_axes(rect, 5)
+    a, b = pixel_centres(rect, 5)
     for j, i in ((0, 0), (2, 3), (4, 1)):
         assert live.value_at(a[i], b[j]) == pytest.approx(z[j, i], rel=1e-12)
