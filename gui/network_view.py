@@ -660,7 +660,7 @@ class NetworkLive:
     @property
     def activity(self) -> str:
         """What is being computed besides the training, for the status bar ('' nothing)."""
-        if self.task is not None and not self.task.done:
+        if self.has_work:
             return self.task.progress_text()
         return self.plane_error
 
