@@ -229,6 +229,8 @@ class Document:
         return Change(structural, simulation, message)
 
     def _data(self) -> dict:
+        """The experiment as plain data, a copy for an edit to change: the experiment itself
+        is never changed in place (its simulation key and dirty state are cached by identity)."""
         return self.experiment.model_dump(mode="json")
 
     def update_experiment(self, **changes) -> Change | str:
