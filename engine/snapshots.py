@@ -106,6 +106,18 @@ class Reservoir:
             s *= 2
         return s
 
+    def keeps_same_rows(self, other: Reservoir, offered: int) -> bool:
+        """Whether, once ``offered`` rows have been offered to each, this reservoir holds
+        the rows ``other`` holds: the same final stride (the kept rows are its multiples
+        and the newest row), whatever the two capacities."""
+        return self._final_stride(offered) == other._final_stride(offered)
+
+    def _final_stride(self, offered: int) -> int:
+        s = 1
+        while -(-(offered - 1) // s) + 1 > self.capacity:
+            s *= 2
+        return s
+
     def admit(self, steps) -> tuple[np.ndarray, np.ndarray]:
         """Offer the next ``len(steps)`` rows: thin the rows held to the rule's selection and
         reserve slots for the new rows that are in it. Returns ``(new, slots)``: which of the
@@ -174,10 +186,10 @@ class Reservoir:
             self._buffers[slots[hit], run] = other.buffers[where[hit], theirs]
 
     def adopt_rows(self, other: Reservoir) -> None:
-        """Hold the rows ``other`` holds (same capacity), every run's values NaN until
-        ``copy_run`` fills them in."""
-        if other.capacity != self.capacity:
-            raise ValueError("the two reservoirs have different capacities")
+        """Hold the rows ``other`` holds (``keeps_same_rows``), every run's values NaN
+        until ``copy_run`` fills them in."""
+        if not self.keeps_same_rows(other, other.offered) or other.count > len(self._steps):
+            raise ValueError("the two reservoirs keep different rows")
         k = other.count
         self._steps[:k] = other.steps
         self._rows[:k] = other.rows

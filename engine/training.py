@@ -528,6 +528,8 @@ class Trainer:
                 rows=self.total_rows,
             )
         self._reuse_source: Trainer | None = None
+        # the reused runs' final parameters and buffers, once the source is let go
+        self._reused_final: tuple[np.ndarray, np.ndarray | None] | None = None
         self.reused = self._copy_known_runs(reuse)  # run index -> the reused trainer's run
         self._lanes = self._build_lanes([i for i in range(len(runs)) if i not in self.reused])
         if not self._lanes:
@@ -600,12 +602,14 @@ class Trainer:
         if other.backend.dtype != self.backend.dtype or not self.problem.same_as(other.problem):
             return {}
         if self.snapshots is not None:
-            # a reused run's states are taken from the other's reservoir: it must hold the
-            # same rows (the rule depends only on the capacity and the rows offered)
+            # a reused run's states are taken from the other's reservoir: it must end up
+            # holding the rows this one will (the rule depends only on the capacity and the
+            # rows offered; two capacities that both hold every row agree, whatever the
+            # number of runs, so adding or removing a run still copies the others)
             theirs = other.snapshots
-            if theirs is None or theirs.capacity != self.snapshots.capacity:
+            if theirs is None or self._fixed_plane or other._fixed_plane:
                 return {}
-            if self._fixed_plane or other._fixed_plane:
+            if not self.snapshots.keeps_same_rows(theirs, self.total_rows):
                 return {}
         known = {spec.path_key(): j for j, spec in enumerate(other.runs)}
         reused = {}
@@ -833,6 +837,27 @@ class Trainer:
                 self._finish_fixed_plane()
             else:
                 self._finish_plane()
+        if self.done:
+            self._release_source()
+
+    def _release_source(self) -> None:
+        """Keep the reused runs' final states and let go of the trainer they were copied
+        from (its rows are in this history and reservoir by now): else every edit in the
+        app would keep all the earlier trainers alive, each the source of the next."""
+        source = self._reuse_source
+        if source is None:
+            return
+        self._reused_final = self._reused_states()
+        self._reuse_source = None
+
+    def _reused_states(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The final parameters ``(len(reused), P)`` and buffers of the reused runs, in the
+        order of ``reused``."""
+        if self._reuse_source is None:
+            return self._reused_final
+        params, buffers = self._reuse_source.final_state()
+        theirs = list(self.reused.values())
+        return params[theirs], None if buffers is None else buffers[theirs]
 
     _plane_done = False
 
@@ -938,8 +963,8 @@ class Trainer:
         None when they span less than a plane."""
         from engine.plane import trajectory_plane
 
-        _, params, _ = self.snapshots.view()
-        finite = _finite_rows(params)  # (K, R): a diverged run's tail is not
+        steps, params, _ = self.snapshots.view()
+        finite = self._usable_rows(steps, params)  # (K, R): a diverged run's tail is not
         starts = params[0][finite[0]]
         origin = starts[0] if len(starts) and np.all(starts == starts[0]) else None
         try:
@@ -964,7 +989,7 @@ class Trainer:
             return  # the coordinates stay 0
         self.plane = plane
         h, (steps, params, _) = self.history, self.snapshots.view()
-        finite = _finite_rows(params)
+        finite = self._usable_rows(steps, params)
         coords = _project_rows(plane, params, finite)
         if not self.window:
             self.coords_exact = self.snapshots.complete
@@ -981,6 +1006,15 @@ class Trainer:
                     )
         drawn = coords[finite]
         self._set_drawing(drawn.min(axis=0), drawn.max(axis=0))
+
+    def _usable_rows(self, steps, params) -> np.ndarray:
+        """Which of the reservoir's states ``(K, R)`` the plane is chosen from and drawn:
+        finite ones before their run diverged. The state a run diverges at may still be
+        finite (weights of 1e200, whose squares overflow): one such state would make the
+        plane's SVD overflow and every run's path vanish with it."""
+        diverged = self.history.diverged_at
+        late = (diverged >= 0) & (np.asarray(steps)[:, None] >= diverged)
+        return _finite_rows(params) & ~late
 
     def _finish_fixed_plane(self) -> None:
         if self._bounds:
@@ -1017,12 +1051,12 @@ class Trainer:
                 params[unit.cols] = to_host(unit.params)
                 if buffers is not None:
                     buffers[unit.cols] = to_host(unit.buffers)
-        if self.reused and self._reuse_source is not None:  # copied runs: the source's
-            their_params, their_buffers = self._reuse_source.final_state()
-            for i, j in self.reused.items():
-                params[i] = their_params[j]
-                if buffers is not None:
-                    buffers[i] = their_buffers[j]
+        if self.reused:  # copied runs: the source's
+            their_params, their_buffers = self._reused_states()
+            mine = list(self.reused)
+            params[mine] = their_params
+            if buffers is not None:
+                buffers[mine] = their_buffers
         return params, buffers
 
     def _flush_diagnostics(self, unit, rows, records, new, coords, lr) -> None:

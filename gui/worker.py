@@ -192,7 +192,10 @@ class TrainingWorker(QObject):
         rate = 0.0
         chunk = 64
         job_started = 0.0
-        previous: Built | None = None  # the job before: its finished runs are reused
+        # the newest finished job: its runs are copied where a new job has them unchanged
+        # (an unfinished one proves nothing about its runs' ends: the older finished one
+        # stays the source until a newer one finishes)
+        previous: Built | None = None
         while True:
             grid = None
             with self._cond:
@@ -216,7 +219,9 @@ class TrainingWorker(QObject):
                 new_job = self._pending is not None
                 if new_job:  # a grid request waits for the new job's surface
                     job, self._pending = self._pending, None
-                    previous, built = built, None
+                    if built is not None and built.trainer.done:
+                        previous = built
+                    built = None
                 else:
                     grid, self._grid_request = self._grid_request, None
                 value, self._value_request = self._value_request, None
@@ -244,7 +249,8 @@ class TrainingWorker(QObject):
                     continue
             if new_job:
                 built = self._start(job, previous)
-                previous = None
+                if built is None or not built.trainer.reused:
+                    previous = None  # another problem (or an error): nothing to keep it for
                 job_started = time.perf_counter()
                 chunk = max(16, chunk // 4)  # a new job: answer its first frame quickly
                 if built is not None:
@@ -406,9 +412,12 @@ class TrainingWorker(QObject):
 
     def _prepare(self, job: Job, previous: Built | None, backend: Backend | None) -> Built | None:
         network = job.experiment.problem.kind == "mlp"
-        # a network's recorded states are not copied between trainers: train it anew
+        # a network's trainer is made again with the app's evaluation cadence, which needs
+        # the built problem: the runs are copied from ``previous`` then
         reuse = None if network else previous
         built = build(job.experiment, job.base_dir, backend=backend, source=job.source, reuse=reuse)
+        if network:
+            _evaluate_less_often(built, previous)
         if self._abandoned():  # each phase may take a while for a long experiment
             return None
         self._schedules = _schedules(job.experiment)
@@ -416,7 +425,6 @@ class TrainingWorker(QObject):
             return None
         key = self._job_key = surface_key(job.experiment, job.base_dir)
         if network:
-            _evaluate_less_often(built)
             # the slice is laid on a plane of the recorded states: it comes with them
             with self._cond:
                 choice = self._plane_choice
@@ -528,9 +536,11 @@ class TrainingWorker(QObject):
             self.sig_published.emit()
 
 
-def _evaluate_less_often(built: Built) -> None:
+def _evaluate_less_often(built: Built, previous: Built | None = None) -> None:
     """A network trained in the app evaluates its full splits every k-th row only
-    (``eval_every_for``): a step stays cheap; the curves skip the rows in between."""
+    (``eval_every_for``): a step stays cheap; the curves skip the rows in between. The
+    runs of ``previous`` that are unchanged are copied (``Trainer(reuse=...)``), not trained
+    again: editing one run of eight trains one."""
     trainer, problem = built.trainer, built.problem
     batches = [
         spec.batch.batch_size * spec.batch.accumulation_steps for spec in trainer.runs if spec.batch
@@ -538,8 +548,10 @@ def _evaluate_less_often(built: Built) -> None:
     batch = min(batches) if len(batches) == len(trainer.runs) else problem.n_examples
     examples = problem.n_examples + len(problem.split.y_val)
     k = eval_every_for(examples, batch, trainer.record_every, trainer.total_rows)
-    if k > 1:
-        built.trainer = trainer.fresh(eval_every=k)
+    if k > 1 or previous is not None:
+        built.trainer = trainer.fresh(
+            eval_every=k, reuse=None if previous is None else previous.trainer
+        )
 
 
 def _plane_choice(choice: tuple[str, tuple[int, ...]], job: Job) -> PlaneChoice:
