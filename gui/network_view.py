@@ -500,7 +500,7 @@ class NetworkLive:
         self.two_d = self.model.widths[0] == 2
         self.boundary_rect = boundary_rect(np.asarray(split.x_train, float)) if self.two_d else None
         self.head = 0.0
-        self._boundary_key = None
+        self._boundary_step_shown: int | None = None
         self._boundary_at = -math.inf
         self.interpolation_runs: tuple[int, ...] = ()  # asked for (columns); () the first two
         self._interpolation_key = None
@@ -528,14 +528,14 @@ class NetworkLive:
             return False
         if self.clock() < self._boundary_at:
             return False
-        return self._boundary_wanted() != self._boundary_key
+        step = self._boundary_step()
+        return step is not None and step != self._boundary_step_shown
 
-    def _boundary_wanted(self):
+    def _boundary_step(self) -> int | None:
+        """The kept step a boundary at the playhead shows (None: none kept yet). A kept
+        step's state never changes, so the step alone says whether the boundary is new."""
         steps = self.trainer.snapshots.steps
-        if len(steps) == 0:
-            return None
-        row = state_at(steps, self.head)
-        return (int(steps[row]), self.trainer.snapshots.count == 0)
+        return int(steps[state_at(steps, self.head)]) if len(steps) else None
 
     def request_rect(self, rect) -> None:
         """The slice over ``rect`` (a zoom or pan), fine at once; replaces any task."""
@@ -589,15 +589,12 @@ class NetworkLive:
     def _update_boundary(self) -> bool:
         if not self.wants_boundary():
             return False
-        wanted = self._boundary_wanted()
-        if wanted is None:
-            return False
         states = recorded_states(self.trainer)
         row = state_at(states.steps, self.head)
         self.boundary = make_boundary(
             self.model, self.problem.split, states, row, self.boundary_rect
         )
-        self._boundary_key = wanted
+        self._boundary_step_shown = int(states.steps[row])
         self._boundary_at = self.clock() + MIN_BOUNDARY_S
         return True
 
