@@ -162,6 +162,10 @@ class _Layer(NamedTuple):
     running_var: slice | None
 
 
+# ReLU's arrays of zeros are kept for activations up to this size (4 MB in float32)
+ZEROS_CACHED = 1 << 20
+
+
 def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
@@ -215,6 +219,7 @@ class MLP:
         self.n_buffers = self.layout.n_buffers
         self._layers = [self._layer(i) for i in range(len(self.widths) - 1)]
         self._ones_cache: dict[int, object] = {}
+        self._zeros_cache: dict[tuple, np.ndarray] = {}
         self._rows_cache: dict[tuple[int, int, int], object] = {}
 
     def _layer(self, i: int) -> _Layer:
@@ -444,6 +449,15 @@ class MLP:
     def _activate(self, z):
         xp = self.xp
         if self.activation == "relu":
+            if xp is np and z.size <= ZEROS_CACHED:  # a training step's activations
+                # against zeros laid out as z: NumPy's fast loop (against a scalar it takes a
+                # slow one, 2.5× the time); the same function (clip(z, 0, ∞), as fast, would
+                # keep −0.0)
+                key = (z.shape, z.strides, z.dtype)
+                zeros = self._zeros_cache.get(key)
+                if zeros is None:
+                    zeros = self._zeros_cache[key] = np.zeros_like(z)
+                return np.maximum(z, zeros)
             return xp.maximum(z, 0)
         if self.activation == "tanh":
             return xp.tanh(z)
