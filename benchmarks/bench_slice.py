@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     print(
         f"{f'engine, {workers} threads':<34}{w_wall:>8.3f} s wall{w_cpu:>8.3f} s CPU"
         f"   ({os.cpu_count()} cores; {'the same bits' if same else 'DIFFERENT RESULTS'}"
-        f" as 1 thread; {wall / w_wall:.2f}× faster)"
+        f" as 1 thread; speed-up {wall / w_wall:.2f}×)"
     )
     if torch is None:
         return 0
