@@ -249,8 +249,9 @@ class TrainingWorker(QObject):
                     continue
             if new_job:
                 built = self._start(job, previous)
-                if built is None or not built.trainer.reused:
-                    previous = None  # another problem (or an error): nothing to keep it for
+                if built is not None and not built.trainer.reused:
+                    previous = None  # another problem: nothing to keep it for (a job
+                    # abandoned for a newer one, or in error, keeps it for the next)
                 job_started = time.perf_counter()
                 chunk = max(16, chunk // 4)  # a new job: answer its first frame quickly
                 if built is not None:

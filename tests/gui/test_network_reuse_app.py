@@ -154,6 +154,8 @@ def test_an_edit_while_the_last_edit_trains_copies_from_the_last_finished_job(
     session = open_file(tmp_path, NETWORK.format(lr0=0.05), "four.toml")
     try:
         first = settle(session)
+        # a new job's first chunk is then 16 updates of its 30, whatever this machine's speed
+        session.worker.chunk_seconds = 1e-9
         session.pause()
         session.seek(0)  # the worker computes what the playhead needs, then waits
         assert session.update_run(2, lr=0.02) is None
@@ -172,5 +174,38 @@ def test_an_edit_while_the_last_edit_trains_copies_from_the_last_finished_job(
             assert_same(s.built.trainer, settle(oracle_session).built.trainer)
         finally:
             assert oracle_session.shutdown()
+    finally:
+        assert session.shutdown()
+
+
+def test_a_job_abandoned_for_a_newer_one_keeps_the_source_for_it(
+    qtbot, tmp_path, monkeypatch, gradients
+):
+    """A slider dragged: the job of a value passed over is dropped while it is built; the
+    value the slider stops at still copies the unchanged runs."""
+    from gui import worker as workers
+
+    session = open_file(tmp_path, NETWORK.format(lr0=0.05), "four.toml")
+    try:
+        settle(session)
+        building = []
+        original = workers.build
+
+        def slow_build(experiment, *args, **kwargs):
+            building.append(experiment.runs[0].lr)
+            if experiment.runs[0].lr == 0.1:  # the value passed over
+                time.sleep(0.5)
+            return original(experiment, *args, **kwargs)
+
+        monkeypatch.setattr(workers, "build", slow_build)
+        assert session.update_run(0, lr=0.1) is None
+        deadline = time.perf_counter() + 30
+        while 0.1 not in building and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        assert session.update_run(0, lr=0.2) is None  # while 0.1's job is being built
+        s = settle(session)
+        assert building == [0.1, 0.2]
+        assert s.experiment.runs[0].lr == 0.2
+        assert s.built.trainer.reused == {1: 1, 2: 2, 3: 3}
     finally:
         assert session.shutdown()
