@@ -4,6 +4,7 @@ dragged (it is the network's weights)."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from gui import network_view
 from gui.session import Session
+from tests.gui.waiting import PATIENCE_S
 
 DIGITS = """
 title = "digits, small"
@@ -206,18 +208,25 @@ def test_the_status_says_while_the_slice_is_computed(session, monkeypatch):
     settle(session)
     monkeypatch.setattr(network_view, "BAND_SECONDS", 1e-9)  # a row at a time: many reports
     step = network_view.SliceTask.step
+    shown = threading.Event()  # the status has said that the slice is being refined
 
-    def slow_step(task):  # each band 20 ms or more: the GUI sees the slice being computed
-        time.sleep(0.02)
+    def step_once_shown(task):
+        # the refined slice waits until the GUI has shown its progress: a loaded machine
+        # kept the GUI thread away for a whole slice of 20 ms bands, and nothing was seen
+        refining = task.progress_text().startswith("slice of the plane: refining")
+        if refining and not shown.wait(PATIENCE_S):
+            shown.set()  # never shown: the test fails, without waiting at every band
         return step(task)
 
-    monkeypatch.setattr(network_view.SliceTask, "step", slow_step)
+    monkeypatch.setattr(network_view.SliceTask, "step", step_once_shown)
     seen = []
     session.set_plane("random", (1,))
-    deadline = time.perf_counter() + 30
+    deadline = time.perf_counter() + 2 * PATIENCE_S
     while time.perf_counter() < deadline:
         session.wait_until_computed(0.05)
         seen.append(session.stats()["progress"])
+        if seen[-1].startswith("slice of the plane: "):
+            shown.set()
         if not session.busy and session.snapshot.network.plane_kind == "random":
             break
     assert any(text.startswith("slice of the plane: ") for text in seen)
