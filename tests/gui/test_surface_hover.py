@@ -13,6 +13,7 @@ from gui.theme import LIGHT
 from gui.widgets.surface_view import SurfaceView
 from tests.gui.network_fakes import net_frame, picture, trained
 from tests.gui.test_drawing import offscreen
+from tests.gui.waiting import PATIENCE_MS
 
 STEPS = np.arange(0, 31, 2)  # a reservoir row every other step: row 10 is step 20
 
@@ -51,7 +52,7 @@ def hovered(qtbot, case):
         scene = view.viewbox.mapViewToScene(QPointF(a, b))
         view.readout.setText("")
         view.plot_widget.scene().sigMouseMoved.emit(scene)
-        qtbot.waitUntil(lambda: view.readout.text() != "", timeout=2000)
+        qtbot.waitUntil(lambda: view.readout.text() != "", timeout=PATIENCE_MS)
         return view.readout.text()
 
     return view, at
