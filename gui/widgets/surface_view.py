@@ -47,7 +47,6 @@ from superqt.utils import qthrottled
 
 from gui.geometry import (
     FAR_FACTOR,
-    FAR_OFF_PLANE,  # noqa: F401  (the app's threshold, shared with the figures)
     PathThinner,
     Shading,
     arrow_pixels,

@@ -94,3 +94,30 @@ def test_a_2d_problems_figure_is_drawn_solid_and_says_nothing_of_a_plane(qapp):
         assert not any("off-plane" in label.text for _, label in plot.legend.items)
     finally:
         dispose(widget)
+
+
+def test_the_apps_slice_export_dashes_the_paths_far_off_the_plane_at_the_playhead(qtbot):
+    """The Export menu's slice: the same rule, at each path's last point up to the playhead."""
+    import dataclasses
+
+    from gui import exporting
+    from tests.gui.network_fakes import net_frame, picture, trained
+
+    case = trained()
+    net = picture(case, boundary=False, interpolation=False)
+    head = 10
+    row = int(np.searchsorted(net.path_steps, head, side="right")) - 1
+    distance = net.path_distance.copy()
+    distance[row] = net.path_norm[row] * np.array([0.49, 0.5, 2.0])  # at the playhead
+    distance[row + 1 :] = 0.0  # later rows (not revealed) on the plane: they must not count
+    net = dataclasses.replace(net, path_distance=distance)
+    widget = exporting.surface_figure(net_frame(case, net, head=head))
+    try:
+        plot = the_plot(widget)
+        lines = [i for i in plot.listDataItems() if isinstance(i, pg.PlotDataItem)]
+        lines = [i for i in lines if i.xData is not None and len(i.xData) > 1]
+        styles = [line.opts["pen"].style() for line in lines]
+        solid, dashed = Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine
+        assert styles == [solid, dashed, dashed]  # 0.49 < 0.5 ≤ 0.5 ≤ 2: FAR_OFF_PLANE
+    finally:
+        dispose(widget)
