@@ -799,8 +799,12 @@ class SurfaceView(QWidget):
             self._place_readout()
 
     def _place_readout(self) -> None:
+        """In the plot's bottom-left corner, or its top-left one when the legend sits along
+        the bottom edge (two lines of read-out over a slice ran into it)."""
         box = self.plot_widget.mapFromScene(self.viewbox.sceneBoundingRect()).boundingRect()
-        self.readout.move(box.left() + 6, box.bottom() - self.readout.height() - 6)
+        legend_below = bool(self.legend.items) and self._legend_place[1] == 1.0
+        top = box.top() + 6 if legend_below else box.bottom() - self.readout.height() - 6
+        self.readout.move(box.left() + 6, top)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

@@ -123,3 +123,20 @@ def test_the_legend_moves_when_the_view_does(qtbot, case):
     # pan so that the ends lie in the top-right corner of the view
     view.viewbox.setRange(xRange=(-5.0, -2.4), yRange=(-5.0, -2.4), padding=0)
     assert covered_ends(view, ends(net, 30)) == []
+
+
+def test_the_readout_keeps_clear_of_a_legend_along_the_bottom(qtbot, case):
+    """Paths that fill the top send the legend to the bottom: the loss read-out (two lines
+    near a path's point) moves to the top-left corner rather than run into it."""
+    view = offscreen(qtbot, SurfaceView(None, LIGHT), (660, 540))
+    steps = np.arange(31)
+    targets = [(2.6, 2.6), (-2.6, 2.6), (0.0, 2.6)]
+    net = picture(case, path_steps=steps, coords=straight_paths(steps, targets))
+    view.draw(with_surface(net_frame(case, net), (-3.0, 3.0, -3.0, 3.0)))
+    legend = view.plot_widget.mapFromScene(view.legend.sceneBoundingRect()).boundingRect()
+    plot = view.plot_widget.mapFromScene(view.viewbox.sceneBoundingRect()).boundingRect()
+    assert legend.center().y() > plot.center().y()  # the legend went to the bottom
+    scene = view.viewbox.mapViewToScene(QPointF(-2.6, 2.6))
+    view.plot_widget.scene().sigMouseMoved.emit(scene)
+    qtbot.waitUntil(lambda: "\n" in view.readout.text(), timeout=2000)
+    assert not view.readout.geometry().intersects(legend)
