@@ -371,45 +371,56 @@ def bn_by_hand(z, gamma, beta, eps=1e-5):
 
 
 def test_a_batch_of_one_with_batch_norm_is_warned_about_and_trained(tmp_path, capsys):
-    """batch_size = 1 with batch norm runs (exit 0) with a warning line naming the key: each
-    hidden activation is then β, so only β and the last layer learn; every row stays
-    finite, no run is reported diverged. Its parameters and running mean equal the
-    training written out in PyTorch (the running variance of one example is the runner's
-    choice: the contract's unbiased variance is 0/0 there)."""
+    """batch_size = 1 with batch norm runs (exit 0) with a warning line naming the key, and
+    so does a batch size that leaves a last batch of one (11 of 12 examples; not with
+    drop_last): such a batch outputs β in every hidden unit, so only β and the last layer
+    learn from it; every row stays finite, no run is reported diverged. The parameters and
+    running mean equal the training written out in PyTorch (the running variance of one
+    example is the runner's choice: the contract's unbiased variance is 0/0 there)."""
     x, y = data(12, 3, 2, seed=9)
     write_data(tmp_path / "data.csv", x, y)
     model, names = torch_model(3, [4], 2, batch_norm=True, seed=4)
     init = contract_state(model, names)
     np.savez(tmp_path / "init.npz", **init)
     problem = net_problem(hidden=[4], batch_norm=True, init="init.npz")
-    runs = [dict(optimizer="sgd", lr=0.1, batch_size=1, shuffle=False)]
+    runs = [
+        dict(optimizer="sgd", lr=0.1, batch_size=b, shuffle=False, drop_last=drop)
+        for b, drop in ((1, False), (11, False), (11, True))
+    ]
     path = write_experiment(tmp_path, dict(steps=5), problem, runs)
     code, printed = run_cli(path, tmp_path / "out", capsys)
     assert code == 0
-    assert "warning:" in printed
-    assert "runs[0].batch_size" in printed
+    warned = [line for line in printed.splitlines() if line.startswith("warning:")]
+    assert [w.split(": ")[2] for w in warned] == ["runs[0].batch_size", "runs[1].batch_size"]
+    assert "leaves a last batch of one example of the 12" in warned[1]
     assert "diverged" not in printed
-    assert np.isfinite(as_array(rows_of(tmp_path / "out", 0))).all()
-
-    p = {k: torch.tensor(v, requires_grad="running" not in k) for k, v in init.items()}
-    running_mean = p["bn0.running_mean"].clone()
-    xt, yt = torch.tensor(x), torch.tensor(y)
-    for step in range(5):
-        z = xt[step : step + 1] @ p["linear0.weight"].T + p["linear0.bias"]
-        h, mean = bn_by_hand(z, p["bn0.weight"], p["bn0.bias"])
-        logits = torch.relu(h) @ p["linear1.weight"].T + p["linear1.bias"]
-        loss = torch.nn.functional.cross_entropy(logits, yt[step : step + 1])
-        grads = torch.autograd.grad(loss, [v for v in p.values() if v.requires_grad])
-        with torch.no_grad():
-            for v, g in zip([v for v in p.values() if v.requires_grad], grads, strict=True):
-                v -= 0.1 * g
-            running_mean = 0.9 * running_mean + 0.1 * mean.detach()
     saved = np.load(tmp_path / "out" / "params.npz")
-    for name, value in p.items():
-        if "running" not in name:
-            np.testing.assert_allclose(saved[f"run0.{name}"], value.detach(), rtol=1e-10)
-    np.testing.assert_allclose(saved["run0.bn0.running_mean"], running_mean, rtol=1e-10)
-    assert np.isfinite(saved["run0.bn0.running_var"]).all()
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    for r, run in enumerate(runs):
+        assert np.isfinite(as_array(rows_of(tmp_path / "out", r))).all()
+        b = run["batch_size"]
+        batches = [
+            (j * b, min((j + 1) * b, 12))
+            for j in range(12 // b if run["drop_last"] else -(-12 // b))
+        ]
+        p = {k: torch.tensor(v, requires_grad="running" not in k) for k, v in init.items()}
+        trained = [v for v in p.values() if v.requires_grad]
+        running_mean = p["bn0.running_mean"].clone()
+        for step in range(5):
+            start, stop = batches[step % len(batches)]
+            z = xt[start:stop] @ p["linear0.weight"].T + p["linear0.bias"]
+            h, mean = bn_by_hand(z, p["bn0.weight"], p["bn0.bias"])
+            logits = torch.relu(h) @ p["linear1.weight"].T + p["linear1.bias"]
+            loss = torch.nn.functional.cross_entropy(logits, yt[start:stop])
+            with torch.no_grad():
+                for v, g in zip(trained, torch.autograd.grad(loss, trained), strict=True):
+                    v -= 0.1 * g
+                running_mean = 0.9 * running_mean + 0.1 * mean
+        for name, value in p.items():
+            if "running" not in name:
+                np.testing.assert_allclose(saved[f"run{r}.{name}"], value.detach(), rtol=1e-10)
+        np.testing.assert_allclose(saved[f"run{r}.bn0.running_mean"], running_mean, rtol=1e-10)
+        assert np.isfinite(saved[f"run{r}.bn0.running_var"]).all()
 
 
 def test_rows_every_record_every_updates_and_the_last(tmp_path, capsys):
