@@ -473,3 +473,23 @@ def test_a_diverging_run_stops_and_leaves_the_others_plane_alone(tmp_path, capsy
             np.testing.assert_allclose(as_array(mine), expected, rtol=1e-9, atol=1e-12)
     assert np.abs(coords["alone"]).max() > 1e-3  # the path does move on its plane
     np.testing.assert_allclose(np.abs(coords["both"]), np.abs(coords["alone"]), atol=1e-9)
+
+
+def test_float32_follows_torch_in_float32(tmp_path, capsys):
+    """dtype = "float32": the same training as PyTorch's float32 model, to float32's
+    rounding (rows and final weights within 1e-4 relative after 8 updates)."""
+    x, y = data(30, 4, 3, seed=12)
+    write_data(tmp_path / "data.csv", x, y)
+    model, names = torch_model(4, [8], 3, "relu", batch_norm=True, seed=5)
+    np.savez(tmp_path / "init.npz", **contract_state(model, names))
+    problem = net_problem(hidden=[8], batch_norm=True, init="init.npz")
+    run = dict(optimizer="momentum", lr=0.1, weight_decay=0.01, batch_size=8, shuffle=False)
+    path = write_experiment(tmp_path, dict(steps=8, dtype="float32"), problem, [run])
+    assert run_cli(path, tmp_path / "out", capsys)[0] == 0
+    model = model.float()
+    expected = torch_rows(model, x.astype(np.float32), y, 8, run)
+    got = as_array(rows_of(tmp_path / "out", 0))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    saved = np.load(tmp_path / "out" / "params.npz")
+    for name, value in contract_state(model, names).items():
+        np.testing.assert_allclose(saved[f"run0.{name}"], value, rtol=1e-4, atol=1e-6)
