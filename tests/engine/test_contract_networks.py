@@ -442,18 +442,34 @@ def test_rows_every_record_every_updates_and_the_last(tmp_path, capsys):
     )
 
 
-def test_a_diverging_run_stops_and_leaves_the_others_plane_alone(tmp_path, capsys):
+@pytest.mark.parametrize("replayed", [False, True], ids=["one-pass", "replayed"])
+def test_a_diverging_run_stops_and_leaves_the_others_plane_alone(
+    tmp_path, capsys, monkeypatch, replayed
+):
     """A run at lr = 1e300 diverges at step 1: the runner says so, its last row (step 1)
     has a non-finite loss, exit 0. The healthy run beside it keeps its rows (PyTorch's)
     and its coordinates on the plane: the same as in a file of its own (up to each axis'
-    sign), not zeros (a diverged state's huge but finite parameters once took the plane)."""
+    sign), not zeros (a diverged state's huge but finite parameters once took the plane).
+    Also when the reservoir of states is thinned and the training replayed."""
+    from engine import snapshots
+
     x, y = data(20, 2, 2, seed=1)
     model, names = torch_model(2, [3], 2, seed=8)
+    n_params = sum(p.numel() for p in model.parameters())
     healthy = dict(label="healthy", optimizer="sgd", lr=0.1)
     problem = net_problem(hidden=[3], init="init.npz")
+    streamed = []
+    if replayed:  # _stream writes the replayed rows; the one pass writes them all at the end
+        real_stream = runner._stream
+        monkeypatch.setattr(
+            runner, "_stream", lambda *a, **k: streamed.append(1) or real_stream(*a, **k)
+        )
     coords = {}
     for case, runs in (("both", [dict(label="wild", optimizer="sgd", lr=1e300), healthy]),
                        ("alone", [healthy])):  # fmt: skip
+        if replayed:  # a reservoir of 3 rows of the 5
+            row_bytes = len(runs) * n_params * 8 + 16
+            monkeypatch.setattr(snapshots, "DEFAULT_BUDGET_BYTES", 3 * row_bytes)
         folder = tmp_path / case
         folder.mkdir()
         write_data(folder / "data.csv", x, y)
@@ -471,6 +487,7 @@ def test_a_diverging_run_stops_and_leaves_the_others_plane_alone(tmp_path, capsy
             fresh, _ = torch_model(2, [3], 2, seed=8)
             expected = torch_rows(fresh, x, y, 4, healthy)
             np.testing.assert_allclose(as_array(mine), expected, rtol=1e-9, atol=1e-12)
+    assert len(streamed) == (2 if replayed else 0)
     assert np.abs(coords["alone"]).max() > 1e-3  # the path does move on its plane
     np.testing.assert_allclose(np.abs(coords["both"]), np.abs(coords["alone"]), atol=1e-9)
 
