@@ -446,17 +446,22 @@ def test_rows_every_record_every_updates_and_the_last(tmp_path, capsys):
 def test_a_diverging_run_stops_and_leaves_the_others_plane_alone(
     tmp_path, capsys, monkeypatch, replayed
 ):
-    """A run at lr = 1e300 diverges at step 1: the runner says so, its last row (step 1)
-    has a non-finite loss, exit 0. The healthy run beside it keeps its rows (PyTorch's)
-    and its coordinates on the plane: the same as in a file of its own (up to each axis'
-    sign), not zeros (a diverged state's huge but finite parameters once took the plane).
-    Also when the reservoir of states is thinned and the training replayed."""
+    """A run whose rate jumps to 5e299 at its second update diverges at step 2: the runner
+    says so, its last row (step 2) has a non-finite loss, exit 0. The healthy run beside it
+    keeps its rows (PyTorch's) and its coordinates on the plane: the same as in a file of
+    its own (up to each axis' sign), not zeros (a diverged state's huge but finite
+    parameters once took the plane).
+    Also when the reservoir of states is thinned (to rows 0, 2, 4) and the training
+    replayed."""
     from engine import snapshots
 
     x, y = data(20, 2, 2, seed=1)
     model, names = torch_model(2, [3], 2, seed=8)
     n_params = sum(p.numel() for p in model.parameters())
     healthy = dict(label="healthy", optimizer="sgd", lr=0.1)
+    # the rate of update k is 1e300·(1e-301 + k/2): 0.1, then 5e299
+    schedule = dict(kind="constant", warmup_steps=2, warmup_start_factor=1e-301)
+    wild = dict(label="wild", optimizer="sgd", lr=1e300, schedule=schedule)
     problem = net_problem(hidden=[3], init="init.npz")
     streamed = []
     if replayed:  # _stream writes the replayed rows; the one pass writes them all at the end
@@ -465,7 +470,7 @@ def test_a_diverging_run_stops_and_leaves_the_others_plane_alone(
             runner, "_stream", lambda *a, **k: streamed.append(1) or real_stream(*a, **k)
         )
     coords = {}
-    for case, runs in (("both", [dict(label="wild", optimizer="sgd", lr=1e300), healthy]),
+    for case, runs in (("both", [wild, healthy]),
                        ("alone", [healthy])):  # fmt: skip
         if replayed:  # a reservoir of 3 rows of the 5
             row_bytes = len(runs) * n_params * 8 + 16
@@ -480,9 +485,9 @@ def test_a_diverging_run_stops_and_leaves_the_others_plane_alone(
         mine = rows_of(folder / "out", len(runs) - 1)
         coords[case] = as_array(mine, ("w1", "w2"))
         if case == "both":
-            assert "run 0 'wild' diverged at step 1" in printed
+            assert "run 0 'wild' diverged at step 2" in printed
             wild = rows_of(folder / "out", 0)
-            assert [row["step"] for row in wild] == ["0", "1"]
+            assert [row["step"] for row in wild] == ["0", "1", "2"]
             assert not math.isfinite(float(wild[-1]["loss"]))
             fresh, _ = torch_model(2, [3], 2, seed=8)
             expected = torch_rows(fresh, x, y, 4, healthy)
