@@ -412,15 +412,19 @@ def mlp_grid_loss(
             run_block(start, scratch)
     else:
         stopped = threading.Event()
+        # NumPy's error state (the caller's ``np.errstate``) is per thread: a worker starts
+        # with the defaults, and would warn (or raise) where one worker's blocks stay quiet
+        errors = np.geterr()
 
         def work(mine):  # every workers-th block: blocks are of one size, the shares even
             scratch = Scratch()
-            for start in mine:
-                if should_stop is not None and should_stop():
-                    stopped.set()
-                if stopped.is_set():  # (another worker was told)
-                    return
-                run_block(start, scratch)
+            with np.errstate(**errors):
+                for start in mine:
+                    if should_stop is not None and should_stop():
+                        stopped.set()
+                    if stopped.is_set():  # (another worker was told)
+                        return
+                    run_block(start, scratch)
 
         with ThreadPoolExecutor(workers, thread_name_prefix="grid") as pool:
             for done in [pool.submit(work, starts[w::workers]) for w in range(workers)]:

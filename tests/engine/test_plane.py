@@ -5,6 +5,7 @@ evaluation of the lifted parameters."""
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -269,6 +270,28 @@ def test_workers_share_out_the_blocks_and_give_the_same_bits(hidden, batch_norm,
         np.testing.assert_array_equal(a, b)
     expected = evaluate_point_by_point(model, plane, buffers, x, y, a_values, b_values)
     np.testing.assert_allclose(one[0], expected[0], rtol=1e-11 if dtype == np.float64 else 1e-4)
+
+
+def test_workers_keep_the_callers_numpy_error_state():
+    """The app draws a slice under ``np.errstate(all="ignore")`` (far out a float32 grid
+    overflows to inf and NaN). NumPy's error state is per thread: the workers must take the
+    caller's, or they warn where one worker is quiet (here, with RuntimeWarning an error in
+    the tests' settings, the grid raised)."""
+    model, params, buffers, x, y, rng = network_and_data([7], "relu", False)
+    plane = three_point_plane(params, *(params + rng.standard_normal((2, params.size))))
+    model = MLP(4, [7], 3, "relu", dtype=np.float32)
+    a_values, b_values = np.linspace(-1, 2, 9), np.array([0.0, 1e19])  # row 1 overflows
+    budget = {"max_elements": 2 * 30 * 7}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with np.errstate(all="ignore"):
+            one = mlp_grid_loss(model, plane, buffers, x, y, a_values, b_values, **budget)
+            many = mlp_grid_loss(
+                model, plane, buffers, x, y, a_values, b_values, workers=2, **budget
+            )
+    assert not np.isfinite(one[0][1]).any()  # the overflow was there
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_workers_stop_promptly_when_cancelled_and_bad_counts_are_refused():
