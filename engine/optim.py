@@ -225,6 +225,11 @@ class Optimizer:
             temp = self._scratch[key] = np.empty_like(like)
         return temp
 
+    def release_scratch(self) -> None:
+        """Let go of the donated updates' scratch arrays (two of the parameters' size): a
+        finished trainer does no more updates, and the app keeps finished trainers."""
+        self._scratch.clear()
+
     def velocity(self, state, lr):
         """The momentum in parameter units, or None for optimizers without one."""
         return None

@@ -748,6 +748,9 @@ class Trainer:
         done = end - self.step
         self.step = end
         self._flush()
+        if self.done:
+            for unit in units:
+                unit.optimizer.release_scratch()
         return done
 
     def _start_window(self, end: int) -> None:

@@ -176,3 +176,20 @@ def test_a_trainer_that_donates_records_what_one_that_never_does_records(record_
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(donating.snapshots.params, plain.snapshots.params)
     np.testing.assert_array_equal(donating.history.coords, plain.history.coords)
+
+
+def test_a_finished_trainer_lets_go_of_the_donated_updates_scratch():
+    """A donated update keeps two scratch arrays of the parameters' size between updates
+    (up to 800 MB at the network limit, float32): a finished trainer, which the app keeps,
+    must not hold them."""
+    from engine.training import Trainer
+    from tests.engine.test_network_lockstep import SPECS, make_problem
+
+    trainer = Trainer(make_problem(), SPECS, 23, seed=4, record_every=5)
+    optimizers = [unit.optimizer for lane in trainer._lanes for unit in lane.units]
+    trainer.advance(12)  # unrecorded steps in a row: donated, in place
+    assert any(opt._scratch for opt in optimizers), "no update was donated"
+    trainer.run(chunk=7)
+    assert trainer.done
+    held = sum(a.nbytes for opt in optimizers for a in opt._scratch.values())
+    assert held == 0, f"a finished trainer holds {held} bytes of scratch"
