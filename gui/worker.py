@@ -311,7 +311,10 @@ class TrainingWorker(QObject):
             self._live = None
             why = _gpu_why(built, exc)
             if why is not None:
-                self._gpu_error = why  # the loop builds the job again on NumPy
+                # the loop builds the job again on NumPy; remembered now, for a newer job
+                # already waiting makes that restart moot but is the file's next job
+                self._gpu_failures[job.source] = why
+                self._gpu_error = why
             else:
                 self._publish(job, None, error=_engine_failure(exc))
             return True

@@ -392,3 +392,59 @@ def test_auto_without_cupy_says_so(qtbot, tmp_path):
         assert sum("CuPy" in m for m in messages) == 1
     finally:
         assert session.shutdown()
+
+
+def test_a_gpu_failure_in_the_slice_while_a_newer_job_waits_still_sends_that_job_to_numpy(
+    qtbot, tmp_path, monkeypatch, fake_gpu
+):
+    """A slider moved while the network's slice is drawn: the GPU fails in the slice with the
+    next job already waiting. That job is the file's next: it goes to NumPy at once, not to
+    the GPU that just failed (the failure was dropped with the restart it no longer needs)."""
+    from engine.experiment import load_experiment
+    from gui import worker as workers
+    from gui.worker import Job, WorkerThread
+
+    monkeypatch.setattr(network_view, "FINE_POINTS", 16)
+    path = tmp_path / "net.toml"
+    path.write_text(NETWORK.format(backend="cupy"), encoding="utf-8")
+    first = load_experiment(path)
+    path.write_text(NETWORK.format(backend="cupy").replace("lr = 0.1", "lr = 0.2"), "utf-8")
+    second = load_experiment(path)
+    source = str(path)
+    built_on = []  # the backend each job was built with, as the worker chose it
+    original_build = workers.build
+
+    def recording_build(experiment, *args, backend=None, **kwargs):
+        built_on.append(None if backend is None else backend.name)
+        return original_build(experiment, *args, backend=backend, **kwargs)
+
+    monkeypatch.setattr(workers, "build", recording_build)
+    engine = WorkerThread()
+    worker = engine.worker
+    original_update = NetworkLive.update
+
+    def failing_update(self):
+        if self.built.backend.name == "cupy":
+            if not built_on[1:]:  # the first failure: the next job is waiting already
+                worker.submit(Job(2, second, tmp_path, source))
+            raise FakeOutOfMemory(OOM)
+        return original_update(self)
+
+    monkeypatch.setattr(NetworkLive, "update", failing_update)
+    try:
+        worker.submit(Job(1, first, tmp_path, source))
+        deadline = time.perf_counter() + 60
+        s = None
+        while time.perf_counter() < deadline and not (s and s.job_id == 2 and s.done):
+            s = worker.latest
+            time.sleep(0.01)
+        assert s is not None
+        assert s.job_id == 2
+        assert s.done
+        assert s.error is None
+        assert built_on[:2] == ["cupy", "numpy"]  # job 2: NumPy from its first build
+        assert s.built.backend.name == "numpy"
+        assert "the GPU failed (FakeOutOfMemory" in s.backend
+        assert "earlier for this file" in s.backend
+    finally:
+        assert engine.shutdown()
