@@ -365,6 +365,11 @@ class TrainingWorker(QObject):
         try:
             if backend is None:
                 backend = self._backend_for(job)
+            failed = job.source in self._gpu_failures
+            if failed and previous is not None and previous.backend.name == "cupy":
+                # its reused runs' final states would be read from a GPU that failed (a
+                # dead device fails every call): this job trains them again
+                previous = None
             try:
                 return self._prepare(job, previous, backend)
             except Exception as exc:

@@ -448,3 +448,75 @@ def test_a_gpu_failure_in_the_slice_while_a_newer_job_waits_still_sends_that_job
         assert "earlier for this file" in s.backend
     finally:
         assert engine.shutdown()
+
+
+class FakeIllegalAddress(RuntimeError):
+    """Stands for cupy_backends.cuda.api.runtime.CUDARuntimeError (an illegal address: the
+    device is unusable from then on, every later call fails too)."""
+
+
+FakeIllegalAddress.__module__ = "cupy_backends.cuda.api.runtime"
+
+
+def test_a_job_after_a_gpu_failure_copies_nothing_from_a_job_on_that_gpu(
+    qtbot, tmp_path, monkeypatch, fake_gpu
+):
+    """The GPU dies while an edit trains, and the next edit comes before that one, restarted
+    on NumPy, has finished: the newest finished job is the one before, on the GPU. The next
+    edit (on NumPy) must not copy its runs from it: their final states are read from the
+    dead device at the end, and the job failed with the GPU's error."""
+    from engine.experiment import load_experiment
+    from gui.worker import Job, WorkerThread
+
+    def experiment(lr):
+        path = tmp_path / f"{lr}.toml"
+        text = ROSENBROCK.format(backend="cupy").replace("lr = 0.001", f"lr = {lr}")
+        path.write_text(text, encoding="utf-8")
+        return load_experiment(path)
+
+    source = str(tmp_path / "experiment.toml")  # one file, edited: every job has its source
+    jobs = [Job(k + 1, experiment(lr), tmp_path, source) for k, lr in enumerate((1e-3, 2e-3, 3e-3))]
+    dead = []  # the GPU died
+    original_grad, original_to_host = FunctionProblem.batch_grad, Backend.to_host
+
+    def batch_grad(self, *args):
+        if self.backend.name == "cupy" and armed:
+            if not dead:
+                dead.append(True)
+                worker.submit(jobs[2])  # the next edit, while this one restarts
+            raise FakeIllegalAddress("cudaErrorIllegalAddress: an illegal memory access")
+        return original_grad(self, *args)
+
+    def to_host(self, a):
+        if self.name == "cupy" and dead:
+            raise FakeIllegalAddress("cudaErrorIllegalAddress: an illegal memory access")
+        return original_to_host(self, a)
+
+    monkeypatch.setattr(FunctionProblem, "batch_grad", batch_grad)
+    monkeypatch.setattr(Backend, "to_host", to_host)
+    armed = False
+    engine = WorkerThread()
+    worker = engine.worker
+
+    def finished(job_id):
+        deadline = time.perf_counter() + 60
+        while time.perf_counter() < deadline:
+            s = worker.latest
+            if s is not None and s.job_id == job_id and s.done:
+                return s
+            time.sleep(0.01)
+        raise AssertionError(f"job {job_id} did not finish; last {worker.latest}")
+
+    try:
+        worker.submit(jobs[0])
+        assert finished(1).built.backend.name == "cupy"
+        armed = True
+        worker.submit(jobs[1])
+        s = finished(3)
+        assert dead
+        assert s.error is None, s.error
+        assert s.built.backend.name == "numpy"
+        assert s.built.trainer.reused == {}  # adam's run trained again, on NumPy
+        assert "the GPU failed (FakeIllegalAddress" in s.backend
+    finally:
+        assert engine.shutdown()
