@@ -235,8 +235,9 @@ def mlp_grid_loss(
       blocks, each with its own buffers: NumPy's ufuncs and BLAS release the GIL, so the
       blocks run on as many cores. The app leaves OpenBLAS at its own thread count: measured on
       2 cores, a 101 × 101 slice took 0.63 s on one worker and 0.54 s on two that way (0.62 s
-      and 0.45 s with single-threaded BLAS), so the oversubscription costs little. Every block is computed exactly as with one worker: the results are the same
-      bits whatever ``workers`` is.
+      and 0.45 s with single-threaded BLAS), so the oversubscription costs little. Every block
+      is computed exactly as with one worker: the results are the same bits whatever
+      ``workers`` is.
 
     Accuracy counts an example correct when its class's logit is the largest (a tie counts as
     correct, where ``argmax`` would take the first). ``should_stop()``, when given, is polled

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 import resources
-from engine.experiment import ExperimentError
+from engine.experiment import ExperimentError, experiment_warnings
 from engine.records import COLUMNS
 from gui import exporting
 from gui.controller import SPEEDS, Controller, speed_index
@@ -95,6 +95,12 @@ class MainWindow(QMainWindow):
         self.banner.setWordWrap(True)
         self.banner.setVisible(False)
         self.banner.setToolTip("Why the experiment can't be simulated as it stands")
+        # what is valid but probably not meant (batch norm on batches of one, a warmup
+        # longer than the training...): the runner's "warning:" lines, said while they hold
+        self.caution = QLabel()
+        self.caution.setWordWrap(True)
+        self.caution.setVisible(False)
+        self.caution.setToolTip("Valid, and simulated as it stands, but probably not meant")
         # a file that could not be opened, said until another experiment is opened: the
         # experiment shown in its place (the default one, at start-up) must not pass for it
         self.not_opened: tuple[Path, str] | None = None
@@ -113,6 +119,7 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         layout.addWidget(self.not_opened_banner)
         layout.addWidget(self.banner)
+        layout.addWidget(self.caution)
         layout.addWidget(self.notes_panel)
         layout.addWidget(self.views, 1)
         layout.addWidget(self.playback_bar)
@@ -461,6 +468,9 @@ class MainWindow(QMainWindow):
             f"QLabel {{ background: {theme.error}; color: white; padding: 6px 10px;"
             " font-weight: 600; }"
         )
+        self.caution.setStyleSheet(
+            f"QLabel {{ border-bottom: 2px solid {theme.error}; padding: 4px 10px; }}"
+        )
 
     def reset_layout(self) -> None:
         self.restoreState(self._default_state, LAYOUT_VERSION)
@@ -555,8 +565,14 @@ class MainWindow(QMainWindow):
         experiment = self.controller.experiment
         self.notes_panel.set_notes(experiment.title, experiment.description)
 
+    def _update_caution(self) -> None:
+        warnings = experiment_warnings(self.controller.experiment)  # a lookup: no data read
+        self.caution.setText("\n".join(f"⚠ {line}" for line in warnings))
+        self.caution.setVisible(bool(warnings))
+
     def _update_title(self) -> None:
         self._update_notes()
+        self._update_caution()
         c = self.controller
         name = c.path.name if c.path else "untitled"
         failed = f"⚠ {self.not_opened[0].name} NOT OPENED — " if self.not_opened else ""

@@ -79,6 +79,8 @@ ARROWS_TIP = (
 NO_PICTURE_YET = "Computing the plane and the loss over it…"
 NOTICE_MS = 6000  # how long a refusal stays on the plot
 LEGEND_MARGIN = 10  # pixels between the legend and the plot's edges
+# at most this many path points decide where the legend goes (each path's end always one)
+LEGEND_SAMPLE_POINTS = 4096
 HOVER_PIXELS = 8  # a path point this near the pointer is named in the read-out
 
 
@@ -674,6 +676,13 @@ class SurfaceView(QWidget):
 
         drawn = [np.column_stack(item.getData()) for item in self.paths if item.isVisible()]
         drawn = [d for d in drawn if d.ndim == 2 and d.shape[1] == 2]
+        # placed on every frame: a few thousand points say where the paths are as well as
+        # all of them do (8 runs × 6,000 points cost 5 ms a frame); each path's end is kept
+        # (under its run's dot, which the placement avoids as well)
+        cap = max(1, LEGEND_SAMPLE_POINTS // max(len(drawn), 1))
+        drawn = [
+            d if len(d) <= cap else np.vstack([d[:: -(-len(d) // cap)], d[-1:]]) for d in drawn
+        ]
         marks = [_scatter_points(self.heads), _scatter_points(self.crosses)]
         marks.append(_scatter_points(self.minima))
         if self.start.isVisible():

@@ -140,3 +140,30 @@ def test_the_readout_keeps_clear_of_a_legend_along_the_bottom(qtbot, case):
     view.plot_widget.scene().sigMouseMoved.emit(scene)
     qtbot.waitUntil(lambda: "\n" in view.readout.text(), timeout=2000)
     assert not view.readout.geometry().intersects(legend)
+
+
+def test_the_legend_is_placed_from_a_sample_that_keeps_every_end(qtbot, case, monkeypatch):
+    """Placed on every frame, the legend looks at a sample of the paths' points (each
+    path's end among them), not all of them: with a sample of 10 of each path's 31 points
+    it still keeps off the three corners taken."""
+    import gui.widgets.surface_view as sv
+
+    seen = []
+    place = sv.quiet_place
+
+    def spy(points, *args, **kwargs):
+        seen.append(len(points))
+        return place(points, *args, **kwargs)
+
+    monkeypatch.setattr(sv, "quiet_place", spy)
+    monkeypatch.setattr(sv, "LEGEND_SAMPLE_POINTS", 30)
+    view = offscreen(qtbot, SurfaceView(None, LIGHT), (660, 540))
+    steps = np.arange(31)
+    net = picture(case, path_steps=steps, coords=straight_paths(steps, CORNERS[:3]))
+    view.draw(with_surface(net_frame(case, net), (-3.0, 3.0, -3.0, 3.0)))
+    assert covered_ends(view, ends(net, 30)) == []
+    assert seen
+    assert max(seen) <= 3 * (10 + 1)  # of 93 drawn: every 4th point and each end
+    centre = view.viewbox.mapSceneToView(view.legend.sceneBoundingRect().center())
+    assert centre.x() < 0
+    assert centre.y() < 0
