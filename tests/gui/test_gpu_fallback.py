@@ -21,6 +21,7 @@ from engine.problems.network import MLPProblem
 from gui import network_view
 from gui.network_view import NetworkLive
 from gui.session import Session
+from tests.gui.waiting import settle
 
 
 class FakeOutOfMemory(Exception):
@@ -116,17 +117,6 @@ def open_file(tmp_path, text, name="experiment.toml"):
     session.sig_message.connect(messages.append)
     session.open(path)
     return session, messages
-
-
-def settle(session, timeout=60.0):
-    """Trained to the end and the worker idle; the last snapshot taken."""
-    assert session.wait_until_computed(timeout)
-    deadline = time.perf_counter() + timeout
-    while session.busy and time.perf_counter() < deadline:
-        session.wait_until_computed(1.0)
-        time.sleep(0.01)
-    session.wait_until_computed(1.0)
-    return session.snapshot
 
 
 def recorded(history):

@@ -13,6 +13,7 @@ import pytest
 from engine.problems.network import MLPProblem
 from gui import network_view
 from gui.session import Session
+from tests.gui.waiting import settle as wait_settled
 
 NETWORK = """
 title = "digits, four runs"
@@ -83,13 +84,7 @@ def open_file(tmp_path, text, name):
 
 
 def settle(session, timeout=120.0):
-    assert session.wait_until_computed(timeout)
-    deadline = time.perf_counter() + timeout
-    while session.busy and time.perf_counter() < deadline:
-        session.wait_until_computed(1.0)
-        time.sleep(0.01)
-    session.wait_until_computed(1.0)
-    s = session.snapshot
+    s = wait_settled(session, timeout)
     assert s.error is None
     assert s.done
     return s

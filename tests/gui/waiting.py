@@ -8,6 +8,8 @@ assert, never a fixed time, and give up only after ``PATIENCE_MS``: long enough 
 loaded machine never reaches it, short enough that a broken behaviour fails in seconds.
 """
 
+import time
+
 PATIENCE_MS = 30_000
 PATIENCE_S = PATIENCE_MS / 1000
 
@@ -21,3 +23,14 @@ def draw_what_is_held_back(window) -> None:
     status) right after ``current_frame()`` read the frame before."""
     for throttle in (window.curves_view._throttled_draw, window.runs_panel._status_later):
         throttle.flush(restart_timer=False)
+
+
+def settle(session, timeout: float = 60.0):
+    """Trained to the end and the worker idle; the last snapshot taken."""
+    assert session.wait_until_computed(timeout)
+    deadline = time.perf_counter() + timeout
+    while session.busy and time.perf_counter() < deadline:
+        session.wait_until_computed(1.0)
+        time.sleep(0.01)
+    session.wait_until_computed(1.0)
+    return session.snapshot
