@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF
 
 from engine.plane import Plane
 from gui.network_view import project_states
 from gui.theme import LIGHT
 from gui.widgets.surface_view import SurfaceView
+from tests.gui.hovering import hover
 from tests.gui.network_fakes import net_frame, picture, trained
 from tests.gui.test_drawing import offscreen
-from tests.gui.waiting import PATIENCE_MS
 
 STEPS = np.arange(0, 31, 2)  # a reservoir row every other step: row 10 is step 20
 
@@ -49,11 +48,7 @@ def hovered(qtbot, case):
     def at(a: float, b: float, head: int = 30) -> str:
         view.draw(net_frame(case, net, head=head))
         view.viewbox.setRange(xRange=(-0.5, 2.0), yRange=(-1.5, 2.5), padding=0)
-        scene = view.viewbox.mapViewToScene(QPointF(a, b))
-        view.readout.setText("")
-        view.plot_widget.scene().sigMouseMoved.emit(scene)
-        qtbot.waitUntil(lambda: view.readout.text() != "", timeout=PATIENCE_MS)
-        return view.readout.text()
+        return hover(qtbot, view, a, b)
 
     return view, at
 

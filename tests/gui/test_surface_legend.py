@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication
 from gui import network_view as nv
 from gui.theme import LIGHT
 from gui.widgets.surface_view import SurfaceView
+from tests.gui.hovering import hover
 from tests.gui.moons_example import trained_moons
 from tests.gui.network_fakes import NetCase, net_frame, picture, slice_surface, trained
 from tests.gui.test_drawing import offscreen
@@ -136,11 +137,9 @@ def test_the_readout_keeps_clear_of_a_legend_along_the_bottom(qtbot, case):
     legend = view.plot_widget.mapFromScene(view.legend.sceneBoundingRect()).boundingRect()
     plot = view.plot_widget.mapFromScene(view.viewbox.sceneBoundingRect()).boundingRect()
     assert legend.center().y() > plot.center().y()  # the legend went to the bottom
-    scene = view.viewbox.mapViewToScene(QPointF(-2.6, 2.6))
-    # the hover handler itself (the signal proxy's delay is test_surface_hover's business;
-    # after gui.app.main has run in this process the proxy's slot was seen never to come)
-    view._on_hover((scene,))
-    assert "\n" in view.readout.text()
+    # the pointer moved there as a user would (tests/gui/hovering.py: why it waits for the
+    # layout first, which once made this test fail after gui.app.main had run)
+    assert "\n" in hover(qtbot, view, -2.6, 2.6)
     assert not view.readout.geometry().intersects(legend)
 
 
