@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -31,17 +32,16 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def _close_on_ctrl_c(window) -> None:
+def _close_on_ctrl_c(window):
     """Ctrl+C in the terminal closes the window (asking about unsaved changes) instead of
-    being ignored until the next Python code runs."""
-    import signal
-
+    being ignored until the next Python code runs. Returns the handler it replaced."""
     from PySide6.QtCore import QTimer
 
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
     timer = QTimer(window)
     timer.timeout.connect(lambda: None)  # lets Python see the signal now and then
     timer.start(250)
+    return previous
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     apply_theme(app, theme_named(settings.theme))
     window = MainWindow(settings)
     window.show()
-    _close_on_ctrl_c(window)
+    previous_sigint = _close_on_ctrl_c(window)
     if argv:
         # a bad file: the default experiment opens, and the title, a banner and the message
         # say that this file was not opened
@@ -82,4 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             app.quit()
 
         QTimer.singleShot(0, drawn_then_quit)
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        # the window is gone once the loop ends: Ctrl+C must not call a closed (or deleted)
+        # window any more, in a process that goes on (an in-process run, a test session)
+        signal.signal(signal.SIGINT, previous_sigint)

@@ -4,6 +4,7 @@ comes, and the title and a banner say which file was NOT opened until another on
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,11 @@ def started(qtbot, settings, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: discard))
     monkeypatch.setattr(QApplication, "exec", lambda self: 0)
     monkeypatch.setattr("gui.settings.Settings", lambda: settings)
+    interrupt = signal.getsignal(signal.SIGINT)
     assert app_module.main([str(BAD)]) == 0
+    # once its loop has ended, main leaves Ctrl+C as it found it (it used to leave a handler
+    # that closes this window: in a test session, Ctrl+C no longer stopped pytest)
+    assert signal.getsignal(signal.SIGINT) is interrupt
     window = windows[-1]
     qtbot.addWidget(window)
     yield window, warnings
