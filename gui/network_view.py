@@ -48,6 +48,9 @@ COARSE_POINTS = 16  # grid points per axis of the first, quick slice
 FINE_POINTS = 72  # and of the refined one, at most:
 FINE_SECONDS = 1.5  # fewer when the coarse one says that 72² would take longer than this
 BAND_SECONDS = 0.01  # a band of grid rows lasts about this long (then the worker trains)
+DONE_BAND_SECONDS = 0.05  # once training is done: nothing to train between bands, and each
+# band sets up the first layer again (bands of one 72-point row cost 1.7× one whole call in
+# CPU, of five rows 1.1×); a new job or request still waits for one band at most
 UPSAMPLE = 3  # the drawn image has this many pixels per grid point per axis (bilinear)
 MIN_REPLAN_S = 0.75  # the plane is chosen again at most this often while training (each new
 # plane restarts the slice: at 0.3 s a 300-step digits run trained 2× slower than at 0.75 s)
@@ -194,17 +197,46 @@ def run_name(labels, col: int) -> str:
     return repr(labels[col]) if 0 <= col < len(labels) else f"#{col}"
 
 
-def make_plane(
-    choice: PlaneChoice,
-    model,
-    states: States,
-    current: np.ndarray,
-    labels,
-    seed: int,
-) -> tuple[Plane, str, int]:
-    """The plane ``choice`` asks for, one line saying what it is, and the column whose batch
-    norm running statistics the slice uses. ``current (R, P)``: every run's current point.
-    Raises ``ValueError`` (one line) when the plane can't be made (yet)."""
+@dataclass(frozen=True, eq=False)
+class PlaneInputs:
+    """What a plane is made from: its kind, the experiment's seed and the arrays it is laid
+    through (the trajectory plane: the states fitted and the shared start, if any; the
+    random one: the centre run's point; the three-point one: the start and two points). Two
+    equal inputs make the same plane: an edit that leaves them unchanged keeps the plane (and
+    its slice and every projection on it) instead of computing them again."""
+
+    kind: str
+    seed: int
+    arrays: tuple[np.ndarray | None, ...]
+
+    def same(self, other: PlaneInputs | None) -> bool:
+        if other is None or (self.kind, self.seed) != (other.kind, other.seed):
+            return False
+        if len(self.arrays) != len(other.arrays):
+            return False
+        for a, b in zip(self.arrays, other.arrays, strict=True):
+            if (a is None) != (b is None):
+                return False
+            if a is not None and not np.array_equal(a, b):
+                return False
+        return True
+
+    def plane(self, model) -> Plane:
+        if self.kind == "trajectory":
+            points, origin = self.arrays
+            return principal_plane(points, origin=origin)
+        if self.kind == "random":
+            return random_plane(model, self.arrays[0], self.seed)
+        return three_point_plane(*self.arrays)
+
+
+def plane_inputs(
+    choice: PlaneChoice, model, states: States, current: np.ndarray, labels, seed: int
+) -> tuple[PlaneInputs, str, int]:
+    """What the plane ``choice`` asks for is made from (``PlaneInputs``), one line saying what
+    it is, and the column whose batch norm running statistics the slice uses. ``current
+    (R, P)``: every run's current point. Raises ``ValueError`` (one line) when the plane
+    can't be made (yet)."""
     finite_runs = [c for c in range(current.shape[0]) if np.isfinite(current[c]).all()]
     if not finite_runs:
         raise ValueError("every run has diverged: no point to lay a plane through")
@@ -219,12 +251,12 @@ def make_plane(
         # runs from one initialization: the plane goes through it, so every path starts at
         # (0, 0); otherwise through the states' mean
         origin = starts[0] if len(starts) and np.all(starts == starts[0]) else None
-        plane = principal_plane(points, origin=origin)
+        arrays = (points, origin)
         col = picks[0]
         text = "trajectory plane of all runs (PCA)"
     elif choice.kind == "random":
         col = picks[0]
-        plane = random_plane(model, current[col], seed)
+        arrays = (np.array(current[col]),)
         name = run_name(labels, col)
         text = f"random filter-normalized plane around the current point of run {name}"
     else:
@@ -232,7 +264,7 @@ def make_plane(
             raise ValueError("a three-point plane needs two runs that have not diverged")
         i, j = picks[0], picks[1]
         start = states.take([0])[0, i] if states.count else current[i]
-        plane = three_point_plane(start, current[i], current[j])
+        arrays = (np.array(start), np.array(current[i]), np.array(current[j]))
         col = i
         text = (
             f"plane through the start (0, 0), run {run_name(labels, i)} (1, 0) and "
@@ -242,7 +274,21 @@ def make_plane(
         text += (
             f"; batch norm in eval mode with the running statistics of run {run_name(labels, col)}"
         )
-    return plane, text, col
+    return PlaneInputs(choice.kind, int(seed), arrays), text, col
+
+
+def make_plane(
+    choice: PlaneChoice,
+    model,
+    states: States,
+    current: np.ndarray,
+    labels,
+    seed: int,
+) -> tuple[Plane, str, int]:
+    """The plane ``choice`` asks for, one line saying what it is, and the column whose batch
+    norm running statistics the slice uses (``plane_inputs``, then the plane made of them)."""
+    inputs, text, col = plane_inputs(choice, model, states, current, labels, seed)
+    return inputs.plane(model), text, col
 
 
 def principal_plane(points, origin=None) -> Plane:
@@ -392,7 +438,8 @@ def make_interpolation(model, split, current, buffers, runs: tuple[int, int]) ->
 
 class SliceTask:
     """The loss over ``rect`` of ``plane``, coarse then fine, computed band by band: each
-    ``step()`` evaluates a band of grid rows that takes about ``BAND_SECONDS`` and returns
+    ``step()`` evaluates a band of grid rows that takes about ``BAND_SECONDS`` (or the
+    ``band_seconds`` given) and returns
     the finished grid (``(z, rect, fine)``) when one is complete, else None. ``done`` once
     the fine one is."""
 
@@ -405,6 +452,7 @@ class SliceTask:
         self._seconds = 0.0  # spent on the current pass
         self._per_point = math.nan  # seconds per grid point, as measured
         self.done = False
+        self.key: tuple | None = None  # what the grid is of (``NetworkLive._slice_key``)
 
     def progress_text(self) -> str:
         if self.done:
@@ -418,7 +466,7 @@ class SliceTask:
         """Grid rows of the current pass computed so far."""
         return sum(len(band) for band in self._rows)
 
-    def step(self):
+    def step(self, band_seconds: float = BAND_SECONDS):
         if self.done:
             return None
         points = self._passes[0]
@@ -426,7 +474,7 @@ class SliceTask:
         start = self._rows_done
         band = 1
         if math.isfinite(self._per_point):
-            band = max(1, int(BAND_SECONDS / (self._per_point * points)))
+            band = max(1, int(band_seconds / (self._per_point * points)))
         b_band = b[start : start + band]
         began = time.perf_counter()
         with np.errstate(all="ignore"):
@@ -463,9 +511,19 @@ _plane_serials = itertools.count(1)
 class NetworkLive:
     """One network job's picture, kept up to date on the worker thread (module docstring).
 
-    ``built``: the engine's ``Built`` of a network experiment."""
+    ``built``: the engine's ``Built`` of a network experiment. ``previous``: the live picture
+    of the finished job whose trainer ``built.trainer`` copied its unchanged runs from
+    (``Trainer(reuse=...)``, an edit of one run): its plane, slice, projections and
+    interpolation are taken over where what they were computed from is unchanged
+    (``_adopt_previous``), so that an edit recomputes only what the edit changed."""
 
-    def __init__(self, built, choice: PlaneChoice | None = None, clock=time.perf_counter):
+    def __init__(
+        self,
+        built,
+        choice: PlaneChoice | None = None,
+        clock=time.perf_counter,
+        previous: NetworkLive | None = None,
+    ):
         self.built = built
         self.trainer = built.trainer
         self.problem = built.problem
@@ -506,6 +564,60 @@ class NetworkLive:
         self._interpolation_key = None
         self.boundary: Boundary | None = None
         self.interpolation: Interpolation | None = None
+        # what the plane, the slice and the interpolation were computed from: the same
+        # inputs again keep them (an edit that does not touch the runs they are made of)
+        self._plane_inputs: PlaneInputs | None = None
+        self._grid_key: tuple | None = None  # (plane_serial, rect, buffers) of ``grid``
+        self._interpolation_inputs: tuple[np.ndarray, ...] | None = None
+        # the previous job's projections on the plane taken over, by step, and which of its
+        # columns are this job's copied runs (``reused``: this job's column -> its column)
+        self._inherited: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._inherit_cols: tuple[list[int], list[int]] = ([], [])
+        self._previous = self._adoptable(previous)
+        if self._previous is not None and previous._interpolation_inputs is not None:
+            self.interpolation = previous.interpolation
+            self._interpolation_inputs = previous._interpolation_inputs
+
+    def _adoptable(self, previous: NetworkLive | None) -> NetworkLive | None:
+        """``previous`` when this job copied runs from its trainer, else None."""
+        reused = getattr(self.trainer, "reused", {})
+        if previous is None or not reused or not previous.trainer.done:
+            return None
+        return previous
+
+    def _adopt_previous(self) -> bool:
+        """Take over the previous job's plane (its serial too: the same plane), slice and
+        projections of the copied runs, when it was of the same kind; True when taken. While
+        most runs are copied the plane is then held until training is done (an edit of one
+        run trains for a moment; a plane chosen again meanwhile would restart the slice
+        every time): the new run's path is drawn on the old plane, and the plane is chosen
+        again once at the end, kept when its inputs are unchanged (``_replan``)."""
+        previous, self._previous = self._previous, None
+        if previous is None or previous.plane is None or previous.choice.kind != self.choice.kind:
+            return False
+        try:
+            _, text, col = plane_inputs(
+                self.choice,
+                self.model,
+                recorded_states(self.trainer),
+                self.trainer.final_state()[0],
+                self.labels,
+                self.built.experiment.seed,
+            )
+        except ValueError:
+            return False
+        self.plane, self._plane_inputs = previous.plane, previous._plane_inputs
+        self.plane_serial, self.plane_text, self.buffers_col = previous.plane_serial, text, col
+        self.grid, self._grid_key = previous.grid, previous._grid_key
+        self.default_rect = previous.default_rect
+        if self.grid is None:  # its slice never came: this one's
+            self.task = self._task(self.default_rect, coarse=True)
+        reused = self.trainer.reused
+        self._inherited = previous._projected
+        self._inherit_cols = (list(reused), [reused[c] for c in reused])
+        if 2 * len(reused) >= len(self.labels):
+            self._planned_rows, self._planned_done = self.trainer.total_rows, False
+        return True
 
     # ---- requests ------------------------------------------------------------------------
     def set_choice(self, choice: PlaneChoice) -> None:
@@ -548,21 +660,48 @@ class NetworkLive:
         rows; True when the picture changed."""
         t = self.trainer
         h = t.history
+        adopted = self._previous is not None and self._adopt_previous()
         rows, done = h.count, t.done
         now = self.clock()
         due = self._force or replan_due(self._planned_rows, rows, self._planned_done, done)
-        replanned = False
+        outcome = None
         if due and (self._force or done or now - self._planned_at >= MIN_REPLAN_S):
             self._force = False
-            replanned = self._replan(rows, done, now)
+            outcome = self._replan(rows, done, now)
+        replanned = outcome == "new"
         changed = self._update_interpolation(replanned or done)
         changed = self._update_boundary() or changed
         # a new plane: its coordinates at once (the old plane's would be drawn on the new)
-        refreshed = self._refresh_picture(force=changed or replanned)
+        refreshed = self._refresh_picture(force=changed or outcome is not None or adopted)
         if replanned:  # the new plane's slice, around the paths as it shows them
             self.default_rect = fit_rect(self.picture.path_coords)
             self.task = self._task(self.default_rect, coarse=True)
+        elif outcome == "kept":  # the same plane: a slice only where the old one won't do
+            self._slice_around(fit_rect(self.picture.path_coords))
         return refreshed
+
+    def _slice_key(self, rect) -> tuple:
+        return (self.plane_serial, tuple(float(v) for v in rect), self._slice_buffers())
+
+    @staticmethod
+    def _same_slice(a: tuple | None, b: tuple | None) -> bool:
+        """Two slice keys (plane, rectangle, running statistics) give the same grid."""
+        if a is None or b is None:
+            return False
+        return a[:2] == b[:2] and np.array_equal(a[2], b[2])
+
+    def _slice_around(self, rect) -> None:
+        """The slice over ``rect`` on the kept plane: none when the grid there (or the task
+        computing it) is already of this plane, rectangle and running statistics; only the
+        refined pass when just its preview is."""
+        key = self._slice_key(rect)
+        self.default_rect = tuple(rect)
+        if self.task is not None and not self.task.done and self._same_slice(self.task.key, key):
+            return
+        same = self.grid is not None and self._same_slice(self._grid_key, key)
+        if same and self.grid[2]:
+            return
+        self.task = self._task(rect, coarse=not same)
 
     def _update_interpolation(self, due: bool) -> bool:
         """The interpolation between the two runs' current points: when asked for, when the
@@ -580,10 +719,24 @@ class NetworkLive:
         if not np.isfinite(current[list(runs)]).all():
             self._interpolation_key = key
             return False
+        self._interpolation_key = key
+        i, j = runs
+        none = np.zeros(0)
+        inputs = (current[i], current[j]) + (
+            (none, none) if buffers is None else (buffers[i], buffers[j])
+        )
+        old = self._interpolation_inputs
+        if old is not None and all(np.array_equal(a, b) for a, b in zip(inputs, old, strict=True)):
+            # the two runs' points are where they were (copied runs, a finished run): the
+            # same curves, perhaps of other columns
+            if self.interpolation.runs == runs:
+                return False
+            self.interpolation = dataclasses.replace(self.interpolation, runs=runs)
+            return True
         self.interpolation = make_interpolation(
             self.model, self.problem.split, current, buffers, runs
         )
-        self._interpolation_key = key
+        self._interpolation_inputs = tuple(np.array(a) for a in inputs)
         return True
 
     def _update_boundary(self) -> bool:
@@ -598,26 +751,34 @@ class NetworkLive:
         self._boundary_at = self.clock() + MIN_BOUNDARY_S
         return True
 
-    def _replan(self, rows: int, done: bool, now: float) -> bool:
-        """Choose the plane again; True when there is a new one (``update`` then draws the
-        paths on it and lays its slice around them)."""
+    def _replan(self, rows: int, done: bool, now: float) -> str | None:
+        """Choose the plane again: "new" when there is a new one (``update`` then draws the
+        paths on it and lays its slice around them), "kept" when it is made of the same
+        inputs as the plane in use (kept, with its serial and projections), None when no
+        plane can be made."""
         self._planned_rows, self._planned_done, self._planned_at = rows, done, now
         states = recorded_states(self.trainer)
         current, _ = self.trainer.final_state()
         try:
-            plane, text, col = make_plane(
+            inputs, text, col = plane_inputs(
                 self.choice, self.model, states, current, self.labels, self.built.experiment.seed
             )
+            kept = self.plane is not None and inputs.same(self._plane_inputs)
+            plane = self.plane if kept else inputs.plane(self.model)
         except ValueError as exc:
             self.plane_error = str(exc)
-            return False
+            return None
         self.plane_error = ""
-        self.plane, self.plane_text, self.buffers_col = plane, text, col
+        self.plane_text, self.buffers_col = text, col
+        if kept:
+            return "kept"
+        self.plane, self._plane_inputs = plane, inputs
         self.plane_serial = next(_plane_serials)
         self._projected = {}
+        self._inherited = {}
         self._picture_key = None
         self._coords = None
-        return True
+        return "new"
 
     def _slice_buffers(self) -> np.ndarray:
         """The running statistics the slice is evaluated with (``buffers_col``'s, or the
@@ -625,23 +786,26 @@ class NetworkLive:
         them, so that the read-out is the loss of the picture under the pointer."""
         _, buffers = self.trainer.final_state()
         if buffers is None or not np.isfinite(buffers[self.buffers_col]).all():
-            return self.problem.start_buffers
+            return np.asarray(self.problem.start_buffers)
         return buffers[self.buffers_col]
 
     def _task(self, rect, *, coarse: bool) -> SliceTask:
         split, buffers = self.problem.split, self._slice_buffers()
-        return SliceTask(
+        task = SliceTask(
             self.model, self.plane, buffers, split.x_train, split.y_train, rect, coarse=coarse
         )
+        task.key = self._slice_key(rect)
+        return task
 
     def work(self, budget_s: float = 0.03) -> bool:
         """Advance the slice for about ``budget_s``; True when a grid was finished."""
         finished = False
         until = self.clock() + budget_s
+        band = DONE_BAND_SECONDS if self.trainer.done else BAND_SECONDS
         while self.task is not None and not self.task.done:
-            result = self.task.step()
+            result = self.task.step(band)
             if result is not None:
-                self.grid = result
+                self.grid, self._grid_key = result, self.task.key
                 finished = True
                 if self.task.done:
                     self.task = None
@@ -670,6 +834,23 @@ class NetworkLive:
         distance = np.full((k, r), np.nan)
         norm = np.full((k, r), np.nan)
         new = [i for i, s in enumerate(steps) if int(s) not in self._projected]
+        mine, theirs = self._inherit_cols
+        inherit = [i for i in new if int(steps[i]) in self._inherited] if mine else []
+        if inherit:  # the copied runs' rows as the previous job projected them: the others'
+            copied = set(mine)
+            fresh = [c for c in range(r) if c not in copied]
+            for i in inherit:
+                old = self._inherited[int(steps[i])]
+                row = tuple(np.full((r, *part.shape[1:]), np.nan) for part in old)
+                for part, was in zip(row, old, strict=True):
+                    part[mine] = was[theirs]
+                self._projected[int(steps[i])] = row
+            if fresh:
+                c, d, n = project_states(plane, states.params[np.ix_(inherit, fresh)])
+                for idx, i in enumerate(inherit):
+                    row = self._projected[int(steps[i])]
+                    row[0][fresh], row[1][fresh], row[2][fresh] = c[idx], d[idx], n[idx]
+            new = [i for i in new if int(steps[i]) not in self._inherited]
         if new:
             c, d, n = project_states(plane, states.take(new))
             for idx, i in enumerate(new):

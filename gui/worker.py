@@ -73,6 +73,8 @@ class TrainingWorker(QObject):
         self._job_key = ""  # surface_key of the current job (a network's slices carry it)
         # a network job's live picture (plane, projected paths, slice): the worker thread's
         self._live: NetworkLive | None = None
+        # the newest finished job's live picture: an edit's job takes over what of it holds
+        self._done_live: NetworkLive | None = None
         self._plane_choice: tuple[str, tuple[int, ...]] = ("trajectory", ())  # kind, run ids
         self._plane_request: tuple[str, tuple[int, ...]] | None = None
         self._interpolation_ids: tuple[int, ...] = ()  # the interpolation's runs, by id
@@ -361,6 +363,8 @@ class TrainingWorker(QObject):
     ) -> Built | None:
         """The job built and ready to train (None when it can't be, with the error
         published). On a GPU error from a CuPy build the job is built again on NumPy."""
+        if self._live is not None and self._live.trainer.done:
+            self._done_live = self._live
         self._live = None
         try:
             if backend is None:
@@ -438,7 +442,11 @@ class TrainingWorker(QObject):
             with self._cond:
                 choice = self._plane_choice
                 ids = self._interpolation_ids
-            self._live = NetworkLive(built, _plane_choice(choice, job))
+            # the finished job this one copies its unchanged runs from: its picture too
+            earlier = self._done_live
+            if earlier is None or previous is None or earlier.trainer is not previous.trainer:
+                earlier = self._done_live = None
+            self._live = NetworkLive(built, _plane_choice(choice, job), previous=earlier)
             self._live.set_interpolation_runs(_plane_choice(("", ids), job).runs)
             self._surface = None
         elif self._surface is None or self._surface.key != key:

@@ -6,7 +6,12 @@ one run's learning rate is changed, as the run editor's slider does, and the tim
 edit to the job's last update (and to the worker idle: the slice of the new plane drawn too)
 is measured, a few edits in a row. Offscreen, no window.
 
+``--phases``: each edit's worker time by phase as well (training, choosing the plane,
+projecting the states, the slice, the interpolation; the rest is the worker's own
+bookkeeping and the GUI thread's), less sensitive to the machine's load than the total.
+
     QT_QPA_PLATFORM=offscreen python tools/edit_latency.py [experiment.toml] [--edits N]
+        [--phases]
 """
 
 from __future__ import annotations
@@ -25,6 +30,35 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT = ROOT / "resources/experiments/networks/digits_batch_norm.toml"
 RATES = (0.5, 1.0, 2.0, 4.0)  # times each run's own learning rate
+# phase -> (module, class or None, function) timed by --phases
+PHASES = {
+    "training": ("engine.training", "Trainer", "advance"),
+    "plane": ("gui.network_view", "NetworkLive", "_replan"),
+    "projections": ("gui.network_view", None, "project_states"),
+    "slice": ("gui.network_view", "SliceTask", "step"),
+    "interpolation": ("gui.network_view", None, "make_interpolation"),
+}
+
+
+def time_phases() -> dict[str, float]:
+    """Seconds spent in each of ``PHASES`` (on any thread) since the dict was cleared."""
+    import importlib
+
+    spent = dict.fromkeys(PHASES, 0.0)
+    for phase, (module_name, class_name, name) in PHASES.items():
+        module = importlib.import_module(module_name)
+        owner = module if class_name is None else getattr(module, class_name)
+        original = getattr(owner, name)
+
+        def timed(*args, _original=original, _phase=phase, **kwargs):
+            began = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent[_phase] += time.perf_counter() - began
+
+        setattr(owner, name, timed)
+    return spent
 
 
 def eight_runs(text: str) -> str:
@@ -45,7 +79,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", nargs="?", default=str(DEFAULT))
     parser.add_argument("--edits", type=int, default=3)
+    parser.add_argument("--phases", action="store_true", help="time each phase too")
     args = parser.parse_args()
+    spent = time_phases() if args.phases else None
 
     from PySide6.QtWidgets import QApplication
 
@@ -78,6 +114,8 @@ def main() -> int:
         for edit in range(args.edits):
             run = 3 if runs > 3 else 0
             lr = session.experiment.runs[run].lr * (1.1 if edit % 2 == 0 else 1 / 1.1)
+            if spent is not None:
+                spent.update(dict.fromkeys(spent, 0.0))
             t0 = time.perf_counter()
             assert session.update_run(run, lr=lr) is None
             assert session.wait_until_computed(300.0)
@@ -92,6 +130,9 @@ def main() -> int:
                 f"edit {edit + 1}: run {run} lr → {lr:.4g}: done {t1 - t0:.3f} s, "
                 f"idle {t2 - t0:.3f} s, runs copied {reused} of {runs}"
             )
+            if spent is not None:
+                parts = ", ".join(f"{k} {v:.3f}" for k, v in spent.items())
+                print(f"  phases (s): {parts}, other {t2 - t0 - sum(spent.values()):.3f}")
         print(
             f"median: done {statistics.median(done_s):.3f} s, "
             f"idle {statistics.median(idle_s):.3f} s"
