@@ -207,16 +207,17 @@ def test_a_two_d_network_draws_boundaries_at_the_head_and_an_interpolation(
 def test_the_status_says_while_the_slice_is_computed(session, monkeypatch):
     settle(session)
     monkeypatch.setattr(network_view, "BAND_SECONDS", 1e-9)  # a row at a time: many reports
+    monkeypatch.setattr(network_view, "DONE_BAND_SECONDS", 1e-9)  # (once trained too)
     step = network_view.SliceTask.step
     shown = threading.Event()  # the status has said that the slice is being refined
 
-    def step_once_shown(task):
+    def step_once_shown(task, *args):
         # the refined slice waits until the GUI has shown its progress: a loaded machine
         # kept the GUI thread away for a whole slice of 20 ms bands, and nothing was seen
         refining = task.progress_text().startswith("slice of the plane: refining")
         if refining and not shown.wait(PATIENCE_S):
             shown.set()  # never shown: the test fails, without waiting at every band
-        return step(task)
+        return step(task, *args)
 
     monkeypatch.setattr(network_view.SliceTask, "step", step_once_shown)
     seen = []
