@@ -105,8 +105,9 @@ class BatchedNumPy:
     gradients, the momentum and a scratch array): the update is a few passes over the whole
     of it, the rate (one per run) applied layer by layer. Activations are (R, H, B) and
     logits (R, C, B) (channels × examples: the softmax's sums and maxima over the classes
-    run along the contiguous example axis). The first layer is one GEMM (R·H, in) @ (in, B);
-    every array is made once and written in place.
+    run along the contiguous example axis). The first layer is (H, in) @ (in, B) batched over
+    the runs against the minibatch transposed once (measured faster than one GEMM of all runs
+    (R·H, in) @ (in, B)); every array is made once and written in place.
     """
 
     def __init__(self, model: MLP, params, rates, momentum=0.9):
@@ -135,10 +136,9 @@ class BatchedNumPy:
 
     def step(self, xb, yb):
         """One minibatch: gradients (the mean cross-entropy's) and the momentum update."""
-        runs, n_in, hidden = self.shape
         (w1, g_w1, *_), (b1, g_b1, *_), (w2, g_w2, *_), (b2, g_b2, *_) = self.layers
         z1, z2, da1, n = self.z1, self.z2, self.da1, len(yb)
-        np.matmul(w1.reshape(runs * hidden, n_in), xb.T, out=z1.reshape(runs * hidden, n))
+        np.matmul(w1, np.ascontiguousarray(xb.T), out=z1)  # batched: faster than one GEMM
         np.add(z1, b1[:, :, None], out=z1)
         np.maximum(z1, self.zeros, out=z1)
         np.matmul(w2, z1, out=z2)

@@ -7,13 +7,16 @@ norm's running statistics are *buffers*, a second ``(R, Q)`` array that the forw
 training mode updates and the optimizer never sees. A ``Layout`` names the pieces of both
 (PyTorch's names and shapes: ``linear{i}.weight`` is out × in) and gives per-layer views.
 
-Speed comes from the runs axis. Every run sees the same minibatch ``X``, so the first layer of
-all runs is ONE matrix product ``X (B, in) @ [W₀ of every run]ᵀ (in, R·H)``, and its weight
-gradient is one product ``dZᵀ (R·H, B) @ X (B, in)``; later layers are batched products over
-R (``matmul`` on ``(R, B, H)``). There is no Python loop over runs, and the number of array
-calls per step does not grow with R (small-model steps are bound by calls, not FLOPs).
+Speed comes from the runs axis. Every run sees the same minibatch ``X``, so each layer is
+one batched product over the runs, ``W (R, out, in) @ A (R, in, B)``, the first against the
+shared ``Xᵀ (in, B)``; the weights are views of the ``(R, P)`` rows (BLAS's batched products
+take the runs' stride P as it is) and the weight gradients are written straight into the
+gradients' rows. Activations are channels-major, ``(R, H, B)``: no operand is transposed, and
+the sums and maxima over the batch or the classes run along the contiguous example axis.
+There is no Python loop over runs, and the number of array calls per step does not grow with
+R (small-model steps are bound by calls, not FLOPs).
 
-Batch norm (train mode) over the batch axis of ``z`` (R, B, H), per run and channel:
+Batch norm (train mode) over the batch axis of ``z`` (R, H, B), per run and channel:
 
     μ = mean z,  σ² = mean (z − μ)²  (biased),  ẑ = (z − μ)/√(σ² + ε),  y = γẑ + β
     running_mean ← (1 − m)·running_mean + m·μ
@@ -345,28 +348,25 @@ class MLP:
         xp = self.xp
         logits, cache = self._forward(params, buffers, x, train=False, new_buffers=None)
         loss, dz = self._cross_entropy(logits, y, want_grad=grad)
-        accuracy = (xp.argmax(logits, axis=2) == y).mean(axis=1)
+        accuracy = (xp.argmax(logits, axis=1) == y).mean(axis=1)
         grads = self._backward(params, x, cache, dz, train=False) if grad else None
         return Evaluation(loss, accuracy, grads)
-
-    def evaluate_first_layer(self, params, buffers, first_layer, y):
-        """Evaluation-mode loss and accuracy ``(R,)`` from the first Linear's outputs
-        ``(R, B, H)`` (bias included), computed by the caller: a plane's grid shares them,
-        ``X·W(a, b) = X·W₀ + a·X·D₁ + b·X·D₂``."""
-        xp = self.xp
-        logits, _ = self._forward(params, buffers, first_layer[0], False, None, first_layer)
-        loss, _ = self._cross_entropy(logits, y, want_grad=False)
-        return loss, (xp.argmax(logits, axis=2) == y).mean(axis=1)
 
     def logits(self, params, buffers, x, train: bool = False):
         """The network's outputs ``(R, B, classes)`` (evaluation mode unless ``train``; in
         training mode the running statistics are not updated)."""
         scratch = buffers.copy() if train and self.batch_norm else None
-        return self._forward(params, buffers, x, train=train, new_buffers=scratch)[0]
+        logits = self._forward(params, buffers, x, train=train, new_buffers=scratch)[0]
+        return logits.transpose(0, 2, 1)
 
+    # Inside, every activation is CHANNELS-MAJOR, (R, H, B): a layer is then W (R, H', H) @
+    # a (R, H, B) with neither operand transposed, and the sums, maxima and normalizations
+    # over the batch or the classes run along the contiguous example axis (NumPy reduces a
+    # short last axis, such as the 10 classes of (R, B, C), several times slower).
+    #
     # Sums over the batch or the classes are matrix-vector products with a vector of ones:
-    # for these small shapes BLAS is several times faster than a reduction along an axis
-    # (a NumPy reduction over a short last axis costs microseconds), on either backend.
+    # for these small shapes BLAS is several times faster than a reduction along an axis,
+    # on either backend.
     def _ones(self, n: int):
         ones = self._ones_cache.get(n)
         if ones is None:
@@ -374,44 +374,43 @@ class MLP:
         return ones
 
     def _sum_over_batch(self, a):
-        """Σ over the batch axis: (R, B, H) → (R, H)."""
-        return self.xp.matmul(self._ones(a.shape[1]), a)
+        """Σ over the batch axis: (R, H, B) → (R, H)."""
+        return self.xp.matmul(a, self._ones(a.shape[2]))
 
-    def _flat_rows(self, runs: int, batch: int, classes: int):
-        """Offset of each (run, example) row of a contiguous ``(R, B, C)`` array: one flat
-        gather then picks one class per row (faster than two fancy indices)."""
-        key = (runs, batch, classes)
+    def _flat_rows(self, runs: int, classes: int, batch: int):
+        """Flat offset of (run, class 0, example) in a contiguous ``(R, C, B)`` array:
+        + y·B then picks each example's class with one flat gather (faster than two fancy
+        indices)."""
+        key = (runs, classes, batch)
         rows = self._rows_cache.get(key)
         if rows is None:
-            rows = self.xp.arange(runs * batch).reshape(runs, batch) * classes
+            xp = self.xp
+            rows = xp.arange(runs)[:, None] * (classes * batch) + xp.arange(batch)
             self._rows_cache[key] = rows
         return rows
 
-    def _forward(self, params, buffers, x, train, new_buffers, first_layer=None, stats=None):
-        """Logits ``(R, B, C)`` and what the backward pass needs, layer by layer
-        (``first_layer``: the first Linear's outputs ``(R, B, H)``, already computed;
-        ``stats``: see ``batch_grad``)."""
+    def _weight(self, params, layer: _Layer):
+        """Every run's weight of ``layer``, ``(R, out, in)``: a view with the runs' stride P
+        (BLAS's batched products take it as it is, no copy)."""
+        return params[:, layer.w].reshape(params.shape[0], layer.fan_out, layer.fan_in)
+
+    def _forward(self, params, buffers, x, train, new_buffers, stats=None):
+        """Logits ``(R, C, B)`` and what the backward pass needs (per hidden layer its
+        activations ``(R, H, B)`` and batch norm's), layer by layer (``stats``: see
+        ``batch_grad``)."""
         xp = self.xp
-        runs, batch = params.shape[0], x.shape[0]
         last = len(self._layers) - 1
         cache = []
-        a = x
+        # the minibatch as (in, B), contiguous: the first product's operand for every run,
+        # made once (a transposed view would cost BLAS as much again as the product)
+        a = xp.ascontiguousarray(x.T)
         for i, layer in enumerate(self._layers):
-            w = params[:, layer.w].reshape(runs, layer.fan_out, layer.fan_in)
-            if i == 0 and first_layer is not None:
-                z = first_layer
-            elif i == 0:
-                # all runs' first layers as one GEMM: (R·H, in) @ (in, B), an (R, H, B) array
-                # seen as (R, B, H). Channels-major is BLAS's faster orientation here (a
-                # tall product), and it is the layout the backward pass's weight GEMM wants.
-                z = (w.reshape(runs * layer.fan_out, layer.fan_in) @ x.T).reshape(
-                    runs, layer.fan_out, batch
-                )
-                z = z.transpose(0, 2, 1)
-            else:
-                z = xp.matmul(a, w.transpose(0, 2, 1))
-            if i > 0 or first_layer is None:
-                z += params[:, None, layer.b]
+            # (out, in) @ (in, B) batched over the runs; the first layer's operand is shared.
+            # Batched, not one GEMM of all runs' first layers (R·out, in) @ (in, B): in the
+            # (R, P) rows the runs' weights are not one matrix, and that GEMM first copied
+            # them (at 256 runs of the digits MLP 1.0 ms a step, against 0.6 ms batched)
+            z = xp.matmul(self._weight(params, layer), a)
+            z += params[:, layer.b, None]
             if i == last:
                 return z, cache
             bn = None
@@ -424,9 +423,9 @@ class MLP:
     def _batch_norm(self, params, buffers, z, layer, train, new_buffers, stats=None):
         xp = self.xp
         if train:
-            per_example = 1 / z.shape[1]
+            per_example = 1 / z.shape[2]
             mean = self._sum_over_batch(z) * per_example
-            centred = z - mean[:, None, :]
+            centred = z - mean[:, :, None]
             var = self._sum_over_batch(centred * centred) * per_example
             if stats is not None:
                 stats.append((mean, var))
@@ -437,16 +436,17 @@ class MLP:
             new_buffers[:, rm] = buffers[:, rm] * (1 - m) + mean * m
             new_buffers[:, rv] = buffers[:, rv] * (1 - m) + var * (m * unbiased)
         else:
-            centred = z - buffers[:, None, layer.running_mean]
-            var = buffers[:, None, layer.running_var]
-        inv_std = 1 / xp.sqrt(var + self.bn_eps)
-        if train:
-            inv_std = inv_std[:, None, :]
+            centred = z - buffers[:, layer.running_mean, None]
+            var = buffers[:, layer.running_var]
+        inv_std = (1 / xp.sqrt(var + self.bn_eps))[:, :, None]
         z_hat = centred * inv_std
-        scale = params[:, None, layer.gamma] * inv_std
-        return z_hat * params[:, None, layer.gamma] + params[:, None, layer.beta], (z_hat, scale)
+        gamma = params[:, layer.gamma, None]
+        scale = gamma * inv_std
+        return z_hat * gamma + params[:, layer.beta, None], (z_hat, scale)
 
     def _activate(self, z):
+        """The activation of ``z``, written into ``z`` (a fresh array of the layer's: nothing
+        else holds it, and a pass that allocates costs more)."""
         xp = self.xp
         if self.activation == "relu":
             if xp is np and z.size <= ZEROS_CACHED:  # a training step's activations
@@ -457,12 +457,16 @@ class MLP:
                 zeros = self._zeros_cache.get(key)
                 if zeros is None:
                     zeros = self._zeros_cache[key] = np.zeros_like(z)
-                return np.maximum(z, zeros)
-            return xp.maximum(z, 0)
+                return np.maximum(z, zeros, out=z)
+            return xp.maximum(z, 0, out=z)
         if self.activation == "tanh":
-            return xp.tanh(z)
+            return xp.tanh(z, out=z)
         # σ(z) = (1 + tanh(z/2))/2: the same function, with no exp to overflow
-        return 0.5 + 0.5 * xp.tanh(0.5 * z)
+        z *= 0.5
+        xp.tanh(z, out=z)
+        z *= 0.5
+        z += 0.5
+        return z
 
     def _activation_grad(self, a, da):
         """∂L/∂z from ∂L/∂a (a fresh array, scaled in place), with the activation's output a."""
@@ -475,51 +479,43 @@ class MLP:
         return da
 
     def _cross_entropy(self, logits, y, want_grad):
-        """Mean softmax cross-entropy per run and, with ``want_grad``, ∂loss/∂logits."""
+        """Mean softmax cross-entropy per run of logits ``(R, C, B)`` and, with
+        ``want_grad``, ∂loss/∂logits (the same layout)."""
         xp = self.xp
-        runs, batch, classes = logits.shape
-        rows = self._flat_rows(runs, batch, classes)
-        flat = logits.reshape(-1)
-        top = xp.take(flat, rows + xp.argmax(logits, axis=2))  # (R, B): the stable shift
-        # contiguous: the one-hot is subtracted through a flat view below, and logits straight
-        # from the first layer (softmax regression, hidden = []) are a transposed view, whose
-        # exp keeps that layout (reshape(-1) would then write into a copy)
-        e = xp.ascontiguousarray(xp.exp(logits - top[:, :, None]))
-        total = xp.matmul(e, self._ones(classes))  # (R, B)
-        picked = rows + y
+        runs, classes, batch = logits.shape
+        top = logits.max(axis=1)  # (R, B): the stable shift
+        e = logits - top[:, None, :]
+        xp.exp(e, out=e)
+        total = xp.matmul(self._ones(classes), e)  # (R, B)
+        picked = self._flat_rows(runs, classes, batch) + y * batch
         # −log softmax(z)_y = log Σ e + top − z_y, averaged over the batch
-        per_example = xp.log(total) + top - xp.take(flat, picked)
+        per_example = xp.log(total) + top - xp.take(logits.reshape(-1), picked)
         loss = xp.matmul(per_example, self._ones(batch)) * (1 / batch)
         if not want_grad:
             return loss, None
         total *= batch
-        e /= total[:, :, None]  # (softmax − one-hot) / B, in place: e is ours
+        e /= total[:, None, :]  # (softmax − one-hot) / B, in place: e is ours
         e.reshape(-1)[picked] -= 1 / batch
         return loss, e
 
     def _backward(self, params, x, cache, dz, train):
-        """Gradients ``(R, P)`` from ∂loss/∂logits, last layer to first."""
+        """Gradients ``(R, P)`` from ∂loss/∂logits ``(R, C, B)``, last layer to first."""
         xp = self.xp
-        runs = params.shape[0]
         grads = xp.empty_like(params)
         for i in range(len(self._layers) - 1, -1, -1):
             layer = self._layers[i]
-            xp.matmul(self._ones(dz.shape[1]), dz, out=grads[:, layer.b])  # Σ over the batch
+            runs = params.shape[0]
+            # Σ over the batch, and dz (out, B) @ aᵀ (B, in) batched over the runs, written
+            # straight into the gradients' rows (measured faster, for the first layer, than
+            # one GEMM of all runs (R·out, B) @ (B, in) followed by the copy into the rows)
+            xp.matmul(dz, self._ones(dz.shape[2]), out=grads[:, layer.b])
+            gw = grads[:, layer.w].reshape(runs, layer.fan_out, layer.fan_in)
             if i == 0:
-                # every run's weight gradient (H, B) @ (B, in), batched over the runs and
-                # written straight into the gradients: measured faster than one GEMM of all
-                # runs (R·H, B) @ (B, in) followed by the copy into the strided rows
-                gw = grads[:, layer.w].reshape(runs, layer.fan_out, layer.fan_in)
-                xp.matmul(dz.transpose(0, 2, 1), x, out=gw)
+                xp.matmul(dz, x, out=gw)
                 break
             a, bn = cache[i - 1]
-            gw = grads[:, layer.w].reshape(runs, layer.fan_out, layer.fan_in)
-            xp.matmul(dz.transpose(0, 2, 1), a, out=gw)
-            w = params[:, layer.w].reshape(runs, layer.fan_out, layer.fan_in)
-            if i == 1:  # into the first layer: (R, H, B) in memory, as its activations
-                da = xp.matmul(w.transpose(0, 2, 1), dz.transpose(0, 2, 1)).transpose(0, 2, 1)
-            else:
-                da = xp.matmul(dz, w)
+            xp.matmul(dz, a.transpose(0, 2, 1), out=gw)
+            da = xp.matmul(self._weight(params, layer).transpose(0, 2, 1), dz)
             dz = self._activation_grad(a, da)
             if bn is not None:
                 dz = self._batch_norm_grad(grads, dz, bn, self._layers[i - 1], train)
@@ -527,14 +523,14 @@ class MLP:
 
     def _batch_norm_grad(self, grads, dy, bn, layer, train):
         z_hat, scale = bn  # scale = γ/√(σ² + ε), batch or running σ²
-        ones = self._ones(dy.shape[1])
-        d_beta = self.xp.matmul(ones, dy, out=grads[:, layer.beta])
-        d_gamma = self.xp.matmul(ones, dy * z_hat, out=grads[:, layer.gamma])
+        ones = self._ones(dy.shape[2])
+        d_beta = self.xp.matmul(dy, ones, out=grads[:, layer.beta])
+        d_gamma = self.xp.matmul(dy * z_hat, ones, out=grads[:, layer.gamma])
         if not train:  # running statistics are constants: an affine map per channel
             return dy * scale
-        per_example = 1 / dy.shape[1]
-        dy -= (d_beta * per_example)[:, None, :]
-        dy -= z_hat * (d_gamma * per_example)[:, None, :]
+        per_example = 1 / dy.shape[2]
+        dy -= (d_beta * per_example)[:, :, None]
+        dy -= z_hat * (d_gamma * per_example)[:, :, None]
         dy *= scale
         return dy
 

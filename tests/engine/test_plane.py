@@ -13,8 +13,10 @@ import pytest
 from engine.backend import select_backend
 from engine.datasets import Dataset, split
 from engine.plane import (
+    CHUNK_POINTS,
     Cancelled,
     Plane,
+    _example_tiles,
     decision_grid,
     interpolation_losses,
     mlp_grid_loss,
@@ -154,6 +156,31 @@ def test_grid_losses_equal_point_by_point_evaluation(hidden, batch_norm, activat
     )
     np.testing.assert_allclose(loss, expected_loss, rtol=1e-11)
     np.testing.assert_array_equal(accuracy, expected_accuracy)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("batch_norm", [True, False])
+@pytest.mark.parametrize("hidden", [[7, 5], [6]])
+def test_examples_cut_in_tiles_the_last_one_shorter_give_the_same_grid(
+    hidden, batch_norm, activation
+):
+    """A chunk is a few grid points × a tile of the examples (the first layer's shared
+    coefficients packed once for several points): 31 examples in tiles of 8, 8, 8 and 7,
+    every layer and the logits written tile by tile; the oracle point by point (float64)."""
+    model, params, buffers, _, _, rng = network_and_data(hidden, activation, batch_norm)
+    x, y = rng.standard_normal((31, 4)), rng.integers(0, 3, 31)
+    others = params + 0.4 * rng.standard_normal((2, params.size))
+    plane = three_point_plane(params, others[0], others[1])
+    budget = CHUNK_POINTS * 7 * 8  # 8 points × 8 examples × the widest layer (7)
+    tiles = _example_tiles(31, 7, budget, True)
+    assert [stop - start for start, stop in tiles] == [8, 8, 8, 7]
+    a_values, b_values = np.linspace(-1, 2, 6), np.linspace(-0.5, 1.5, 5)
+    loss, accuracy = mlp_grid_loss(
+        model, plane, buffers, x, y, a_values, b_values, max_elements=budget
+    )
+    expected = evaluate_point_by_point(model, plane, buffers, x, y, a_values, b_values)
+    np.testing.assert_allclose(loss, expected[0], rtol=1e-11)
+    np.testing.assert_array_equal(accuracy, expected[1])
 
 
 @pytest.mark.parametrize("batch_norm", [True, False])
