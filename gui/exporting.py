@@ -112,7 +112,7 @@ def _slice_figure(frame: Frame, network, h, labels, colors, visible, view):
     if surface is None:
         raise ValueError("nothing to export yet: the slice is still being computed")
     # each path's distance from the plane at the playhead, as the live legend says it
-    rows = int(np.searchsorted(network.path_steps, frame.head, side="right"))
+    rows = network.rows_to(frame.head)
     labels = list(labels)
     dashed = []
     for col in range(len(labels)):

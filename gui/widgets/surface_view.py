@@ -455,7 +455,7 @@ class SurfaceView(QWidget):
         coords = network.path_coords
         if col is None or coords.ndim != 3 or col >= coords.shape[1]:
             return None
-        rows = int(np.searchsorted(network.path_steps, frame.head, side="right"))
+        rows = network.rows_to(frame.head)
         source = ("network", frame.snapshot.job_id, col, self._default_rect)
         cached = self._thinned.get(i)
         if cached is None or cached.source != source or cached.data is not coords:
@@ -780,7 +780,7 @@ class SurfaceView(QWidget):
         coords = np.asarray(network.path_coords)
         if coords.ndim != 3:
             return ""
-        rows = int(np.searchsorted(network.path_steps, frame.head, side="right"))
+        rows = network.rows_to(frame.head)
         best = None  # (squared pixels, run, row, column)
         for i, run in enumerate(frame.experiment.runs):
             col = frame.column(i)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.experiment import build, parse_experiment
 from gui import network_view as nv
-from tests.gui.test_network_view import lstsq_projection
+from tests.gui.test_network_view import lstsq_projection, small_network
+from tests.gui.test_network_view import train_with_picture as trained
 
 RUNS = [
     {"label": "sgd", "optimizer": "sgd", "lr": 0.3, "batch_size": 16},
@@ -28,31 +28,10 @@ def small_slices(monkeypatch):
 
 
 def network(runs, reuse=None):
-    data = {
-        "seed": 1,
-        "steps": 24,
-        "dtype": "float64",
-        "record_every": 2,
-        "problem": {"kind": "mlp", "dataset": "moons", "samples": 80, "hidden": [6],
-                    "validation_fraction": 0.25, "batch_norm": True},
-        "runs": runs,
-    }  # fmt: skip
-    built = build(parse_experiment(data))
+    built = small_network(runs, batch_norm=True)
     if reuse is not None:  # as the app's worker does: the unchanged runs copied
         built.trainer = built.trainer.fresh(reuse=reuse.trainer)
     return built
-
-
-def trained(built, choice=None, previous=None):
-    live = nv.NetworkLive(built, choice, previous=previous)
-    while not built.trainer.done:
-        built.trainer.advance(3)
-        live.update()
-        live.work(0.0)
-    live.update()
-    while live.has_work:
-        live.work(1.0)
-    return live
 
 
 def edited(index, **changes):

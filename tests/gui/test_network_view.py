@@ -91,7 +91,13 @@ def test_interpolated_coordinates_are_exact_on_a_straight_path():
     np.testing.assert_allclose(out[:, 0, 1], np.arange(31) * -2.0)
 
 
-def small_network(**problem) -> object:
+TWO_RUNS = [
+    {"label": "sgd", "optimizer": "sgd", "lr": 0.3, "batch_size": 16},
+    {"label": "adam", "optimizer": "adam", "lr": 0.03, "batch_size": 16},
+]
+
+
+def small_network(runs=TWO_RUNS, **problem) -> object:
     data = {
         "seed": 1,
         "steps": 24,
@@ -99,10 +105,7 @@ def small_network(**problem) -> object:
         "record_every": 2,
         "problem": {"kind": "mlp", "dataset": "moons", "samples": 80, "hidden": [6],
                     "validation_fraction": 0.25, **problem},
-        "runs": [
-            {"label": "sgd", "optimizer": "sgd", "lr": 0.3, "batch_size": 16},
-            {"label": "adam", "optimizer": "adam", "lr": 0.03, "batch_size": 16},
-        ],
+        "runs": runs,
     }  # fmt: skip
     return build(parse_experiment(data))
 
@@ -132,9 +135,10 @@ def test_the_slice_equals_point_by_point_evaluation(monkeypatch):
             np.testing.assert_allclose(z[j, i], float(want[0]), rtol=1e-9)
 
 
-def trained_live(choice=None, **problem):
-    built = small_network(**problem)
-    live = nv.NetworkLive(built, choice)
+def train_with_picture(built, choice=None, previous=None) -> nv.NetworkLive:
+    """``built`` trained to the end as the worker does it: its live picture updated after
+    every chunk of three updates, the slice finished at the end."""
+    live = nv.NetworkLive(built, choice, previous=previous)
     while not built.trainer.done:
         built.trainer.advance(3)
         live.update()
@@ -142,7 +146,12 @@ def trained_live(choice=None, **problem):
     live.update()
     while live.has_work:
         live.work(1.0)
-    return built, live
+    return live
+
+
+def trained_live(choice=None, **problem):
+    built = small_network(**problem)
+    return built, train_with_picture(built, choice)
 
 
 def test_a_trained_network_has_every_recorded_state_on_the_trajectory_plane(monkeypatch):
