@@ -560,6 +560,10 @@ LEGEND_PLACES = (
     (0.5, 0.0), (0.5, 1.0), (0.0, 0.5), (1.0, 0.5),
 )  # fmt: skip
 MARK_WEIGHT = 1000  # a run's dot (its end) under the legend costs this many path points
+# a legend stays where it is unless another place covers fewer marks, or less than this
+# fraction of the points its own covers: two places that cover about as much would swap
+# from frame to frame during playback (the legend jumping between corners)
+LEGEND_KEEP = 0.5
 
 
 def legend_rect(place, plot_size, legend_size, margin: float) -> tuple[float, float, float, float]:
@@ -571,12 +575,15 @@ def legend_rect(place, plot_size, legend_size, margin: float) -> tuple[float, fl
     return left, top, left + lw, top + lh
 
 
-def quiet_place(points, marks, plot_size, legend_size, margin: float = 10, pad: float = 8):
+def quiet_place(
+    points, marks, plot_size, legend_size, margin: float = 10, pad: float = 8, current=None
+):
     """Where a legend of ``legend_size`` pixels covers the least in a plot of ``plot_size``:
     ``points (n, 2)`` are the drawn path points, ``marks (m, 2)`` the runs' dots and other
     markers (each weighs ``MARK_WEIGHT`` points, so that no end is hidden while another
     place is free), both in the plot's pixels (y down); a point within ``pad`` pixels of the
-    rectangle counts (a marker has a size). One of ``LEGEND_PLACES``."""
+    rectangle counts (a marker has a size). One of ``LEGEND_PLACES``. ``current``: where the
+    legend is now, kept unless the best place is clearly better (``LEGEND_KEEP``)."""
 
     def covered(rect, pts) -> int:
         pts = np.asarray(pts, float).reshape(-1, 2)
@@ -585,9 +592,16 @@ def quiet_place(points, marks, plot_size, legend_size, margin: float = 10, pad: 
         inside = (x >= left - pad) & (x <= right + pad) & (y >= top - pad) & (y <= bottom + pad)
         return int(np.count_nonzero(inside))
 
-    def cost(place) -> int:
+    def cost(place) -> tuple[int, int]:  # (marks, points) covered
         rect = legend_rect(place, plot_size, legend_size, margin)
-        return covered(rect, points) + MARK_WEIGHT * covered(rect, marks)
+        return covered(rect, marks), covered(rect, points)
 
     costs = [cost(place) for place in LEGEND_PLACES]
-    return LEGEND_PLACES[int(np.argmin(costs))]  # the first of the least covered
+    totals = [MARK_WEIGHT * m + n for m, n in costs]
+    best = int(np.argmin(totals))  # the first of the least covered
+    if current in LEGEND_PLACES:
+        marks_now, points_now = costs[LEGEND_PLACES.index(current)]
+        marks_best, points_best = costs[best]
+        if marks_best >= marks_now and points_best >= LEGEND_KEEP * points_now:
+            return tuple(current)
+    return LEGEND_PLACES[best]

@@ -694,6 +694,7 @@ class SurfaceView(QWidget):
             (w, h),
             (legend.width(), legend.height()),
             margin=LEGEND_MARGIN,
+            current=self._legend_place,  # kept unless another place is clearly better
         )
         if place == self._legend_place:
             return

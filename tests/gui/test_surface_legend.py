@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QApplication
 
+from gui import geometry
 from gui import network_view as nv
 from gui.theme import LIGHT
 from gui.widgets.surface_view import SurfaceView
@@ -168,3 +169,93 @@ def test_the_legend_is_placed_from_a_sample_that_keeps_every_end(qtbot, case, mo
     centre = view.viewbox.mapSceneToView(view.legend.sceneBoundingRect().center())
     assert centre.x() < 0
     assert centre.y() < 0
+
+
+# where a legend may sit, as path positions on the (-3, 3)² view, near its edges
+PLACES = {
+    "top right": (2.8, 2.8), "top left": (-2.8, 2.8), "bottom right": (2.8, -2.8),
+    "bottom left": (-2.8, -2.8), "top": (0.0, 2.8), "bottom": (0.0, -2.8),
+    "left": (-2.8, 0.0), "right": (2.8, 0.0),
+}  # fmt: skip
+CROWD = 60  # rows in which run 1 fills every place but the top corners, 10 points each
+
+
+def playback_paths(extra=()) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, coords (K, 3, 2)): run 1 first puts 10 points in every place but the two top
+    corners and goes to the centre; then run 0 goes from the centre to the top right and
+    back, then to the top left and back, twice each: after every second row the two top
+    corners hold as many points or one more or one fewer, and every end is at the centre.
+    ``extra``: places run 0 then visits once each, back at the centre after them."""
+    others = [p for name, p in PLACES.items() if not name.startswith("top ")]
+    run1 = [others[k % len(others)] for k in range(CROWD)]
+    run0 = [(0.0, 0.0)] * CROWD
+    for corner in ("top right", "top left") * 2:
+        run0 += [PLACES[corner], (0.0, 0.0)]
+    # (a little apart: the drawn path keeps one of points that coincide)
+    run0 += [np.add(PLACES[name], (0.0, -0.05 * i)) for i, name in enumerate(extra)]
+    run0 += [(0.0, 0.0)]
+    k = len(run0)
+    run1 += [(0.0, 0.0)] * (k - CROWD)
+    coords = np.stack([run0, run1, [(0.0, 0.0)] * k], axis=1).astype(float)
+    return np.arange(k), coords
+
+
+def legend_quadrant(view) -> tuple[bool, bool]:
+    """(right, top): where the legend's drawn rectangle lies, in view coordinates."""
+    QApplication.processEvents()
+    centre = view.viewbox.mapSceneToView(view.legend.sceneBoundingRect().center())
+    return centre.x() > 0, centre.y() > 0
+
+
+def play(view, case, steps, coords, heads) -> list:
+    net = picture(case, path_steps=steps, coords=coords)
+    places = []
+    for head in heads:
+        view.draw(with_surface(net_frame(case, net, head=head), (-3.0, 3.0, -3.0, 3.0)))
+        places.append(legend_quadrant(view))
+    return places
+
+
+def test_during_playback_the_legend_stays_between_two_nearly_equal_corners(qtbot, case):
+    """Frame by frame the two top corners alternate in covering one point fewer: the legend
+    picks one and stays there (it used to jump to whichever covered fewer, every frame)."""
+    view = offscreen(qtbot, SurfaceView(None, LIGHT), (660, 540))
+    steps, coords = playback_paths()
+    heads = range(CROWD + 1, CROWD + 9, 2)  # each corner visited and left: the ends centred
+    places = play(view, case, steps, coords, heads)
+    assert all(top for _, top in places)  # a top corner: the other places are crowded
+    assert len(set(places)) == 1, places
+
+
+def corner_points(counts: dict, plot=(600, 400)) -> np.ndarray:
+    """``counts[place]`` points (pixels, y down) in a small square at that corner of the
+    plot: inside a 100×50 legend placed there with the default margin."""
+    w, h = plot
+    centres = {(1.0, 0.0): (w - 40, 30), (0.0, 0.0): (40, 30), (1.0, 1.0): (w - 40, h - 30),
+               (0.0, 1.0): (40, h - 30)}  # fmt: skip
+    out = [np.add(centres[place], (i % 5, i // 5)) for place, n in counts.items() for i in range(n)]
+    return np.array(out, float).reshape(-1, 2)
+
+
+def test_the_legend_keeps_its_corner_unless_another_is_clearly_better():
+    plot, legend = (600, 400), (100, 50)
+    tr, tl, br, bl = (1.0, 0.0), (0.0, 0.0), (1.0, 1.0), (0.0, 1.0)
+    crowded = {br: 30, bl: 30}  # the bottom corners and the edges' middles: out of the race
+    no_marks = np.zeros((0, 2))
+
+    def place(counts, current, marks=no_marks):
+        points = corner_points({**crowded, **counts}, plot)
+        w, h = plot
+        middles = [(w / 2, 30), (w / 2, h - 30), (40, h / 2), (w - 40, h / 2)]
+        points = np.vstack([points, np.repeat(middles, 30, axis=0)])
+        return geometry.quiet_place(points, marks, plot, legend, current=current)
+
+    assert place({tr: 5, tl: 4}, None) == tl  # no current place: the least covered
+    assert place({tr: 5, tl: 4}, tr) == tr  # nearly equal: it stays
+    assert place({tr: 5, tl: 3}, tr) == tr  # 3 is not under half of 5
+    assert place({tr: 5, tl: 2}, tr) == tl  # 2 is: clearly better
+    assert place({tr: 1, tl: 0}, tr) == tl  # a free corner is always better
+    assert place({tr: 0, tl: 0}, tl) == tl  # (and a tie keeps the current one)
+    # a run's dot under the legend: it moves to a place that hides none, however full
+    marks = corner_points({tr: 1})
+    assert place({tr: 2, tl: 6}, tr, marks) == tl
