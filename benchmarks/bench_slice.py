@@ -132,6 +132,15 @@ def main(argv=None) -> int:
     print(f"load average {load:.1f} on {os.cpu_count()} cores")
     wall, cpu, (loss, accuracy) = best_of(repeats, ours)
     print(f"{'engine, 1 thread':<34}{wall:>8.3f} s wall{cpu:>8.3f} s CPU")
+    # float32 as the app draws it, against the same engine in float64 (one run, untimed)
+    exact_loss, exact_accuracy = mlp_grid_loss(
+        model, plane, buffers, x, parts.y_train, a_values, b_values, dtype=np.float64
+    )
+    print(
+        f"{'float32 against float64':<34}largest relative loss difference "
+        f"{np.abs(loss / exact_loss - 1).max():.1e}, accuracy differs at "
+        f"{np.count_nonzero(accuracy != exact_accuracy)} of {accuracy.size} points (ties)"
+    )
     workers = args.workers
     w_wall, w_cpu, (w_loss, w_accuracy) = best_of(repeats, lambda: ours(workers))
     same = np.array_equal(w_loss, loss) and np.array_equal(w_accuracy, accuracy)

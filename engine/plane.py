@@ -250,7 +250,9 @@ def mlp_grid_loss(
       is far larger, one tile); each layer and the logits are written tile by tile, and the
       cross-entropy runs over blocks of several chunks' logits (all examples), so that the
       number of array calls per grid point stays small. ReLU runs over the whole contiguous
-      activation buffer, its row of ones included (ReLU keeps them).
+      activation buffer, its row of ones included (ReLU keeps them);
+    - the examples are taken in class order, so each class's logits (the loss's l_y) are
+      one slice of a block: no gather.
 
     - ``workers`` threads (NumPy only; a GPU takes the whole grid itself) share out the
       blocks, each with its own buffers: NumPy's ufuncs and BLAS release the GIL, so the
@@ -284,7 +286,10 @@ def mlp_grid_loss(
     buffers = np.asarray(buffers.get() if hasattr(buffers, "get") else buffers, float)
     _check_grid_inputs(model, vectors, buffers, x_host, y_host)
     buffers = buffers.reshape(-1)
-    y = xp.asarray(y_host)
+    # the examples in class order: each class's logits are then one slice of the block
+    order = np.argsort(y_host, kind="stable")
+    x_host, y_host = x_host[order], y_host[order]
+    class_bounds = np.searchsorted(y_host, np.arange(model.widths[-1] + 1)).tolist()
     n, layers = x_host.shape[0], len(model.widths) - 1
     activation = _Activation(model.activation, xp)
 
@@ -367,8 +372,6 @@ def mlp_grid_loss(
     tile_shared = [
         xp.ascontiguousarray(shared[:, :, e0:e1]).reshape(len(keys), -1) for e0, e1 in tiles
     ]
-    example = xp.arange(n)
-    gather = (xp.arange(block)[:, None] * classes + y[None, :]) * n + example  # flat (g, y_n, n)
     losses = xp.empty(m_points, dtype)
     correct = xp.empty(m_points, dtype)
     safe = 64.0 if dtype.itemsize <= 4 else 512.0  # |log₂| range where Σ 2^l is exact enough
@@ -378,6 +381,7 @@ def mlp_grid_loss(
 
         def __init__(self):
             self.logits = xp.empty((block, classes, n), dtype)
+            self.picked = xp.empty((block, n), dtype)  # each example's true class's logit
             # per tile width, each hidden layer's activations (G, width + 1, examples): the
             # last row stays 1 (the bias)
             self.hidden = {}
@@ -428,7 +432,11 @@ def mlp_grid_loss(
                     out[...] = xp.matmul(weights[-1][sub : sub + g], hidden[-1])
         # cross-entropy in base 2: log₂ Σ 2^l − l_y, then × ln 2 (mean over the examples)
         top = logits.max(axis=1)  # (G, N)
-        picked = xp.take(logits, gather[: stop - start])
+        picked = scratch.picked[: stop - start]
+        for c in range(classes):  # (slices of the class-ordered examples: no gather)
+            e0, e1 = class_bounds[c], class_bounds[c + 1]
+            if e1 > e0:
+                picked[:, e0:e1] = logits[:, c, e0:e1]
         correct[start:stop] = xp.count_nonzero(picked == top, axis=1)
         # Σ 2^l neither overflows nor underflows while every example's largest logit stays
         # within ±safe: then no shift is needed (a pass saved); else the usual stable form,

@@ -183,6 +183,24 @@ def test_examples_cut_in_tiles_the_last_one_shorter_give_the_same_grid(
     np.testing.assert_array_equal(accuracy, expected[1])
 
 
+@pytest.mark.parametrize("hidden", [[6], []])
+def test_examples_taken_in_class_order_with_a_class_absent_give_the_same_grid(hidden):
+    """The grid reorders the examples by class (each class's logits one slice): examples
+    in any order, one class with none, and the last class's examples first; the oracle
+    point by point on the examples as given (float64)."""
+    model, params, buffers, _, _, rng = network_and_data(hidden, "tanh", True)
+    x = rng.standard_normal((17, 4))
+    y = np.array([2, 0, 2, 2, 0, 0, 2, 0, 2, 2, 0, 0, 0, 2, 2, 0, 2])  # no class 1
+    others = params + 0.4 * rng.standard_normal((2, params.size))
+    plane = three_point_plane(params, others[0], others[1])
+    loss, accuracy = mlp_grid_loss(model, plane, buffers, x, y, *GRID, max_elements=4 * 17 * 6)
+    expected = evaluate_point_by_point(model, plane, buffers, x, y, *GRID)
+    np.testing.assert_allclose(loss, expected[0], rtol=1e-11)
+    np.testing.assert_array_equal(accuracy, expected[1])
+    assert accuracy.max() > 0  # right and wrong examples: real counts
+    assert accuracy.min() < 1
+
+
 @pytest.mark.parametrize("batch_norm", [True, False])
 def test_grid_on_a_random_plane_equals_point_by_point_evaluation(batch_norm, backend_name):
     """A filter-normalized plane leaves γ and β still (the linear fold), default chunks, on
