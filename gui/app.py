@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return app.exec()
     finally:
+        from gui.worker import wait_for_stopped_workers
+
+        wait_for_stopped_workers()  # a thread destroyed while it runs aborts the process
         # the window is gone once the loop ends: Ctrl+C must not call a closed (or deleted)
         # window any more, in a process that goes on (an in-process run, a test session)
         signal.signal(signal.SIGINT, previous_sigint)

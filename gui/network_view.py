@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.plane import (
+    Cancelled,
     Plane,
     decision_grid,
     default_workers,
@@ -56,6 +57,7 @@ MIN_REPLAN_S = 0.75  # the plane is chosen again at most this often while traini
 # plane restarts the slice: at 0.3 s a 300-step digits run trained 2× slower than at 0.75 s)
 MIN_PICTURE_S = 0.05  # and the kept rows projected at most this often
 INTERPOLATION_POINTS = 61  # points along the line between two runs: t = −0.25, −0.225 … 1.25
+INTERPOLATION_PIECE = 8  # points evaluated at a time (a stop is answered between pieces)
 INTERPOLATION_RANGE = (-0.25, 1.25)  # a little beyond both solutions: is each a minimum?
 BOUNDARY_RESOLUTION = 64  # pixels per axis of a decision-boundary grid
 MIN_BOUNDARY_S = 0.05  # a boundary grid at most this often (it follows the playhead)
@@ -418,18 +420,30 @@ def make_boundary(model, split, states: States, row: int, rect) -> Boundary:
     )
 
 
-def make_interpolation(model, split, current, buffers, runs: tuple[int, int]) -> Interpolation:
+def make_interpolation(
+    model, split, current, buffers, runs: tuple[int, int], should_stop=None
+) -> Interpolation:
     """Loss and accuracy along the line from run ``i``'s current point to run ``j``'s
     (``engine.plane.interpolation_losses``), batch norm with the two runs' running statistics
-    interpolated along the line, so that each end is that run's own loss."""
+    interpolated along the line, so that each end is that run's own loss. ``should_stop()``,
+    when given, is asked between pieces of the line (a wide network's 61 points over every
+    example take seconds): true raises ``engine.plane.Cancelled``."""
     i, j = runs
     t = np.linspace(*INTERPOLATION_RANGE, INTERPOLATION_POINTS)
     if buffers is None:
         first = second = np.zeros(model.n_buffers)
     else:
         first, second = buffers[i], buffers[j]
-    with np.errstate(all="ignore"):
-        curves = interpolation_losses(model, current[i], current[j], first, split, t, second)
+    pieces = []
+    for start in range(0, len(t), INTERPOLATION_PIECE):
+        if should_stop is not None and should_stop():
+            raise Cancelled("the interpolation was cancelled")
+        ts = t[start : start + INTERPOLATION_PIECE]  # each point is its own evaluation
+        with np.errstate(all="ignore"):
+            pieces.append(
+                interpolation_losses(model, current[i], current[j], first, split, ts, second)
+            )
+    curves = {key: np.concatenate([p[key] for p in pieces]) for key in pieces[0]}
     return Interpolation(runs=(int(i), int(j)), t=t, curves=curves)
 
 
@@ -443,8 +457,13 @@ class SliceTask:
     the finished grid (``(z, rect, fine)``) when one is complete, else None. ``done`` once
     the fine one is."""
 
-    def __init__(self, model, plane, buffers, x, y, rect, *, coarse: bool = True, fine_points=None):
+    def __init__(
+        self, model, plane, buffers, x, y, rect, *, coarse=True, fine_points=None, should_stop=None
+    ):
         self.model, self.plane, self.buffers, self.x, self.y = model, plane, buffers, x, y
+        # asked between the grid's blocks: true raises engine.plane.Cancelled (a closed
+        # window's worker stops within a block, not after a wide network's whole band)
+        self.should_stop = should_stop
         self.rect = tuple(float(v) for v in rect)
         fine = FINE_POINTS if fine_points is None else fine_points  # (read now: tests set it)
         self._passes = ([COARSE_POINTS] if coarse else []) + [fine]
@@ -481,6 +500,7 @@ class SliceTask:
             loss, _ = mlp_grid_loss(
                 self.model, self.plane, self.buffers, self.x, self.y, a, b_band,
                 workers=default_workers(),  # the band's blocks on every core (same bits)
+                should_stop=self.should_stop,
             )  # fmt: skip
         spent = time.perf_counter() - began
         self._seconds += spent
@@ -523,8 +543,12 @@ class NetworkLive:
         choice: PlaneChoice | None = None,
         clock=time.perf_counter,
         previous: NetworkLive | None = None,
+        should_stop=None,
     ):
         self.built = built
+        # the worker's "stop or a newer job": the slice and the interpolation ask it as they
+        # go and raise engine.plane.Cancelled (this picture is then of no use)
+        self.should_stop = should_stop
         self.trainer = built.trainer
         self.problem = built.problem
         self.model = built.problem.model
@@ -734,7 +758,7 @@ class NetworkLive:
             self.interpolation = dataclasses.replace(self.interpolation, runs=runs)
             return True
         self.interpolation = make_interpolation(
-            self.model, self.problem.split, current, buffers, runs
+            self.model, self.problem.split, current, buffers, runs, self.should_stop
         )
         self._interpolation_inputs = tuple(np.array(a) for a in inputs)
         return True
@@ -792,8 +816,9 @@ class NetworkLive:
     def _task(self, rect, *, coarse: bool) -> SliceTask:
         split, buffers = self.problem.split, self._slice_buffers()
         task = SliceTask(
-            self.model, self.plane, buffers, split.x_train, split.y_train, rect, coarse=coarse
-        )
+            self.model, self.plane, buffers, split.x_train, split.y_train, rect, coarse=coarse,
+            should_stop=self.should_stop,
+        )  # fmt: skip
         task.key = self._slice_key(rect)
         return task
 

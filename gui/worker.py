@@ -35,6 +35,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from engine.backend import Backend, gpu_failure, numpy_fallback, select_backend
 from engine.experiment import Built, ExperimentError, build, run_specs
+from engine.plane import Cancelled
 from gui import snapshot as snapshots
 from gui.figures import problem_subtitle
 from gui.geometry import pixel_centres, view_tuple
@@ -255,7 +256,10 @@ class TrainingWorker(QObject):
                     previous = None  # another problem: nothing to keep it for (a job
                     # abandoned for a newer one, or in error, keeps it for the next)
                 job_started = time.perf_counter()
-                chunk = max(16, chunk // 4)  # a new job: answer its first frame quickly
+                # a new job: answer its first frame quickly; a network's first chunk is one
+                # step (a wide one's 16 steps took 5 s, and a close waited for them)
+                network = job.experiment.problem.kind == "mlp"
+                chunk = 1 if network else max(16, chunk // 4)
                 if built is not None:
                     self._maybe_publish(job, built, job_started, demand, rate)
                 continue
@@ -309,6 +313,10 @@ class TrainingWorker(QObject):
             elif live.work(SLICE_BUDGET_S if built.trainer.done else self.chunk_seconds):
                 self._surface = self._network_surface(job, built, live)
                 changed = True
+        except Cancelled:  # stopping, or a newer job waits: the loop sees which
+            # a picture cancelled half-way (a new plane without its slice) is not taken over
+            self._live = None
+            return True
         except Exception as exc:  # a failed slice must not stop the training
             self._live = None
             why = _gpu_why(built, exc)
@@ -429,6 +437,8 @@ class TrainingWorker(QObject):
         # the built problem: the runs are copied from ``previous`` then
         reuse = None if network else previous
         built = build(job.experiment, job.base_dir, backend=backend, source=job.source, reuse=reuse)
+        if self._abandoned():  # (a network's trainer evaluates its first row once more below)
+            return None
         if network:
             _evaluate_less_often(built, previous)
         if self._abandoned():  # each phase may take a while for a long experiment
@@ -446,7 +456,9 @@ class TrainingWorker(QObject):
             earlier = self._done_live
             if earlier is None or previous is None or earlier.trainer is not previous.trainer:
                 earlier = self._done_live = None
-            self._live = NetworkLive(built, _plane_choice(choice, job), previous=earlier)
+            self._live = NetworkLive(
+                built, _plane_choice(choice, job), previous=earlier, should_stop=self._abandoned
+            )
             self._live.set_interpolation_runs(_plane_choice(("", ids), job).runs)
             self._surface = None
         elif self._surface is None or self._surface.key != key:
@@ -618,9 +630,25 @@ class WorkerThread:
         self.thread.start()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Stop the worker and wait for its thread; True when it has ended."""
+        """Stop the worker and wait for its thread; True when it has ended. A thread still
+        in an engine call after ``timeout_ms`` is kept (``wait_for_stopped_workers``): a
+        QThread destroyed while it runs aborts the process."""
         if not self.thread.isRunning():
             return True
         self.worker.stop()
         self.thread.quit()
-        return self.thread.wait(timeout_ms)
+        if self.thread.wait(timeout_ms):
+            return True
+        _STILL_RUNNING.append(self)
+        return False
+
+
+# stopped workers whose thread had not ended when their window closed (see shutdown)
+_STILL_RUNNING: list[WorkerThread] = []
+
+
+def wait_for_stopped_workers() -> None:
+    """Wait until every stopped worker's thread has ended (the app calls this before it
+    exits: each was told to stop and ends after the engine call it is in)."""
+    while _STILL_RUNNING:
+        _STILL_RUNNING.pop().thread.wait()
