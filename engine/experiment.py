@@ -443,19 +443,35 @@ def check_network_size(
         )
 
 
-def experiment_warnings(experiment: Experiment) -> list[str]:
-    """What is valid but probably not meant, one line each (the runner prints them, the app
-    can show them): a warmup longer than the training, a cosine that ends before it."""
+def experiment_warnings(experiment: Experiment, training_examples: int | None = None) -> list[str]:
+    """What is valid but probably not meant, one line each: the ONE list the runner prints
+    ("warning: FILE: ...") and the app shows above the plots while it holds.
+
+    From the file alone: batch norm on batches of one, a warmup longer than the training, a
+    cosine that ends before it. ``training_examples`` (the training split's size, known once
+    the data are read: ``Built.problem.n_examples``) adds what depends on the data too: with
+    batch norm, a batch size that leaves a last batch of one example each epoch."""
     found = []
     steps = experiment.steps
     spec = experiment.problem
-    if isinstance(spec, MLPProblemModel) and spec.batch_norm and spec.hidden:
+    batch_norm = isinstance(spec, MLPProblemModel) and spec.batch_norm and bool(spec.hidden)
+    if batch_norm:  # (no hidden layer: no batch norm)
+        n = training_examples
         for i, run in enumerate(experiment.runs):
-            if run.batch_size == 1:
+            b = run.batch_size
+            if b == 1:
                 found.append(
                     f"runs[{i}].batch_size: 1 with batch norm: each example is normalized by "
                     "its own statistics (mean itself, variance 0), so every hidden layer "
                     "outputs β whatever the input; PyTorch refuses such a batch in training"
+                )
+            elif n is not None and b is not None and b > 1 and n % b == 1 and not run.drop_last:
+                # that batch normalizes every activation to β, as batch_size = 1 does, once
+                # an epoch
+                found.append(
+                    f"runs[{i}].batch_size: {b} leaves a last batch of one example of the {n} "
+                    "training examples each epoch; with batch norm it outputs β whatever the "
+                    "input (PyTorch refuses such a batch in training); drop_last = true skips it"
                 )
     for i, run in enumerate(experiment.runs):
         schedule = run.schedule

@@ -152,27 +152,6 @@ def _final_losses(history: History) -> str:
     return ", ".join(parts)
 
 
-def _data_warnings(built: Built) -> list[str]:
-    """Warnings that need the data: with batch norm, a batch size that leaves a last batch
-    of ONE example each epoch (batch_size = 1 itself is warned about with the file's). That
-    batch normalizes every activation to β, as batch_size = 1 does, once an epoch."""
-    problem = built.problem
-    model = getattr(problem, "model", None)
-    if model is None or not model.batch_norm:  # (no hidden layer: no batch norm)
-        return []
-    n = problem.n_examples
-    found = []
-    for i, run in enumerate(built.experiment.runs):
-        b = run.batch_size
-        if b is not None and b > 1 and n % b == 1 and not run.drop_last:
-            found.append(
-                f"runs[{i}].batch_size: {b} leaves a last batch of one example of the {n} "
-                "training examples each epoch; with batch norm it outputs β whatever the "
-                "input (PyTorch refuses such a batch in training); drop_last = true skips it"
-            )
-    return found
-
-
 def main(
     argv: Sequence[str] | None = None, render: Render | None = None, prog: str = "main.py run"
 ) -> int:
@@ -206,7 +185,7 @@ def main(
     except MemoryError:
         print(f"{path}: {OUT_OF_MEMORY}", file=sys.stderr)
         return 1
-    for warning in [*experiment_warnings(experiment), *_data_warnings(built)]:
+    for warning in experiment_warnings(experiment, built.problem.n_examples):
         print(f"warning: {path}: {warning}")
 
     if out.exists() and not out.is_dir():

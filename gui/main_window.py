@@ -497,6 +497,8 @@ class MainWindow(QMainWindow):
             self.notes_action.setChecked(not collapsed)
 
     def _on_frame(self, frame) -> None:
+        if frame.new_data:  # perhaps the data's warnings (the worker has read the data)
+            self._update_caution()
         network = getattr(frame.snapshot, "network", None)
         is_network = network is not None or bool(getattr(self.controller, "is_network", False))
         self._show_network_tabs(is_network, is_network and _two_features(frame, network))
@@ -566,8 +568,13 @@ class MainWindow(QMainWindow):
         self.notes_panel.set_notes(experiment.title, experiment.description)
 
     def _update_caution(self) -> None:
-        warnings = experiment_warnings(self.controller.experiment)  # a lookup: no data read
-        self.caution.setText("\n".join(f"⚠ {line}" for line in warnings))
+        """The runner's warning lines for the document as it stands (one engine function),
+        those that depend on the data once the worker has read them (a lookup here)."""
+        c = self.controller
+        warnings = experiment_warnings(c.experiment, c.training_examples())
+        text = "\n".join(f"⚠ {line}" for line in warnings)
+        if text != self.caution.text():
+            self.caution.setText(text)
         self.caution.setVisible(bool(warnings))
 
     def _update_title(self) -> None:

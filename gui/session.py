@@ -81,6 +81,9 @@ class Session(QObject):
         self.selected_run = 0
         self.snapshot: Snapshot | None = None
         self._job_id = 0
+        # each job's folder (a CSV data set's path is relative to it), until a newer job's
+        # snapshot came: the snapshot's data are the document's only from the same folder
+        self._job_dirs: dict[int, Path] = {}
         self._submitted_key: str | None = None
         self._error = ""
         self._last_frame_key = None
@@ -244,6 +247,7 @@ class Session(QObject):
             self._waiting_since = time.perf_counter()
         self._job_id += 1
         doc = self.document
+        self._job_dirs[self._job_id] = doc.base_dir
         self.worker.submit(Job(self._job_id, doc.experiment, doc.base_dir, doc.source, doc.run_ids))
         self._update_demand()
 
@@ -479,6 +483,8 @@ class Session(QObject):
 
     def _take(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
+        for job_id in [k for k in self._job_dirs if k < snapshot.job_id]:
+            del self._job_dirs[job_id]
         error = snapshot.error or ""
         if snapshot.job_id == self._job_id and error != self._error:
             self._error = error
@@ -554,6 +560,20 @@ class Session(QObject):
             self._update_demand()
 
     # ---- closing -----------------------------------------------------------------------------
+    def training_examples(self) -> int | None:
+        """The size of the document's training split as the worker read it (the newest
+        snapshot's, while that was built from the document's data: the same problem, seed
+        and folder); None until then. The data are read in the worker, never here."""
+        s, experiment = self.snapshot, self.document.experiment
+        if s is None or s.built is None:
+            return None
+        same_data = (
+            s.experiment.problem == experiment.problem
+            and s.experiment.seed == experiment.seed
+            and self._job_dirs.get(s.job_id) == self.document.base_dir
+        )
+        return s.built.problem.n_examples if same_data else None
+
     def shutdown(self) -> bool:
         """Stop the timers and the worker thread; True when the thread has ended."""
         self._closed = True
