@@ -360,7 +360,8 @@ def mlp_grid_loss(
     widths = model.widths[1:-1]  # hidden
     classes = model.widths[-1]
     widest = max(widths, default=classes)
-    tiles = _example_tiles(n, widest, max_elements, layers > 1)
+    # (a GPU takes all examples at once: tiles are for a CPU core's cache)
+    tiles = _example_tiles(n, widest, max_elements, on_host and layers > 1)
     tile_width = tiles[0][1] - tiles[0][0]
     chunk = max(1, min(m_points, max_elements // (tile_width * widest)))
     if len(tiles) > 1:  # (the tiles' rounding leaves room for a few more: not the aim)
