@@ -4,7 +4,9 @@ The runs of ``resources/experiments/networks/digits_batch_norm.toml`` (or the fi
 four learning rates each make eight runs; the app's session trains them in its worker, then
 one run's learning rate is changed, as the run editor's slider does, and the time from the
 edit to the job's last update (and to the worker idle: the slice of the new plane drawn too)
-is measured, a few edits in a row. Offscreen, no window.
+is measured, a few edits in a row. Offscreen, no window. The CPU time the process spent
+meanwhile (every thread: the worker's, the GUI's, BLAS's) says more than the wall time on
+a loaded machine.
 
 ``--phases``: each edit's worker time by phase as well (training, choosing the plane,
 projecting the states, the slice, the interpolation; the rest is the worker's own
@@ -116,19 +118,20 @@ def main() -> int:
             lr = session.experiment.runs[run].lr * (1.1 if edit % 2 == 0 else 1 / 1.1)
             if spent is not None:
                 spent.update(dict.fromkeys(spent, 0.0))
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             assert session.update_run(run, lr=lr) is None
             assert session.wait_until_computed(300.0)
             t1 = time.perf_counter()
             idle()
-            t2 = time.perf_counter()
+            t2, cpu = time.perf_counter(), time.process_time() - cpu0
             trainer = session.snapshot.built.trainer
             reused = len(getattr(trainer, "reused", {}))
             done_s.append(t1 - t0)
             idle_s.append(t2 - t0)
             print(
                 f"edit {edit + 1}: run {run} lr → {lr:.4g}: done {t1 - t0:.3f} s, "
-                f"idle {t2 - t0:.3f} s, runs copied {reused} of {runs}"
+                f"idle {t2 - t0:.3f} s (CPU {cpu:.3f} s, every thread), "
+                f"runs copied {reused} of {runs}"
             )
             if spent is not None:
                 parts = ", ".join(f"{k} {v:.3f}" for k, v in spent.items())
