@@ -15,6 +15,7 @@ import dataclasses
 import math
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -738,13 +739,15 @@ def build(
     diagnostics: bool = True,
     reuse: Built | None = None,
     window: bool = False,
-    eval_every: int = 1,
+    eval_every: int | Callable[[Problem, list[RunSpec]], int] = 1,
 ) -> Built:
     """The backend, problem and trainer of an experiment, or an ``ExperimentError``.
 
     ``diagnostics=False`` records only what the CSV holds, ``window=True`` only the latest
     rows, ``eval_every`` a network's full-split evaluation cadence (see ``Trainer``; the
-    CSV needs 1). ``reuse``: an
+    CSV needs 1), or a function of the built problem and runs that gives it (the app's
+    cadence depends on the data set's size: known once built, and the trainer evaluates
+    its first row as it is made, so it is made once, with it). ``reuse``: an
     earlier build whose finished runs are copied where they would be computed again (the
     same problem, shared settings and run; see ``Trainer``)."""
     if backend is None:
@@ -759,6 +762,8 @@ def build(
             workload = Workload(runs=len(specs), params=problem.n_params)
             backend = select_backend("auto", experiment.dtype, workload=workload)
     problem, specs = _problem_and_runs(experiment, backend, base_dir, source)
+    if callable(eval_every):
+        eval_every = eval_every(problem, specs)
     try:
         trainer = Trainer(
             problem,

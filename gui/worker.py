@@ -28,6 +28,7 @@ import math
 import threading
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from engine.backend import Backend, gpu_failure, numpy_fallback, select_backend
 from engine.experiment import Built, ExperimentError, build, run_specs
 from engine.plane import Cancelled
+from engine.training import record_steps
 from gui import snapshot as snapshots
 from gui.figures import problem_subtitle
 from gui.geometry import pixel_centres, view_tuple
@@ -433,14 +435,17 @@ class TrainingWorker(QObject):
 
     def _prepare(self, job: Job, previous: Built | None, backend: Backend | None) -> Built | None:
         network = job.experiment.problem.kind == "mlp"
-        # a network's trainer is made again with the app's evaluation cadence, which needs
-        # the built problem: the runs are copied from ``previous`` then
-        reuse = None if network else previous
-        built = build(job.experiment, job.base_dir, backend=backend, source=job.source, reuse=reuse)
-        if self._abandoned():  # (a network's trainer evaluates its first row once more below)
-            return None
-        if network:
-            _evaluate_less_often(built, previous)
+        # a network evaluates its full splits at the app's cadence, which the built problem
+        # gives (its data set's size); unchanged runs are copied from ``previous``
+        cadence = partial(_app_eval_every, job.experiment) if network else 1
+        built = build(
+            job.experiment,
+            job.base_dir,
+            backend=backend,
+            source=job.source,
+            reuse=previous,
+            eval_every=cadence,
+        )
         if self._abandoned():  # each phase may take a while for a long experiment
             return None
         self._schedules = _schedules(job.experiment)
@@ -565,22 +570,16 @@ class TrainingWorker(QObject):
             self.sig_published.emit()
 
 
-def _evaluate_less_often(built: Built, previous: Built | None = None) -> None:
+def _app_eval_every(experiment, problem, specs) -> int:
     """A network trained in the app evaluates its full splits every k-th row only
-    (``eval_every_for``): a step stays cheap; the curves skip the rows in between. The
-    runs of ``previous`` that are unchanged are copied (``Trainer(reuse=...)``), not trained
-    again: editing one run of eight trains one."""
-    trainer, problem = built.trainer, built.problem
+    (``eval_every_for``): a step stays cheap; the curves skip the rows in between."""
     batches = [
-        spec.batch.batch_size * spec.batch.accumulation_steps for spec in trainer.runs if spec.batch
+        spec.batch.batch_size * spec.batch.accumulation_steps for spec in specs if spec.batch
     ]
-    batch = min(batches) if len(batches) == len(trainer.runs) else problem.n_examples
+    batch = min(batches) if len(batches) == len(specs) else problem.n_examples
     examples = problem.n_examples + len(problem.split.y_val)
-    k = eval_every_for(examples, batch, trainer.record_every, trainer.total_rows)
-    if k > 1 or previous is not None:
-        built.trainer = trainer.fresh(
-            eval_every=k, reuse=None if previous is None else previous.trainer
-        )
+    rows = len(record_steps(experiment.steps, experiment.record_every))
+    return eval_every_for(examples, batch, experiment.record_every, rows)
 
 
 def _plane_choice(choice: tuple[str, tuple[int, ...]], job: Job) -> PlaneChoice:

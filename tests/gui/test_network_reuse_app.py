@@ -204,3 +204,30 @@ def test_a_job_abandoned_for_a_newer_one_keeps_the_source_for_it(
         assert s.built.trainer.reused == {1: 1, 2: 2, 3: 3}
     finally:
         assert session.shutdown()
+
+
+def test_a_network_job_evaluates_its_first_row_once(qtbot, tmp_path, monkeypatch):
+    """The app's evaluation cadence needs the built data set, and a trainer evaluates its
+    first row as it is made: the worker makes one trainer, with that cadence, not a first
+    one at the runner's cadence and then another (a full-split evaluation of every run,
+    seconds for a wide network, and the first thing a user waits for)."""
+    rows_evaluated = []
+    original = MLPProblem.evaluate_rows
+
+    def counted(self, params, buffers):
+        rows_evaluated.append(params.shape[0])
+        return original(self, params, buffers)
+
+    monkeypatch.setattr(MLPProblem, "evaluate_rows", counted)
+    text = NETWORK.format(lr0=0.05).replace("steps = 30", "steps = 400")
+    session = open_file(tmp_path, text, "four.toml")
+    try:
+        s = settle(session)
+        trainer = s.built.trainer
+        assert trainer.eval_every > 1  # the app's cadence, not every row
+        rows = np.arange(trainer.total_rows)
+        due = (rows % trainer.eval_every == 0) | (trainer.history.step == trainer.steps)
+        # (row, run) pairs evaluated: each due row of each of the 4 runs, once
+        assert sum(rows_evaluated) == due.sum() * 4
+    finally:
+        assert session.shutdown()
