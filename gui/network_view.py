@@ -735,15 +735,16 @@ class NetworkLive:
         if len(runs) != 2 or runs[0] == runs[1]:
             runs = (0, 1) if r >= 2 else ()
         if not runs:
-            return False
+            return self._drop_interpolation()
         key, old = (runs, self.trainer.step), self._interpolation_key
         if old is not None and old[0] == runs and (old == key or not due):
             return False  # the same runs: again at the plane's cadence only
         current, buffers = self.trainer.final_state()
-        if not np.isfinite(current[list(runs)]).all():
-            self._interpolation_key = key
-            return False
         self._interpolation_key = key
+        if not np.isfinite(current[list(runs)]).all():
+            # no line between points that are not finite; nor may an earlier job's curves
+            # (taken over with its picture) stand in for it
+            return self._drop_interpolation()
         i, j = runs
         none = np.zeros(0)
         inputs = (current[i], current[j]) + (
@@ -762,6 +763,12 @@ class NetworkLive:
         )
         self._interpolation_inputs = tuple(np.array(a) for a in inputs)
         return True
+
+    def _drop_interpolation(self) -> bool:
+        """No interpolation (fewer than two runs, or one not finite); True if one was shown."""
+        shown = self.interpolation is not None
+        self.interpolation = self._interpolation_inputs = None
+        return shown
 
     def _update_boundary(self) -> bool:
         if not self.wants_boundary():

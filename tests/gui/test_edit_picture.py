@@ -143,6 +143,20 @@ def test_an_edit_of_an_interpolated_run_interpolates_again_once(monkeypatch):
         np.testing.assert_allclose(live.picture.interpolation.curves[name], curve, rtol=1e-7)
 
 
+@pytest.mark.parametrize("edit", ["diverge", "one run left"])
+def test_an_edit_that_leaves_no_interpolation_shows_none_not_the_old_one(edit):
+    """The earlier job's interpolation is taken over with its picture; where the edited
+    job has none (one of its two runs diverged, or fewer than two runs remain) the picture
+    must have none either, as a fresh one (review: it kept the old job's curves)."""
+    first = network(RUNS)
+    before = trained(first)
+    assert before.picture.interpolation is not None
+    runs = edited(1, lr=1e300) if edit == "diverge" else RUNS[:1]
+    live = trained(network(runs, reuse=first), previous=before)
+    assert trained(network(runs)).picture.interpolation is None  # the oracle: afresh
+    assert live.picture.interpolation is None
+
+
 def test_while_one_run_of_many_trains_again_the_plane_is_held_until_the_end(monkeypatch):
     """An edit copying most runs draws the edited run on the previous plane and chooses the
     plane once, when its training is done (a plane chosen at every growth of the rows
