@@ -634,6 +634,8 @@ class NetworkLive:
         self.plane_serial, self.plane_text, self.buffers_col = previous.plane_serial, text, col
         self.grid, self._grid_key = previous.grid, previous._grid_key
         self.default_rect = previous.default_rect
+        if not previous.slice_of_plane():
+            self.grid = self._grid_key = None  # a slice of another plane is no slice of this
         if self.grid is None:  # its slice never came: this one's
             self.task = self._task(self.default_rect, coarse=True)
         reused = self.trainer.reused
@@ -642,6 +644,15 @@ class NetworkLive:
         if 2 * len(reused) >= len(self.labels):
             self._planned_rows, self._planned_done = self.trainer.total_rows, False
         return True
+
+    def slice_of_plane(self) -> bool:
+        """Whether the grid held is a slice of the current plane (a picture an edit's job
+        may take over, even with its refinement unfinished)."""
+        return self.grid is not None and self._grid_key[0] == self.plane_serial
+
+    def drop_slice_task(self) -> None:
+        """Stop refining the slice (cancelled): the grid held stays."""
+        self.task = None
 
     # ---- requests ------------------------------------------------------------------------
     def set_choice(self, choice: PlaneChoice) -> None:

@@ -257,6 +257,7 @@ class TrainingWorker(QObject):
                 if built is not None and not built.trainer.reused:
                     previous = None  # another problem: nothing to keep it for (a job
                     # abandoned for a newer one, or in error, keeps it for the next)
+                    self._done_live = None  # nor its picture (a network's: its trainer)
                 job_started = time.perf_counter()
                 # a new job: answer its first frame quickly; a network's first chunk is one
                 # step (a wide one's 16 steps took 5 s, and a close waited for them)
@@ -316,7 +317,12 @@ class TrainingWorker(QObject):
                 self._surface = self._network_surface(job, built, live)
                 changed = True
         except Cancelled:  # stopping, or a newer job waits: the loop sees which
-            # a picture cancelled half-way (a new plane without its slice) is not taken over
+            # a picture cancelled half-way (a new plane without its slice) is not taken over;
+            # a finished job's whose slice of its plane is drawn is (only its refinement
+            # stopped): the next edit, during a slider's drag the usual case, builds on it
+            if built.trainer.done and live.slice_of_plane():
+                live.drop_slice_task()
+                self._done_live = live
             self._live = None
             return True
         except Exception as exc:  # a failed slice must not stop the training

@@ -45,3 +45,71 @@ def test_an_edit_off_the_plane_keeps_the_plane_and_ends_with_the_fresh_slice(qtb
             assert oracle_session.shutdown()
     finally:
         assert session.shutdown()
+
+
+def test_an_edit_during_the_last_slices_refinement_still_takes_over_the_picture(
+    qtbot, tmp_path, monkeypatch
+):
+    """During a slider's drag the next edit usually comes while the finished job refines its
+    slice; the refinement is cancelled, but the picture (its plane and a slice of it) must
+    still pass to the next job (review: it was dropped, and the next job chose its plane and
+    computed its slice again)."""
+    import threading
+    import time
+
+    in_refinement = threading.Event()
+    slow = {"on": False}
+    original_step = network_view.SliceTask.step
+
+    def step(self, *args, **kwargs):
+        if slow["on"] and len(self._passes) == 1:  # the refining pass
+            in_refinement.set()
+            time.sleep(0.3)
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(network_view.SliceTask, "step", step)
+    adopted = []
+    original_adopt = network_view.NetworkLive._adopt_previous
+
+    def adopt(self):
+        taken = original_adopt(self)
+        adopted.append(taken)
+        return taken
+
+    monkeypatch.setattr(network_view.NetworkLive, "_adopt_previous", adopt)
+    session = open_file(tmp_path, NETWORK.format(lr0=0.05), "four.toml")
+    try:
+        settle(session)
+        slow["on"] = True
+        assert session.update_run(0, lr=0.1) is None  # B
+        assert in_refinement.wait(60), "B's slice never reached its refinement"
+        adopted.clear()
+        assert session.update_run(0, lr=0.2) is None  # C, while B refines
+        s = settle(session)
+        assert s.built.trainer.reused == {1: 1, 2: 2, 3: 3}
+        assert adopted[:1] == [True]
+    finally:
+        assert session.shutdown()
+
+
+def test_a_network_job_is_let_go_once_the_app_shows_another_problem(qtbot, tmp_path):
+    """The finished network job's picture is kept for an edit to take over; once a job of
+    another problem is shown (one that copies nothing from it) the network's trainer, its
+    history and reservoir of states, must be freed (review: the worker held it)."""
+    import gc
+    import shutil
+    import weakref
+    from pathlib import Path
+
+    session = open_file(tmp_path, NETWORK.format(lr0=0.05), "four.toml")
+    try:
+        trainer = weakref.ref(settle(session).built.trainer)
+        examples = Path(__file__).resolve().parents[2] / "resources" / "experiments"
+        shutil.copy(examples / "saddle_point.toml", tmp_path / "saddle.toml")
+        session.open(tmp_path / "saddle.toml")
+        assert type(settle(session).built.problem).__name__ == "FunctionProblem"
+        for _ in range(3):
+            gc.collect()
+        assert trainer() is None
+    finally:
+        assert session.shutdown()
