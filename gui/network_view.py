@@ -22,6 +22,7 @@ The pure functions are what the tests check against independent oracles.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import math
 import time
@@ -211,17 +212,17 @@ class PlaneInputs:
     seed: int
     arrays: tuple[np.ndarray | None, ...]
 
-    def same(self, other: PlaneInputs | None) -> bool:
-        if other is None or (self.kind, self.seed) != (other.kind, other.seed):
-            return False
-        if len(self.arrays) != len(other.arrays):
-            return False
-        for a, b in zip(self.arrays, other.arrays, strict=True):
-            if (a is None) != (b is None):
-                return False
-            if a is not None and not np.array_equal(a, b):
-                return False
-        return True
+    def fingerprint(self) -> tuple:
+        """The inputs without their arrays: each array's shape, dtype and a digest of its
+        bytes. A picture keeps this, not the states (up to the reservoir's size), to tell
+        whether an edit left its plane's inputs unchanged."""
+        digests = tuple(
+            None
+            if a is None
+            else (a.shape, a.dtype.str, hashlib.blake2b(np.ascontiguousarray(a)).digest())
+            for a in self.arrays
+        )
+        return (self.kind, self.seed, digests)
 
     def plane(self, model) -> Plane:
         if self.kind == "trajectory":
@@ -590,7 +591,7 @@ class NetworkLive:
         self.interpolation: Interpolation | None = None
         # what the plane, the slice and the interpolation were computed from: the same
         # inputs again keep them (an edit that does not touch the runs they are made of)
-        self._plane_inputs: PlaneInputs | None = None
+        self._plane_inputs: tuple | None = None  # PlaneInputs.fingerprint of ``plane``
         self._grid_key: tuple | None = None  # (plane_serial, rect, buffers) of ``grid``
         self._interpolation_inputs: tuple[np.ndarray, ...] | None = None
         # the previous job's projections on the plane taken over, by step, and which of its
@@ -805,7 +806,8 @@ class NetworkLive:
             inputs, text, col = plane_inputs(
                 self.choice, self.model, states, current, self.labels, self.built.experiment.seed
             )
-            kept = self.plane is not None and inputs.same(self._plane_inputs)
+            fingerprint = inputs.fingerprint()
+            kept = self.plane is not None and fingerprint == self._plane_inputs
             plane = self.plane if kept else inputs.plane(self.model)
         except ValueError as exc:
             self.plane_error = str(exc)
@@ -814,7 +816,7 @@ class NetworkLive:
         self.plane_text, self.buffers_col = text, col
         if kept:
             return "kept"
-        self.plane, self._plane_inputs = plane, inputs
+        self.plane, self._plane_inputs = plane, fingerprint
         self.plane_serial = next(_plane_serials)
         self._projected = {}
         self._inherited = {}

@@ -157,6 +157,19 @@ def test_an_edit_that_leaves_no_interpolation_shows_none_not_the_old_one(edit):
     assert live.picture.interpolation is None
 
 
+def test_a_picture_keeps_a_fingerprint_of_its_planes_inputs_not_the_states():
+    """The trajectory plane is fitted to up to the reservoir's states; the picture (the
+    current job's and the finished one kept for an edit) must not hold a copy of them just
+    to tell whether an edit changed them (review: it held the whole array)."""
+    import pickle
+
+    live = trained(network(RUNS))
+    assert live.plane is not None
+    states = nv.recorded_states(live.trainer)
+    assert states.take([0]).nbytes * states.count > 10_000  # what a copy would weigh
+    assert len(pickle.dumps(live._plane_inputs)) < 1_000
+
+
 def test_while_one_run_of_many_trains_again_the_plane_is_held_until_the_end(monkeypatch):
     """An edit copying most runs draws the edited run on the previous plane and chooses the
     plane once, when its training is done (a plane chosen at every growth of the rows
