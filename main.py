@@ -22,9 +22,11 @@ APP_BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NU
 
 
 def prefer_app_threads(environ=os.environ) -> None:
-    """One BLAS thread for the app, unless the environment says otherwise."""
-    for name, value in APP_BLAS_THREADS.items():
-        environ.setdefault(name, value)
+    """One BLAS thread for the app, unless the environment says how many (any of these
+    variables: OpenBLAS reads its own before ``OMP_NUM_THREADS``, so setting it would
+    override a user's ``OMP_NUM_THREADS``)."""
+    if not any(name in environ for name in APP_BLAS_THREADS):
+        environ.update(APP_BLAS_THREADS)
 
 
 def main(argv: list[str] | None = None) -> int:

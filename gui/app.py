@@ -90,4 +90,5 @@ def main(argv: list[str] | None = None) -> int:
         wait_for_stopped_workers()  # a thread destroyed while it runs aborts the process
         # the window is gone once the loop ends: Ctrl+C must not call a closed (or deleted)
         # window any more, in a process that goes on (an in-process run, a test session)
-        signal.signal(signal.SIGINT, previous_sigint)
+        # (None: a handler not installed from Python, which Python cannot put back)
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous_sigint is None else previous_sigint)

@@ -42,8 +42,17 @@ def test_a_users_own_thread_setting_wins(clean_threads):
 
     clean_threads.setenv("OPENBLAS_NUM_THREADS", "2")
     seen = environment_seen_by(gui.app, "main", clean_threads, [])
-    assert seen["OPENBLAS_NUM_THREADS"] == "2"
-    assert seen["OMP_NUM_THREADS"] == "1"
+    assert seen == {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": None, "MKL_NUM_THREADS": None}
+
+
+def test_a_users_omp_setting_is_not_overridden(clean_threads):
+    """OpenBLAS reads OPENBLAS_NUM_THREADS before OMP_NUM_THREADS: setting it would undo a
+    user's OMP_NUM_THREADS (review)."""
+    import gui.app
+
+    clean_threads.setenv("OMP_NUM_THREADS", "2")
+    seen = environment_seen_by(gui.app, "main", clean_threads, [])
+    assert seen == {"OPENBLAS_NUM_THREADS": None, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": None}
 
 
 def test_the_headless_runner_is_left_to_the_environment(clean_threads):
