@@ -256,9 +256,9 @@ def mlp_grid_loss(
 
     - ``workers`` threads (NumPy only; a GPU takes the whole grid itself) share out the
       blocks, each with its own buffers: NumPy's ufuncs and BLAS release the GIL, so the
-      blocks run on as many cores. The app leaves OpenBLAS at its own thread count: measured on
-      2 cores, a 101 × 101 slice took 0.63 s on one worker and 0.54 s on two that way (0.62 s
-      and 0.45 s with single-threaded BLAS), so the oversubscription costs little. Every block
+      blocks run on as many cores (the app runs BLAS on one thread, ``main.APP_BLAS_THREADS``:
+      measured on 2 cores, a 101 × 101 slice took 0.57 s on one worker and 0.44 s on two;
+      with OpenBLAS's own two threads beside the workers 0.63 s and 0.54 s). Every block
       is computed exactly as with one worker: the results are the same bits whatever
       ``workers`` is.
 

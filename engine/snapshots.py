@@ -98,10 +98,11 @@ class Reservoir:
         return sum(a.nbytes for a in arrays)
 
     # ---- writing -------------------------------------------------------------------------
-    def stride_for(self, offered: int) -> int:
+    def stride_for(self, offered: int, start: int | None = None) -> int:
         """The stride once ``offered`` rows have been offered: the least power of two, at
-        least the current one, that fits ⌈(offered − 1)/s⌉ + 1 rows in the capacity."""
-        s = self.stride
+        least the current one (or ``start``), that fits ⌈(offered − 1)/s⌉ + 1 rows in the
+        capacity."""
+        s = self.stride if start is None else start
         while -(-(offered - 1) // s) + 1 > self.capacity:
             s *= 2
         return s
@@ -110,13 +111,7 @@ class Reservoir:
         """Whether, once ``offered`` rows have been offered to each, this reservoir holds
         the rows ``other`` holds: the same final stride (the kept rows are its multiples
         and the newest row), whatever the two capacities."""
-        return self._final_stride(offered) == other._final_stride(offered)
-
-    def _final_stride(self, offered: int) -> int:
-        s = 1
-        while -(-(offered - 1) // s) + 1 > self.capacity:
-            s *= 2
-        return s
+        return self.stride_for(offered, start=1) == other.stride_for(offered, start=1)
 
     def admit(self, steps) -> tuple[np.ndarray, np.ndarray]:
         """Offer the next ``len(steps)`` rows: thin the rows held to the rule's selection and

@@ -200,6 +200,18 @@ def run_name(labels, col: int) -> str:
     return repr(labels[col]) if 0 <= col < len(labels) else f"#{col}"
 
 
+def fingerprint(arrays) -> tuple:
+    """Arrays (or None) as their shapes, dtypes and digests of their bytes: equal when the
+    arrays hold the same values, and small whatever their size (what the picture keeps to
+    tell whether what a plane or an interpolation was made from is unchanged)."""
+    return tuple(
+        None
+        if a is None
+        else (a.shape, a.dtype.str, hashlib.blake2b(np.ascontiguousarray(a)).digest())
+        for a in arrays
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class PlaneInputs:
     """What a plane is made from: its kind, the experiment's seed and the arrays it is laid
@@ -213,16 +225,10 @@ class PlaneInputs:
     arrays: tuple[np.ndarray | None, ...]
 
     def fingerprint(self) -> tuple:
-        """The inputs without their arrays: each array's shape, dtype and a digest of its
-        bytes. A picture keeps this, not the states (up to the reservoir's size), to tell
-        whether an edit left its plane's inputs unchanged."""
-        digests = tuple(
-            None
-            if a is None
-            else (a.shape, a.dtype.str, hashlib.blake2b(np.ascontiguousarray(a)).digest())
-            for a in self.arrays
-        )
-        return (self.kind, self.seed, digests)
+        """The inputs without their arrays (``fingerprint``): a picture keeps this, not the
+        states (up to the reservoir's size), to tell whether an edit left its plane's inputs
+        unchanged."""
+        return (self.kind, self.seed, fingerprint(self.arrays))
 
     def plane(self, model) -> Plane:
         if self.kind == "trajectory":
@@ -593,7 +599,7 @@ class NetworkLive:
         # inputs again keep them (an edit that does not touch the runs they are made of)
         self._plane_inputs: tuple | None = None  # PlaneInputs.fingerprint of ``plane``
         self._grid_key: tuple | None = None  # (plane_serial, rect, buffers) of ``grid``
-        self._interpolation_inputs: tuple[np.ndarray, ...] | None = None
+        self._interpolation_inputs: tuple | None = None  # fingerprint of its two runs' ends
         # the previous job's projections on the plane taken over, by step, and which of its
         # columns are this job's copied runs (``reused``: this job's column -> its column)
         self._inherited: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -758,12 +764,11 @@ class NetworkLive:
             # (taken over with its picture) stand in for it
             return self._drop_interpolation()
         i, j = runs
-        none = np.zeros(0)
-        inputs = (current[i], current[j]) + (
-            (none, none) if buffers is None else (buffers[i], buffers[j])
+        inputs = fingerprint(
+            (current[i], current[j])
+            + ((None, None) if buffers is None else (buffers[i], buffers[j]))
         )
-        old = self._interpolation_inputs
-        if old is not None and all(np.array_equal(a, b) for a, b in zip(inputs, old, strict=True)):
+        if inputs == self._interpolation_inputs:
             # the two runs' points are where they were (copied runs, a finished run): the
             # same curves, perhaps of other columns
             if self.interpolation.runs == runs:
@@ -773,7 +778,7 @@ class NetworkLive:
         self.interpolation = make_interpolation(
             self.model, self.problem.split, current, buffers, runs, self.should_stop
         )
-        self._interpolation_inputs = tuple(np.array(a) for a in inputs)
+        self._interpolation_inputs = inputs
         return True
 
     def _drop_interpolation(self) -> bool:

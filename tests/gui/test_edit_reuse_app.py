@@ -5,11 +5,18 @@ computes."""
 
 from __future__ import annotations
 
+import gc
+import shutil
+import threading
+import time
+import weakref
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from gui import network_view
-from tests.gui.test_network_reuse_app import NETWORK, open_file, settle
+from tests.gui.test_network_reuse_app import NETWORK, opened, settle
 
 
 @pytest.fixture(autouse=True)
@@ -18,8 +25,7 @@ def quick_slices(monkeypatch):
 
 
 def test_an_edit_off_the_plane_keeps_the_plane_and_ends_with_the_fresh_slice(qtbot, tmp_path):
-    session = open_file(tmp_path, NETWORK.format(lr0=0.05), "four.toml")
-    try:
+    with opened(tmp_path, NETWORK.format(lr0=0.05), "four.toml") as session:
         assert session.set_plane("random", (1,)) is None  # around run 1, which stays
         first = settle(session)
         assert first.network.plane_kind == "random"
@@ -31,8 +37,7 @@ def test_an_edit_off_the_plane_keeps_the_plane_and_ends_with_the_fresh_slice(qtb
             "lr = 0.1\nbatch_size = 16", "lr = 0.3\nbatch_size = 16"
         )
         assert edited != NETWORK.format(lr0=0.05)
-        oracle_session = open_file(tmp_path, edited, "edited.toml")
-        try:
+        with opened(tmp_path, edited, "edited.toml") as oracle_session:
             oracle_session.set_plane("random", (1,))
             oracle = settle(oracle_session)
             assert oracle.built.trainer.reused == {}
@@ -41,10 +46,6 @@ def test_an_edit_off_the_plane_keeps_the_plane_and_ends_with_the_fresh_slice(qtb
             np.testing.assert_allclose(
                 s.network.path_coords, oracle.network.path_coords, rtol=1e-7, atol=1e-9
             )
-        finally:
-            assert oracle_session.shutdown()
-    finally:
-        assert session.shutdown()
 
 
 def test_an_edit_during_the_last_slices_refinement_still_takes_over_the_picture(
@@ -54,8 +55,6 @@ def test_an_edit_during_the_last_slices_refinement_still_takes_over_the_picture(
     slice; the refinement is cancelled, but the picture (its plane and a slice of it) must
     still pass to the next job (review: it was dropped, and the next job chose its plane and
     computed its slice again)."""
-    import threading
-    import time
 
     in_refinement = threading.Event()
     slow = {"on": False}
@@ -77,8 +76,7 @@ def test_an_edit_during_the_last_slices_refinement_still_takes_over_the_picture(
         return taken
 
     monkeypatch.setattr(network_view.NetworkLive, "_adopt_previous", adopt)
-    session = open_file(tmp_path, NETWORK.format(lr0=0.05), "four.toml")
-    try:
+    with opened(tmp_path, NETWORK.format(lr0=0.05), "four.toml") as session:
         settle(session)
         slow["on"] = True
         assert session.update_run(0, lr=0.1) is None  # B
@@ -88,21 +86,14 @@ def test_an_edit_during_the_last_slices_refinement_still_takes_over_the_picture(
         s = settle(session)
         assert s.built.trainer.reused == {1: 1, 2: 2, 3: 3}
         assert adopted[:1] == [True]
-    finally:
-        assert session.shutdown()
 
 
 def test_a_network_job_is_let_go_once_the_app_shows_another_problem(qtbot, tmp_path):
     """The finished network job's picture is kept for an edit to take over; once a job of
     another problem is shown (one that copies nothing from it) the network's trainer, its
     history and reservoir of states, must be freed (review: the worker held it)."""
-    import gc
-    import shutil
-    import weakref
-    from pathlib import Path
 
-    session = open_file(tmp_path, NETWORK.format(lr0=0.05), "four.toml")
-    try:
+    with opened(tmp_path, NETWORK.format(lr0=0.05), "four.toml") as session:
         trainer = weakref.ref(settle(session).built.trainer)
         examples = Path(__file__).resolve().parents[2] / "resources" / "experiments"
         shutil.copy(examples / "saddle_point.toml", tmp_path / "saddle.toml")
@@ -111,5 +102,3 @@ def test_a_network_job_is_let_go_once_the_app_shows_another_problem(qtbot, tmp_p
         for _ in range(3):
             gc.collect()
         assert trainer() is None
-    finally:
-        assert session.shutdown()

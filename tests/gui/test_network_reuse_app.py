@@ -6,6 +6,7 @@ session, which copies nothing; a spy on the batch gradient sees only the edited 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -83,6 +84,16 @@ def open_file(tmp_path, text, name):
     return session
 
 
+@contextmanager
+def opened(tmp_path, text, name):
+    """``open_file``'s session, shut down (and checked to have stopped) at the end."""
+    session = open_file(tmp_path, text, name)
+    try:
+        yield session
+    finally:
+        assert session.shutdown()
+
+
 def settle(session, timeout=120.0):
     s = wait_settled(session, timeout)
     assert s.error is None
@@ -109,8 +120,7 @@ def assert_same(trainer, oracle):
 
 
 def test_editing_one_run_trains_it_alone_and_equals_a_fresh_session(qtbot, tmp_path, gradients):
-    session = open_file(tmp_path, NETWORK.format(lr0=0.05), "four.toml")
-    try:
+    with opened(tmp_path, NETWORK.format(lr0=0.05), "four.toml") as session:
         first = settle(session)
         assert len({problem for problem, _ in gradients}) >= 1
         gradients.clear()
@@ -127,18 +137,13 @@ def test_editing_one_run_trains_it_alone_and_equals_a_fresh_session(qtbot, tmp_p
         picture = s.network
         assert picture is not None
         assert np.isfinite(picture.path_coords).all()
-        oracle_session = open_file(tmp_path, NETWORK.format(lr0=0.2), "edited.toml")
-        try:
+        with opened(tmp_path, NETWORK.format(lr0=0.2), "edited.toml") as oracle_session:
             oracle = settle(oracle_session)
             assert oracle.built.trainer.reused == {}
             assert_same(trainer, oracle.built.trainer)
             np.testing.assert_allclose(
                 picture.path_coords, oracle.network.path_coords, rtol=1e-7, atol=1e-9
             )
-        finally:
-            assert oracle_session.shutdown()
-    finally:
-        assert session.shutdown()
 
 
 def test_an_edit_while_the_last_edit_trains_copies_from_the_last_finished_job(
@@ -146,8 +151,7 @@ def test_an_edit_while_the_last_edit_trains_copies_from_the_last_finished_job(
 ):
     """The job being trained when the next edit comes is not finished: nothing of it is
     proven, so the runs come from the job before it, which is."""
-    session = open_file(tmp_path, NETWORK.format(lr0=0.05), "four.toml")
-    try:
+    with opened(tmp_path, NETWORK.format(lr0=0.05), "four.toml") as session:
         first = settle(session)
         # a new job's first chunk is then 16 updates of its 30, whatever this machine's speed
         session.worker.chunk_seconds = 1e-9
@@ -162,15 +166,10 @@ def test_an_edit_while_the_last_edit_trains_copies_from_the_last_finished_job(
         s = settle(session)
         # both edits are relative to the first job: runs 1 and 3 come from it
         assert s.built.trainer.reused == {1: 1, 3: 3}
-        oracle_session = open_file(
+        with opened(
             tmp_path, NETWORK.format(lr0=0.2).replace("lr = 0.01", "lr = 0.02"), "both.toml"
-        )
-        try:
+        ) as oracle_session:
             assert_same(s.built.trainer, settle(oracle_session).built.trainer)
-        finally:
-            assert oracle_session.shutdown()
-    finally:
-        assert session.shutdown()
 
 
 def test_a_job_abandoned_for_a_newer_one_keeps_the_source_for_it(
@@ -180,8 +179,7 @@ def test_a_job_abandoned_for_a_newer_one_keeps_the_source_for_it(
     value the slider stops at still copies the unchanged runs."""
     from gui import worker as workers
 
-    session = open_file(tmp_path, NETWORK.format(lr0=0.05), "four.toml")
-    try:
+    with opened(tmp_path, NETWORK.format(lr0=0.05), "four.toml") as session:
         settle(session)
         building = []
         original = workers.build
@@ -202,8 +200,6 @@ def test_a_job_abandoned_for_a_newer_one_keeps_the_source_for_it(
         assert building == [0.1, 0.2]
         assert s.experiment.runs[0].lr == 0.2
         assert s.built.trainer.reused == {1: 1, 2: 2, 3: 3}
-    finally:
-        assert session.shutdown()
 
 
 def test_a_network_job_evaluates_its_first_row_once(qtbot, tmp_path, monkeypatch):
@@ -220,8 +216,7 @@ def test_a_network_job_evaluates_its_first_row_once(qtbot, tmp_path, monkeypatch
 
     monkeypatch.setattr(MLPProblem, "evaluate_rows", counted)
     text = NETWORK.format(lr0=0.05).replace("steps = 30", "steps = 400")
-    session = open_file(tmp_path, text, "four.toml")
-    try:
+    with opened(tmp_path, text, "four.toml") as session:
         s = settle(session)
         trainer = s.built.trainer
         assert trainer.eval_every > 1  # the app's cadence, not every row
@@ -229,5 +224,3 @@ def test_a_network_job_evaluates_its_first_row_once(qtbot, tmp_path, monkeypatch
         due = (rows % trainer.eval_every == 0) | (trainer.history.step == trainer.steps)
         # (row, run) pairs evaluated: each due row of each of the 4 runs, once
         assert sum(rows_evaluated) == due.sum() * 4
-    finally:
-        assert session.shutdown()
