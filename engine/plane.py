@@ -122,9 +122,10 @@ class Cancelled(Exception):
 
 LOG2_E = 1.4426950408889634  # logits in base-2 units: exp2 is about twice as fast as exp
 LN_2 = 0.6931471805599453
-# grid chunks: about 1 MB of float32 activations on the CPU (a core's L2 cache, measured best
-# for the digits slice); on a GPU, large batches
-HOST_CHUNK_ELEMENTS = 1 << 18
+# grid chunks: about 512 KB of float32 activations on the CPU, half a core's 1 MB L2 cache (the
+# first layer's coefficients and the logits' tile need the rest: against 1 MB chunks, measured
+# 0.44 s against 0.49 s median for the digits slice on one thread); on a GPU, large batches
+HOST_CHUNK_ELEMENTS = 1 << 17
 DEVICE_CHUNK_ELEMENTS = 1 << 25
 CHUNK_POINTS = 8  # grid points a chunk aims at (examples are tiled to fit them)
 
@@ -134,8 +135,9 @@ def _example_tiles(n: int, widest: int, max_elements: int, tiled: bool) -> list[
     ``CHUNK_POINTS`` grid points × one tile, its activations within ``max_elements``. Why:
     the first layer is a GEMM of inner size 3 whose cost is BLAS packing the shared
     coefficients, once a call; with a chunk of all examples only two digits points fit a
-    core's L2, with a tile of a third of them eight do, and each packing serves four times
-    as many points (measured: 0.50 → 0.41 s for the three layers of a 101 × 101 slice)."""
+    core's L2, with a tile of a sixth of them (240 digits) eight do, and each packing serves
+    four times as many points (measured: 0.50 → 0.41 s for the three layers of a 101 × 101
+    slice)."""
     if not tiled:
         return [(0, n)]
     count = -(-n // max(1, max_elements // (CHUNK_POINTS * widest)))
