@@ -211,6 +211,10 @@ class Optimizer:
         if np.result_type(params, grads, *arrays, *scalars) != params.dtype:
             return False
         targets = (params, *arrays)
+        if len({id(a) for a in (*targets, grads)}) == len(targets) + 1 and all(
+            a.flags.owndata for a in (*targets, grads)
+        ):
+            return True  # distinct arrays that each own their memory: none overlaps another
         return not any(
             np.may_share_memory(a, b)
             for i, a in enumerate(targets)

@@ -110,6 +110,13 @@ def test_donation_that_would_change_the_dtype_or_alias_falls_back_to_the_plain_u
     assert got[0] is not params
     np.testing.assert_array_equal(got[0], expected[0])
     np.testing.assert_array_equal(params, before[0])
+    # a buffer that is another array over the parameters' memory (a view, not the object)
+    overlapping = type(state)(params[:], state.t)
+    expected = opt.update(grads, overlapping, params.copy(), 0.1)
+    got = opt.update(grads, overlapping, params, 0.1, donate=True)
+    assert got[0] is not params
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(params, before[0])
 
 
 @pytest.mark.parametrize("name", ["momentum", "adam"])
