@@ -496,6 +496,37 @@ def experiment_warnings(experiment: Experiment, training_examples: int | None = 
     return found
 
 
+def _settings_without_effect(data: dict, experiment: Experiment) -> list[str]:
+    """The file's settings that apply to their kind but have no effect where they stand (an
+    ``active`` condition fails: ``bn_momentum`` without batch norm, ``label_column`` on a
+    generated set), given a value other than the default: a warning line each. Not refused
+    as a key that does not apply is: the format's own template lists such keys with their
+    defaults, so a file written from it carries them. (The app's editors hide these
+    settings and a saved file leaves them out: only a file read says them.)"""
+    problem = experiment.problem.model_dump()
+    sections = [("problem", data.get("problem"), problem, PROBLEM_PARAMETERS, "problem")]
+    for i, run in enumerate(data.get("runs") or []):
+        given = run.get("schedule") if isinstance(run, dict) else None
+        schedule = experiment.runs[i].schedule.model_dump()
+        sections.append((f"runs[{i}].schedule", given, schedule, SCHEDULE_PARAMETERS, "schedule"))
+    found = []
+    for where, given, section, entries, context in sections:
+        if not isinstance(given, dict):
+            continue
+        kind = section["kind"]
+        for p in entries:
+            if p.active is None or p.key not in given or not p.applies(**{context: kind}):
+                continue
+            value = section[p.key]
+            value = tuple(value) if isinstance(value, list) else value
+            if p.active(section) or value == p.default_for(kind):
+                continue
+            found.append(
+                f"{where}.{p.key}: {value!r} has no effect here; it applies only {p.active.words}"
+            )
+    return found
+
+
 def _refuse_keys_that_do_not_apply(data: dict, experiment: Experiment, source: str) -> None:
     """A key the file gives where it does not apply — ``step_size`` on a cosine schedule,
     ``condition`` on Himmelblau — is refused, as a hyperparameter the optimizer does not
@@ -529,6 +560,12 @@ def _refuse_keys_that_do_not_apply(data: dict, experiment: Experiment, source: s
 
 def load_experiment(path: str | os.PathLike) -> Experiment:
     """Read and validate an experiment file (everything but the data, see ``build``)."""
+    return read_experiment(path)[0]
+
+
+def read_experiment(path: str | os.PathLike) -> tuple[Experiment, list[str]]:
+    """``load_experiment``, and the warning lines of what the file says to no effect (a
+    setting whose condition fails where it stands, ``bn_momentum`` without batch norm)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -547,7 +584,7 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
         # bad as `runs = []`, rather than silently one default run. (A dict given to
         # parse_experiment, the programmatic API, still gets the default run.)
         raise ExperimentError(f"{path}: runs: {NO_RUNS}")
-    return experiment
+    return experiment, _settings_without_effect(data, experiment)
 
 
 def save_experiment(experiment: Experiment, path: str | os.PathLike) -> None:

@@ -538,6 +538,19 @@ SCHEDULE_KINDS: dict[str, ScheduleKind] = {
 }
 
 
+def _when(words: str):
+    """Marks a setting's ``active`` condition with the words that name it ("with a CSV data
+    set"): a file that sets the setting where the condition fails gets a warning saying so
+    (``engine.experiment.experiment_warnings``)."""
+
+    def mark(condition):
+        condition.words = words
+        return condition
+
+    return mark
+
+
+@_when("with a warmup (warmup_steps > 0)")
 def _warming(section: Mapping[str, Any]) -> bool:
     return (section.get("warmup_steps") or 0) > 0
 
@@ -635,20 +648,24 @@ CLASSED_DATASETS = ("spirals", "blobs")
 _MLP = {"problem": ("mlp",)}
 
 
+@_when("with generated data (not a data file)")
 def _generated(section: Mapping[str, Any]) -> bool:
     if section.get("kind") == "mlp":
         return section.get("dataset") in GENERATED_DATASETS
     return section.get("data") is None
 
 
+@_when("with spirals or blobs (the other sets fix their classes)")
 def _classed(section: Mapping[str, Any]) -> bool:
     return section.get("dataset") in CLASSED_DATASETS
 
 
+@_when("with a CSV data set")
 def _csv(section: Mapping[str, Any]) -> bool:
     return str(section.get("dataset", "")).lower().endswith(".csv")
 
 
+@_when("with batch_norm = true")
 def _batch_norm(section: Mapping[str, Any]) -> bool:
     return bool(section.get("batch_norm"))
 

@@ -36,7 +36,7 @@ from engine.experiment import (
     ExperimentError,
     build,
     experiment_warnings,
-    load_experiment,
+    read_experiment,
 )
 from engine.records import RowSample, TrajectoryWriter, write_trajectories_csv
 from engine.training import History
@@ -168,7 +168,7 @@ def main(
 
     # Everything that can be wrong with the file is found here, before DIR exists.
     try:
-        experiment = load_experiment(path)
+        experiment, without_effect = read_experiment(path)
         # the experiment as this runner trains it (windowed rows), on a given backend or not
         build_on = functools.partial(
             build,
@@ -185,7 +185,7 @@ def main(
     except MemoryError:
         print(f"{path}: {OUT_OF_MEMORY}", file=sys.stderr)
         return 1
-    for warning in experiment_warnings(experiment, built.problem.n_examples):
+    for warning in without_effect + experiment_warnings(experiment, built.problem.n_examples):
         print(f"warning: {path}: {warning}")
 
     if out.exists() and not out.is_dir():

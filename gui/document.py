@@ -24,8 +24,8 @@ from pathlib import Path
 from engine.experiment import (
     Experiment,
     ExperimentError,
-    load_experiment,
     parse_experiment,
+    read_experiment,
     save_experiment,
     validate,
 )
@@ -81,6 +81,7 @@ class Document:
         self._base_dir: Path | None = None
         self._mark_saved()
         self._raised_record_every = False
+        self.file_warnings: list[str] = []
         self.revision = 0
         self._next_id = 0
         self.run_ids: tuple[int, ...] = self._new_ids(len(self.experiment.runs))
@@ -155,6 +156,9 @@ class Document:
         self.path = Path(path) if path else None
         self._base_dir = Path(base_dir) if base_dir else None
         self._raised_record_every = False
+        # what the file read says to no effect (engine.experiment.read_experiment): shown
+        # until the first edit (the editors hide such settings; saving leaves them out)
+        self.file_warnings: list[str] = []
         if saved:
             self._mark_saved()
         self.run_ids = self._new_ids(len(experiment.runs))
@@ -165,11 +169,12 @@ class Document:
         (the shipped examples): unnamed, so that Save asks where, never overwriting the
         original; its data files are still found beside it."""
         path = Path(path).resolve()
-        experiment = load_experiment(path)
+        experiment, without_effect = read_experiment(path)
         # a missing data file or a batch larger than the data is a broken file too: say so
         # now (an ExperimentError naming the key), not later in a banner
         validate(experiment, path.parent, source=str(path))
         self.replace(experiment, None if as_copy else path, saved=True, base_dir=path.parent)
+        self.file_warnings = without_effect
 
     def save(self, path: str | Path | None = None) -> Path:
         target = Path(path).resolve() if path else self.path

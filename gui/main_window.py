@@ -571,7 +571,7 @@ class MainWindow(QMainWindow):
         """The runner's warning lines for the document as it stands (one engine function),
         those that depend on the data once the worker has read them (a lookup here)."""
         c = self.controller
-        warnings = experiment_warnings(c.experiment, c.training_examples())
+        warnings = c.file_warnings + experiment_warnings(c.experiment, c.training_examples())
         text = "\n".join(f"⚠ {line}" for line in warnings)
         if text != self.caution.text():
             self.caution.setText(text)

@@ -129,6 +129,11 @@ class Session(QObject):
         return self.document.dirty
 
     @property
+    def file_warnings(self) -> list[str]:
+        """What the file as read says to no effect, until the document is edited."""
+        return [] if self.document.dirty else self.document.file_warnings
+
+    @property
     def base_dir(self) -> Path:
         return self.document.base_dir
 

@@ -108,3 +108,39 @@ def test_the_app_says_the_last_batch_of_one_once_the_data_are_read(window, qtbot
     expected = f"⚠ {LAST_BATCH_LINE.replace('size: 4', 'size: 6')}"
     qtbot.waitUntil(lambda: window.caution.text() == expected, timeout=PATIENCE_MS)
     assert window.caution.isVisibleTo(window)
+
+
+BN_MOMENTUM_WITHOUT_BATCH_NORM = """
+title = "bn_momentum without batch norm"
+seed = 0
+steps = 5
+
+[problem]
+kind = "mlp"
+dataset = "moons"
+samples = 40
+hidden = [4]
+bn_momentum = 0.5
+
+[[runs]]
+label = "one"
+optimizer = "sgd"
+lr = 0.1
+batch_size = 8
+"""
+
+
+def test_a_file_setting_without_effect_is_said_until_the_document_is_edited(window, tmp_path):
+    """The runner's line for a setting the file gives to no effect shows above the plots
+    too; the Problem panel hides such a setting and a save leaves it out, so once the
+    document is edited it is no longer said."""
+    path = tmp_path / "bn.toml"
+    path.write_text(BN_MOMENTUM_WITHOUT_BATCH_NORM)
+    assert window.open_path(path, ask=False)
+    assert window.caution.text() == (
+        "⚠ problem.bn_momentum: 0.5 has no effect here; it applies only with batch_norm = true"
+    )
+    assert window.caution.isVisibleTo(window)
+    assert window.controller.update_run(0, lr=0.2) is None
+    assert not window.caution.isVisibleTo(window)
+    assert window.controller.wait_until_computed(PATIENCE_MS / 1000)
