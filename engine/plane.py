@@ -73,18 +73,32 @@ class Plane:
         return np.linalg.norm(points - self.lift(ab[:, 0], ab[:, 1]), axis=1)
 
 
+def oriented_plane(centre, d1, d2, coords) -> Plane:
+    """The plane of principal directions ``d1``, ``d2`` with their signs fixed by the points
+    they were fitted to (``coords (M, 2)``: their coordinates along d1 and d2): the points'
+    third moment along each direction is positive, so the bulk of the paths' travel away
+    from the centre reads as positive. A principal direction has no sign of its own (an SVD
+    or eigensolver picks one): without a convention the app's plane, refitted as training
+    goes on, mirrors back and forth, and differs from the runner's, fitted to other rows of
+    the same paths. Every fit of a trajectory plane ends here."""
+    coords = np.asarray(coords, float)
+    signs = np.where(np.sum(coords**3, axis=0) < 0, -1.0, 1.0)
+    return Plane(np.asarray(centre, float), signs[0] * d1, signs[1] * d2)
+
+
 def trajectory_plane(points, origin=None) -> Plane:
     """The two principal directions (unit, orthogonal) of ``points (M, P)``: every recorded
-    step of every run. Through their mean, or ``origin`` (e.g. a run's final point)."""
+    step of every run. Through their mean, or ``origin`` (e.g. a run's final point); signs
+    as ``oriented_plane`` fixes them."""
     points = np.asarray(points, float)
     centre = points.mean(axis=0) if origin is None else np.asarray(origin, float)
-    _, s, vt = np.linalg.svd(points - centre, full_matrices=False)
+    u, s, vt = np.linalg.svd(points - centre, full_matrices=False)
     if len(s) < 2 or not s[1] > 1e-12 * max(s[0], 1e-300):
         raise ValueError(
             "the recorded points span less than a plane (every path on one line?); "
             "choose a random or a three-point plane"
         )
-    return Plane(centre, vt[0], vt[1])
+    return oriented_plane(centre, vt[0], vt[1], u[:, :2] * s[:2])
 
 
 def three_point_plane(p0, p1, p2) -> Plane:

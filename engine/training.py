@@ -1122,7 +1122,7 @@ def _iterative_plane(params, finite, origin, seed: int, rank: int = 6, iteration
     of a block and a few ``(P, rank)`` bases, never a copy of them all (an SVD of 3,500 ×
     9,000 states would take 500 MB and a minute here). Converges as (σ₇/σ₂)^(2·iterations);
     the directions are then exact to float tolerance for a trajectory's spectrum."""
-    from engine.plane import Plane
+    from engine.plane import oriented_plane
 
     points = np.flatnonzero(finite.reshape(-1))
     flat = params.reshape(-1, params.shape[2])
@@ -1149,7 +1149,8 @@ def _iterative_plane(params, finite, origin, seed: int, rank: int = 6, iteration
     if len(s) < 2 or not s[1] > 1e-12 * max(s[0], 1e-300):
         raise ValueError("the recorded points span less than a plane")
     directions = basis @ vt[:2].T
-    return Plane(centre, directions[:, 0], directions[:, 1])
+    coords = projected @ vt[:2].T  # the points along the two directions
+    return oriented_plane(centre, directions[:, 0], directions[:, 1], coords)
 
 
 def _stack_states(xp, states: Sequence[tuple]) -> tuple:

@@ -37,6 +37,7 @@ from engine.plane import (
     default_workers,
     interpolation_losses,
     mlp_grid_loss,
+    oriented_plane,
     random_plane,
     three_point_plane,
     trajectory_plane,
@@ -317,7 +318,8 @@ def principal_plane(points, origin=None) -> Plane:
         return trajectory_plane(points, origin=origin)  # less than a plane: its refusal
     d1 = offsets.T @ vectors[:, -1] / math.sqrt(values[-1])
     d2 = offsets.T @ vectors[:, -2] / math.sqrt(values[-2])
-    return Plane(centre, d1, d2)
+    coords = vectors[:, [-1, -2]] * np.sqrt(values[[-1, -2]])  # the points along d1, d2
+    return oriented_plane(centre, d1, d2, coords)
 
 
 def project_states(plane: Plane, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
