@@ -777,6 +777,7 @@ def build(
     reuse: Built | None = None,
     window: bool = False,
     eval_every: int | Callable[[Problem, list[RunSpec]], int] = 1,
+    should_stop=None,
 ) -> Built:
     """The backend, problem and trainer of an experiment, or an ``ExperimentError``.
 
@@ -786,7 +787,8 @@ def build(
     cadence depends on the data set's size: known once built, and the trainer evaluates
     its first row as it is made, so it is made once, with it). ``reuse``: an
     earlier build whose finished runs are copied where they would be computed again (the
-    same problem, shared settings and run; see ``Trainer``)."""
+    same problem, shared settings and run; see ``Trainer``). ``should_stop``: the trainer's
+    (a network's evaluations stop when it says so, raising ``engine.plane.Cancelled``)."""
     if backend is None:
         try:
             backend = select_backend(experiment.backend, experiment.dtype)
@@ -815,6 +817,7 @@ def build(
             # (engine.snapshots); the runner replays a long training to project every row
             window=window,
             eval_every=eval_every,
+            should_stop=should_stop,
         )
     except ValueError as exc:
         raise ExperimentError(f"{source}: {exc}") from None

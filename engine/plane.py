@@ -33,6 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.backend import STREAM_INIT, host_rng
+
+# (Cancelled is defined with the problems: a network's evaluation raises it too)
+from engine.problems.base import Cancelled, stop_if_asked
 from engine.problems.mlp import MLP
 
 
@@ -128,10 +131,6 @@ def random_plane(model: MLP, centre, seed: int) -> Plane:
             d[e.offset : e.stop] = (draw * scale).reshape(-1)
         directions.append(d)
     return Plane(centre, directions[0], directions[1])
-
-
-class Cancelled(Exception):
-    """A grid computation stopped early because its ``should_stop()`` said so."""
 
 
 LOG2_E = 1.4426950408889634  # logits in base-2 units: exp2 is about twice as fast as exp
@@ -475,8 +474,7 @@ def mlp_grid_loss(
     if workers == 1:
         scratch = Scratch()
         for start in starts:
-            if should_stop is not None and should_stop():
-                raise Cancelled("the grid computation was cancelled")
+            stop_if_asked(should_stop)
             run_block(start, scratch)
     else:
         stopped = threading.Event()
@@ -554,14 +552,23 @@ def interpolation_losses(
     return out
 
 
-def decision_grid(model: MLP, params, buffers, rect, resolution: int, max_elements: int = 1 << 21):
+def decision_grid(
+    model: MLP,
+    params,
+    buffers,
+    rect,
+    resolution: int,
+    max_elements: int = 1 << 21,
+    should_stop=None,
+):
     """Each run's predicted class and its softmax probability over a square of the 2-D
     (normalized) feature space: two ``(R, resolution, resolution)`` arrays (int64, float64).
 
     ``rect = (x0, x1, y0, y1)`` in normalized units; row ``j`` is y and column ``i`` is x, at
     pixel centres ``x0 + (i + ½)·(x1 − x0)/resolution`` (likewise y). Evaluation mode, each
     run with its own ``buffers`` row; pixels are taken in chunks whose activations (runs ×
-    pixels × widest layer) stay under ``max_elements``.
+    pixels × widest layer) stay under ``max_elements``. ``should_stop()``, when given, is
+    asked before every layer of every chunk (``MLP.logits``): true raises ``Cancelled``.
     """
     if model.widths[0] != 2:
         raise ValueError(
@@ -584,7 +591,8 @@ def decision_grid(model: MLP, params, buffers, rect, resolution: int, max_elemen
     confidence = np.empty((runs, len(pixels)))
     to_host = (lambda v: v.get()) if hasattr(xp, "cuda") else np.asarray
     for start in range(0, len(pixels), chunk):
-        logits = model.logits(params, buffers, model.asarray(pixels[start : start + chunk]))
+        at = model.asarray(pixels[start : start + chunk])
+        logits = model.logits(params, buffers, at, should_stop=should_stop)
         logits = to_host(logits).astype(float)  # (R, chunk, C)
         top = logits.max(axis=2, keepdims=True)
         # the winner's softmax probability: 1 / Σ exp(l − max)

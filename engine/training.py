@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -35,7 +36,7 @@ from engine import snapshots
 from engine.backend import STREAM_NOISE, Backend, host_rng
 from engine.batching import BatchConfig, epoch_orders, split_epoch
 from engine.optim import FLAGS, Optimizer, make_optimizer
-from engine.problems.base import Problem
+from engine.problems.base import Cancelled, Problem
 from engine.schedules import Schedule
 from engine.snapshots import Reservoir
 
@@ -453,6 +454,7 @@ class Trainer:
         eval_every: int = 1,
         snapshot_budget_bytes: int | None = None,
         plane=None,
+        should_stop=None,
     ):
         """``diagnostics=False`` records only what the CSV holds (no update, velocity or
         step size): less memory and time for sweeps of thousands of runs.
@@ -480,6 +482,12 @@ class Trainer:
         reservoir kept every row, see ``coords_exact``). ``plane``: a plane fixed in
         advance instead (no reservoir): every row is projected on it as it is recorded (the
         runner's replay of a long training).
+
+        ``should_stop``: asked during a network's full-split evaluations (``MLP.evaluate``;
+        a wide network's takes seconds on a loaded machine); when true they raise
+        ``Cancelled``, from the constructor (row 0) or from ``advance``. A cancelled trainer
+        has rows half recorded: it is ``cancelled``, never ``done`` (nothing may reuse its
+        runs) and refuses to ``advance`` (the app's worker drops its job).
         """
         if window and reuse is not None:
             raise ValueError("a windowed trainer keeps no history to reuse runs from")
@@ -501,6 +509,8 @@ class Trainer:
         self.gradient_noise = gradient_noise
         self.record_every = record_every
         self.eval_every = eval_every
+        self.should_stop = should_stop
+        self.cancelled = False
         if snapshot_budget_bytes is None:  # looked up now: a test may lower it
             snapshot_budget_bytes = snapshots.DEFAULT_BUDGET_BYTES
         self.snapshot_budget_bytes = snapshot_budget_bytes
@@ -684,10 +694,12 @@ class Trainer:
     # ---- stepping ------------------------------------------------------------------------
     @property
     def done(self) -> bool:
-        return self.step >= self.steps
+        return self.step >= self.steps and not self.cancelled
 
     def advance(self, max_steps: int) -> int:
         """Do up to ``max_steps`` more updates and record them; return how many were done."""
+        if self.cancelled:
+            raise RuntimeError("a cancelled trainer can't go on: its last rows are half recorded")
         end = min(self.steps, self.step + max(int(max_steps), 0))
         problem, seed = self.problem, self.seed
         record_every, steps = self.record_every, self.steps
@@ -796,7 +808,7 @@ class Trainer:
             mine = list(self.reused)
             theirs = [self.reused[i] for i in mine]
             self.snapshots.copy_slots(slots, mine, self._reuse_source.snapshots, theirs)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), self._cancelling():
             for unit in units:
                 records = unit.records
                 if not records:
@@ -842,6 +854,15 @@ class Trainer:
                 self._finish_plane()
         if self.done:
             self._release_source()
+
+    @contextmanager
+    def _cancelling(self):
+        """A ``Cancelled`` raised inside leaves this trainer ``cancelled`` (see ``__init__``)."""
+        try:
+            yield
+        except Cancelled:
+            self.cancelled = True
+            raise
 
     def _release_source(self) -> None:
         """Keep the reused runs' final states and let go of the trainer they were copied
@@ -895,7 +916,9 @@ class Trainer:
         if due.size:
             at = np.ix_(rows.start + due, index)
             loss, grad, extra = problem.evaluate_rows(
-                new[due].reshape(-1, p), buffers[due].reshape(len(due) * r_u, -1)
+                new[due].reshape(-1, p),
+                buffers[due].reshape(len(due) * r_u, -1),
+                should_stop=self.should_stop,
             )
             loss = to_host(loss).reshape(len(due), r_u)
             h.loss[at] = loss

@@ -401,10 +401,12 @@ def state_at(steps: np.ndarray, head: float) -> int:
     return max(int(np.searchsorted(steps, head, side="right")) - 1, 0)
 
 
-def make_boundary(model, split, states: States, row: int, rect) -> Boundary:
+def make_boundary(model, split, states: States, row: int, rect, should_stop=None) -> Boundary:
     """Every run's predicted class over ``rect`` at kept row ``row`` (evaluation mode, each run
     with its own running statistics of that row); a run without a finite state there shows
-    no class (confidence 0)."""
+    no class (confidence 0). ``should_stop()``, when given, is asked between the grid's
+    layers and chunks (a wide network's grid takes seconds on a loaded machine): true raises
+    ``engine.plane.Cancelled``."""
     params = np.asarray(states.take([row])[0], float)  # (R, P)
     r = params.shape[0]
     if states.buffers is not None and states.buffers.shape[-1]:
@@ -416,7 +418,7 @@ def make_boundary(model, split, states: States, row: int, rect) -> Boundary:
     safe_buffers = np.where(finite[:, None], buffers, 1.0)
     with np.errstate(all="ignore"):
         classes, confidence = decision_grid(
-            model, safe_params, safe_buffers, rect, BOUNDARY_RESOLUTION
+            model, safe_params, safe_buffers, rect, BOUNDARY_RESOLUTION, should_stop=should_stop
         )
     confidence = np.where(finite[:, None, None], confidence, 0.0)
     return Boundary(
@@ -795,7 +797,7 @@ class NetworkLive:
         states = recorded_states(self.trainer)
         row = state_at(states.steps, self.head)
         self.boundary = make_boundary(
-            self.model, self.problem.split, states, row, self.boundary_rect
+            self.model, self.problem.split, states, row, self.boundary_rect, self.should_stop
         )
         self._boundary_step_shown = int(states.steps[row])
         self._boundary_at = self.clock() + MIN_BOUNDARY_S

@@ -280,6 +280,12 @@ class TrainingWorker(QObject):
             started = time.perf_counter()
             try:
                 done = trainer.advance(chunk)
+            except Cancelled:
+                # stopping, or a newer job waits: the loop takes which. The trainer is left
+                # half recorded (``Trainer.cancelled``: never done), so this job is dropped;
+                # no finished job's source can be it
+                built = None
+                continue
             except Exception as exc:  # an engine bug must not take the window down
                 why = _gpu_why(built, exc)
                 if why is None:
@@ -399,6 +405,8 @@ class TrainingWorker(QObject):
                     raise
                 self._live = None
                 return self._prepare(job, None, self._gpu_failed(job, why))
+        except Cancelled:  # stopping, or a newer job waits (row 0's evaluation was stopped)
+            return None
         except ExperimentError as exc:
             self._publish(job, None, error=str(exc))
             return None
@@ -451,6 +459,7 @@ class TrainingWorker(QObject):
             source=job.source,
             reuse=previous,
             eval_every=cadence,
+            should_stop=self._abandoned,
         )
         if self._abandoned():  # each phase may take a while for a long experiment
             return None

@@ -22,6 +22,17 @@ import numpy as np
 from engine.backend import Backend
 
 
+class Cancelled(Exception):
+    """A computation stopped early because its ``should_stop()`` said so (the app's worker
+    asks it to when the window closes or a newer job waits)."""
+
+
+def stop_if_asked(should_stop) -> None:
+    """Raise ``Cancelled`` when ``should_stop`` is given and ``should_stop()`` is true."""
+    if should_stop is not None and should_stop():
+        raise Cancelled("the computation was cancelled")
+
+
 @dataclass(frozen=True)
 class View:
     """The rectangle of parameter space a surface is drawn over."""

@@ -42,6 +42,7 @@ from typing import NamedTuple
 import numpy as np
 
 from engine.backend import STREAM_INIT, host_rng
+from engine.problems.base import stop_if_asked
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 
@@ -315,7 +316,14 @@ class MLP:
         return loss, self._backward(params, x, cache, dz, True), new_buffers
 
     def evaluate(
-        self, params, buffers, x, y, grad: bool = False, max_elements: int = 1 << 22
+        self,
+        params,
+        buffers,
+        x,
+        y,
+        grad: bool = False,
+        max_elements: int = 1 << 22,
+        should_stop=None,
     ) -> Evaluation:
         """Evaluation mode (running statistics) on a whole split: loss, accuracy and, with
         ``grad``, the gradient of the mean loss, for every run.
@@ -324,17 +332,27 @@ class MLP:
         in chunks of examples whose activations (runs × examples × widest layer) stay under
         ``max_elements``, and the chunks' means are combined weighted by their sizes: the
         memory is bounded whatever the number of runs or examples.
+
+        ``should_stop()``, when given, is asked before every layer of the forward and the
+        backward pass (a wide network's evaluation takes seconds on a loaded machine; one
+        chunk is often the whole split): true raises ``Cancelled``. The products are the
+        same either way, so the results are too.
         """
         xp = self.xp
         n = x.shape[0]
         chunk = max(1, max_elements // (params.shape[0] * max(self.widths)))
         if chunk >= n:
-            return self._evaluate_chunk(params, buffers, x, y, grad)
+            return self._evaluate_chunk(params, buffers, x, y, grad, should_stop)
         parts = [
             (
                 min(n, start + chunk) - start,
                 self._evaluate_chunk(
-                    params, buffers, x[start : start + chunk], y[start : start + chunk], grad
+                    params,
+                    buffers,
+                    x[start : start + chunk],
+                    y[start : start + chunk],
+                    grad,
+                    should_stop,
                 ),
             )
             for start in range(0, n, chunk)
@@ -344,19 +362,26 @@ class MLP:
         grads = sum(part.grads * (size / n) for size, part in parts) if grad else None
         return Evaluation(xp.asarray(loss), xp.asarray(accuracy), grads)
 
-    def _evaluate_chunk(self, params, buffers, x, y, grad):
+    def _evaluate_chunk(self, params, buffers, x, y, grad, should_stop=None):
         xp = self.xp
-        logits, cache = self._forward(params, buffers, x, train=False, new_buffers=None)
+        logits, cache = self._forward(
+            params, buffers, x, train=False, new_buffers=None, should_stop=should_stop
+        )
         loss, dz = self._cross_entropy(logits, y, want_grad=grad)
         accuracy = (xp.argmax(logits, axis=1) == y).mean(axis=1)
-        grads = self._backward(params, x, cache, dz, train=False) if grad else None
+        grads = None
+        if grad:
+            grads = self._backward(params, x, cache, dz, train=False, should_stop=should_stop)
         return Evaluation(loss, accuracy, grads)
 
-    def logits(self, params, buffers, x, train: bool = False):
+    def logits(self, params, buffers, x, train: bool = False, should_stop=None):
         """The network's outputs ``(R, B, classes)`` (evaluation mode unless ``train``; in
-        training mode the running statistics are not updated)."""
+        training mode the running statistics are not updated). ``should_stop``: as in
+        ``evaluate``, asked before every layer."""
         scratch = buffers.copy() if train and self.batch_norm else None
-        logits = self._forward(params, buffers, x, train=train, new_buffers=scratch)[0]
+        logits = self._forward(
+            params, buffers, x, train=train, new_buffers=scratch, should_stop=should_stop
+        )[0]
         return logits.transpose(0, 2, 1)
 
     # Inside, every activation is CHANNELS-MAJOR, (R, H, B): a layer is then W (R, H', H) @
@@ -394,10 +419,10 @@ class MLP:
         (BLAS's batched products take it as it is, no copy)."""
         return params[:, layer.w].reshape(params.shape[0], layer.fan_out, layer.fan_in)
 
-    def _forward(self, params, buffers, x, train, new_buffers, stats=None):
+    def _forward(self, params, buffers, x, train, new_buffers, stats=None, should_stop=None):
         """Logits ``(R, C, B)`` and what the backward pass needs (per hidden layer its
         activations ``(R, H, B)`` and batch norm's), layer by layer (``stats``: see
-        ``batch_grad``)."""
+        ``batch_grad``; ``should_stop``: see ``evaluate``)."""
         xp = self.xp
         last = len(self._layers) - 1
         cache = []
@@ -405,6 +430,8 @@ class MLP:
         # made once (a transposed view would cost BLAS as much again as the product)
         a = xp.ascontiguousarray(x.T)
         for i, layer in enumerate(self._layers):
+            if should_stop is not None:  # (a training step has none: not even this call)
+                stop_if_asked(should_stop)
             # (out, in) @ (in, B) batched over the runs; the first layer's operand is shared.
             # Batched, not one GEMM of all runs' first layers (R·out, in) @ (in, B): in the
             # (R, P) rows the runs' weights are not one matrix, and that GEMM first copied
@@ -500,11 +527,14 @@ class MLP:
         e.reshape(-1)[picked] -= 1 / batch
         return loss, e
 
-    def _backward(self, params, x, cache, dz, train):
-        """Gradients ``(R, P)`` from ∂loss/∂logits ``(R, C, B)``, last layer to first."""
+    def _backward(self, params, x, cache, dz, train, should_stop=None):
+        """Gradients ``(R, P)`` from ∂loss/∂logits ``(R, C, B)``, last layer to first
+        (``should_stop``: see ``evaluate``)."""
         xp = self.xp
         grads = xp.empty_like(params)
         for i in range(len(self._layers) - 1, -1, -1):
+            if should_stop is not None:
+                stop_if_asked(should_stop)
             layer = self._layers[i]
             runs = params.shape[0]
             # Σ over the batch, and dz (out, B) @ aᵀ (B, in) batched over the runs, written

@@ -115,17 +115,20 @@ class MLPProblem(Problem):
     #: a dozen arrays of this size live during a backward pass (4 MB each in float32)
     EVAL_ELEMENTS = 1 << 20
 
-    def evaluate_rows(self, params, buffers):
+    def evaluate_rows(self, params, buffers, should_stop=None):
         """Evaluation mode at ``M`` states ``(M, P)``, ``(M, Q)``: the training split's loss
         ``(M,)`` and gradient ``(M, P)``, and the extra columns (``(M,)`` each; the validation
-        ones only when there is a validation split)."""
+        ones only when there is a validation split). ``should_stop``: see ``MLP.evaluate``
+        (true raises ``Cancelled``)."""
         params = self.xp.asarray(params, dtype=self.model.dtype)
         buffers = self.xp.asarray(buffers, dtype=self.model.dtype)
-        chunk = self.EVAL_ELEMENTS
-        train = self.model.evaluate(params, buffers, self._x, self._y, True, chunk)
+        chunk, model = self.EVAL_ELEMENTS, self.model
+        train = model.evaluate(params, buffers, self._x, self._y, True, chunk, should_stop)
         extra = {"accuracy": train.accuracy}
         if self.split.has_validation:
-            val = self.model.evaluate(params, buffers, self._x_val, self._y_val, max_elements=chunk)
+            val = model.evaluate(
+                params, buffers, self._x_val, self._y_val, False, chunk, should_stop
+            )
             extra["val_loss"] = val.loss
             extra["val_accuracy"] = val.accuracy
         return train.loss, train.grads, extra

@@ -210,9 +210,9 @@ def test_a_network_job_evaluates_its_first_row_once(qtbot, tmp_path, monkeypatch
     rows_evaluated = []
     original = MLPProblem.evaluate_rows
 
-    def counted(self, params, buffers):
+    def counted(self, params, buffers, **kwargs):
         rows_evaluated.append(params.shape[0])
-        return original(self, params, buffers)
+        return original(self, params, buffers, **kwargs)
 
     monkeypatch.setattr(MLPProblem, "evaluate_rows", counted)
     text = NETWORK.format(lr0=0.05).replace("steps = 30", "steps = 400")
