@@ -778,6 +778,7 @@ def build(
     window: bool = False,
     eval_every: int | Callable[[Problem, list[RunSpec]], int] = 1,
     should_stop=None,
+    own_plane: bool = True,
 ) -> Built:
     """The backend, problem and trainer of an experiment, or an ``ExperimentError``.
 
@@ -788,7 +789,9 @@ def build(
     its first row as it is made, so it is made once, with it). ``reuse``: an
     earlier build whose finished runs are copied where they would be computed again (the
     same problem, shared settings and run; see ``Trainer``). ``should_stop``: the trainer's
-    (a network's evaluations stop when it says so, raising ``engine.plane.Cancelled``)."""
+    (a network's evaluations stop when it says so, raising ``engine.plane.Cancelled``);
+    ``own_plane=False``: the trainer leaves choosing a network's drawn plane to the caller
+    (see ``Trainer``)."""
     if backend is None:
         try:
             backend = select_backend(experiment.backend, experiment.dtype)
@@ -818,6 +821,7 @@ def build(
             window=window,
             eval_every=eval_every,
             should_stop=should_stop,
+            own_plane=own_plane,
         )
     except ValueError as exc:
         raise ExperimentError(f"{source}: {exc}") from None

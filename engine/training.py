@@ -455,6 +455,7 @@ class Trainer:
         snapshot_budget_bytes: int | None = None,
         plane=None,
         should_stop=None,
+        own_plane: bool = True,
     ):
         """``diagnostics=False`` records only what the CSV holds (no update, velocity or
         step size): less memory and time for sweeps of thousands of runs.
@@ -481,7 +482,9 @@ class Trainer:
         end (``plane``, and ``history.coords`` filled in; exactly the projections when the
         reservoir kept every row, see ``coords_exact``). ``plane``: a plane fixed in
         advance instead (no reservoir): every row is projected on it as it is recorded (the
-        runner's replay of a long training).
+        runner's replay of a long training). ``own_plane=False``: no plane is chosen at the
+        end (the app lays its own on the reservoir's states, and ``history.coords`` stays
+        0) until ``finish_plane()`` is called; the reservoir is completed all the same.
 
         ``should_stop``: asked during a network's full-split evaluations (``MLP.evaluate``;
         a wide network's takes seconds on a loaded machine); when true they raise
@@ -511,6 +514,7 @@ class Trainer:
         self.eval_every = eval_every
         self.should_stop = should_stop
         self.cancelled = False
+        self.own_plane = own_plane
         if snapshot_budget_bytes is None:  # looked up now: a test may lower it
             snapshot_budget_bytes = snapshots.DEFAULT_BUDGET_BYTES
         self.snapshot_budget_bytes = snapshot_budget_bytes
@@ -851,7 +855,9 @@ class Trainer:
             if self._fixed_plane:
                 self._finish_fixed_plane()
             else:
-                self._finish_plane()
+                self._copy_reused_states()
+                if self.own_plane:
+                    self.finish_plane()
         if self.done:
             self._release_source()
 
@@ -883,7 +889,8 @@ class Trainer:
         theirs = list(self.reused.values())
         return params[theirs], None if buffers is None else buffers[theirs]
 
-    _plane_done = False
+    _plane_done = False  # the end's plane work done (fixed plane, or reservoir completed)
+    _plane_chosen = False  # finish_plane done
 
     def _coords(self, params):
         """The drawn coordinates of states ``(M, P)``: the problem's, or their projection on
@@ -1000,16 +1007,24 @@ class Trainer:
         except ValueError:
             return None  # every path on one line (or a single point)
 
-    def _finish_plane(self) -> None:
-        """The drawn coordinates of a larger model, once training is done: the trajectory
-        plane of the reservoir's states (``_choose_plane``), every recorded row projected on
-        it when the reservoir kept them all (``coords_exact``); after thinning, the rows it
-        kept are projected and the rows between follow straight lines between them (the
-        headless runner replays the training to project every row instead)."""
+    def _copy_reused_states(self) -> None:
+        """The reused runs' states into the reservoir, from the trainer they were copied
+        from (once training is done; the rows it kept are the rows this one keeps)."""
         if self._reuse_source is not None:
             theirs = self._reuse_source.snapshots
             for i, j in self.reused.items():
                 self.snapshots.copy_run(i, theirs, j)
+
+    def finish_plane(self) -> None:
+        """The drawn coordinates of a larger model, once training is done (at its end, or
+        when asked after ``own_plane=False``; once): the trajectory plane of the reservoir's
+        states (``_choose_plane``), every recorded row projected on it when the reservoir
+        kept them all (``coords_exact``); after thinning, the rows it kept are projected and
+        the rows between follow straight lines between them (the headless runner replays
+        the training to project every row instead)."""
+        if not self.done or self.snapshots is None or self._plane_chosen:
+            return
+        self._plane_chosen = True
         plane = self._choose_plane()
         if plane is None:
             return  # the coordinates stay 0

@@ -263,7 +263,12 @@ class TrainingWorker(QObject):
                 # step (a wide one's 16 steps took 5 s, and a close waited for them)
                 network = job.experiment.problem.kind == "mlp"
                 chunk = 1 if network else max(16, chunk // 4)
-                if built is not None:
+                if built is None:
+                    continue
+                # a job with every run copied (an edit that removed a run) is done as it is
+                # built: its picture now, or the worker would wait idle without one
+                done_at_once = self._live is not None and built.trainer.done
+                if not (done_at_once and self._live_step(job, built, rate)):
                     self._maybe_publish(job, built, job_started, demand, rate)
                 continue
             if grid is not None:
@@ -450,7 +455,8 @@ class TrainingWorker(QObject):
     def _prepare(self, job: Job, previous: Built | None, backend: Backend | None) -> Built | None:
         network = job.experiment.problem.kind == "mlp"
         # a network evaluates its full splits at the app's cadence, which the built problem
-        # gives (its data set's size); unchanged runs are copied from ``previous``
+        # gives (its data set's size); unchanged runs are copied from ``previous``; its plane
+        # is the picture's (NetworkLive), not the trainer's own (see _publish)
         cadence = partial(_app_eval_every, job.experiment) if network else 1
         built = build(
             job.experiment,
@@ -460,6 +466,7 @@ class TrainingWorker(QObject):
             reuse=previous,
             eval_every=cadence,
             should_stop=self._abandoned,
+            own_plane=not network,
         )
         if self._abandoned():  # each phase may take a while for a long experiment
             return None
@@ -557,6 +564,11 @@ class TrainingWorker(QObject):
             if live is not None and live.history_view is not None:
                 # rows whose coordinates on the plane are known (a few ms behind)
                 h, count, network = live.history_view, live.filled_rows, live.picture
+            elif built.trainer.done and (live is None or live.plane_error):
+                # a finished network without a picture (no plane could be laid, or its
+                # picture failed): its rows on the trainer's own plane, as the headless
+                # runner draws them (what an exported CSV or figure then shows)
+                built.trainer.finish_plane()
             snapshot = Snapshot(
                 job_id=job.id,
                 experiment=job.experiment,
