@@ -322,30 +322,52 @@ def curves_figure(
     """Loss against step on a log axis (above) and the learning rate against step (below),
     one colour per run, with the legend beside them. Where some loss is not positive (a
     surface that dips below zero) the loss minus the lowest known value is drawn instead,
-    and the axis says so."""
+    and the axis says so. A network's figure (a history with an ``accuracy`` column) has an
+    accuracy plot between the two, and the validation loss and accuracy dashed beside the
+    training ones, where there is a validation split (both evaluated on the rows the
+    trainer evaluates, in evaluation mode: the CSV's loss, accuracy, val_loss,
+    val_accuracy)."""
     n = history.n_runs
     labels, colors, visible = _run_styles(n, labels or history.labels, colors, visible)
     offset = loss_offset(problem, history)
+    network = "accuracy" in history.extra
+    validation = network and _has_values(history, "val_loss")
 
     widget = _new_layout(size)
     row = _add_title(widget, title, None, colspan=2)
     loss_plot: pg.PlotItem = widget.addPlot(row=row, col=0)
-    lr_plot: pg.PlotItem = widget.addPlot(row=row + 1, col=0)
+    accuracy_plot = widget.addPlot(row=row + 1, col=0) if network else None
+    lr_row = row + (2 if network else 1)
+    lr_plot: pg.PlotItem = widget.addPlot(row=lr_row, col=0)
     loss_name = "loss" if offset == 0 else f"loss − min  (min = {offset:.4g})"
+    if validation:
+        loss_name += " (dashed: validation)"
     _style_plot(loss_plot, "", loss_name)
     _style_plot(lr_plot, "step (updates)", "learning rate")
     loss_plot.setLogMode(x=False, y=True)
-    for plot in (loss_plot, lr_plot):
+    plots = [p for p in (loss_plot, accuracy_plot, lr_plot) if p is not None]
+    for plot in plots:
         plot.showGrid(x=True, y=True, alpha=0.18)
-        plot.getAxis("left").setWidth(72)  # both plots' y axes line up
-    for plot in (loss_plot, lr_plot):  # log axes: "loss (x1e+15)" would mislabel the decades
-        plot.getAxis("left").enableAutoSIPrefix(False)
+        plot.getAxis("left").setWidth(72)  # the plots' y axes line up
+        plot.getAxis("left").enableAutoSIPrefix(False)  # "loss (x1e+15)" mislabels decades
     lr_plot.setXLink(loss_plot)
-    loss_plot.setPreferredHeight(size[1] * 0.55)
-    lr_plot.setPreferredHeight(size[1] * 0.35)
     layout = widget.ci.layout
-    layout.setRowStretchFactor(row, 3)
-    layout.setRowStretchFactor(row + 1, 2)
+    if accuracy_plot is not None:
+        _style_plot(accuracy_plot, "", "accuracy" + (" (dashed: validation)" if validation else ""))
+        accuracy_plot.setXLink(loss_plot)
+        accuracy_plot.setYRange(-0.02, 1.02, padding=0)
+        ticks = [(v, f"{v:g}") for v in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)]
+        accuracy_plot.getAxis("left").setTicks([ticks, []])
+        loss_plot.setPreferredHeight(size[1] * 0.42)
+        accuracy_plot.setPreferredHeight(size[1] * 0.28)
+        lr_plot.setPreferredHeight(size[1] * 0.2)
+        for r, stretch in ((row, 4), (row + 1, 3), (lr_row, 2)):
+            layout.setRowStretchFactor(r, stretch)
+    else:
+        loss_plot.setPreferredHeight(size[1] * 0.55)
+        lr_plot.setPreferredHeight(size[1] * 0.35)
+        layout.setRowStretchFactor(row, 3)
+        layout.setRowStretchFactor(row + 1, 2)
     legend = pg.LegendItem(
         brush=pg.mkBrush(255, 255, 255, 0),
         pen=None,
@@ -368,7 +390,27 @@ def curves_figure(
         loss = np.asarray(history.loss[:rows, run], float) - offset
         keep = np.isfinite(loss)
         if keep.any():
-            curves.append((run, step[keep], loss[keep]))
+            curves.append((run, step[keep], loss[keep], False))
+        if validation:
+            val_loss = np.asarray(history.extra["val_loss"][:rows, run], float) - offset
+            keep = np.isfinite(val_loss)
+            if keep.any():
+                curves.append((run, step[keep], val_loss[keep], True))
+        if accuracy_plot is not None:
+            for name, dashed in (("accuracy", False), ("val_accuracy", True)):
+                if name not in history.extra:
+                    continue
+                values = np.asarray(history.extra[name][:rows, run], float)
+                keep = np.isfinite(values)
+                if keep.any():
+                    style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+                    item = accuracy_plot.plot(
+                        step[keep],
+                        values[keep],
+                        pen=pg.mkPen(colors[run], width=2, style=style),
+                        antialias=True,
+                    )
+                    _thin_out(item, int(keep.sum()))
         lr = np.asarray(history.lr[:rows, run], float)
         keep = np.isfinite(lr)
         if keep.any():
@@ -399,18 +441,21 @@ def curves_figure(
         box = (0.0, last_step, low - pad, high + pad)
         loss_plot.setYRange(low - pad, high + pad, padding=0)
         loss_plot.getAxis("left").setTicks(log_ticks(low - pad, high + pad))
-        for run, step, loss in curves:
+        for run, step, loss, dashed in curves:
             loss = np.maximum(loss, lowest)
             # clipped to the axes in log space: an SVG keeps no clip (see surface_figure)
             x, y, connect = clip_polyline(np.column_stack([step, np.log10(loss)]), box)
+            style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
             item = loss_plot.plot(
                 x,
                 10.0**y,
                 connect=_connect_arg(connect),
-                pen=pg.mkPen(colors[run], width=2),
+                pen=pg.mkPen(colors[run], width=2, style=style),
                 antialias=True,
             )
             _thin_out(item, len(x))
+            if dashed:
+                continue  # (the run's training curve names it in the legend)
             legend.addItem(item, _legend_label(history, run, labels[run]))
             if history.diverged_at[run] >= 0 and inside((step[-1], np.log10(loss[-1])), box):
                 loss_plot.plot(
@@ -439,6 +484,13 @@ def curves_figure(
 
 
 HUGE_RATE = 1e300  # beyond this a linear rate axis can't be laid out (see curves_figure)
+
+
+def _has_values(history, name: str) -> bool:
+    """Whether the history's column ``name`` holds any value (val_loss without a
+    validation split is all NaN)."""
+    values = history.extra.get(name)
+    return values is not None and bool(np.isfinite(values[: history.count]).any())
 
 
 def _connect_arg(connect: np.ndarray):

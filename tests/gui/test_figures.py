@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 
 from engine.experiment import build, parse_experiment
@@ -240,3 +241,65 @@ def test_log_ticks_label_decades():
     assert "10⁻¹⁵" in [text for _, text in major]
     major, _ = geometry.log_ticks(-2.1, -0.9)
     assert "0.02" in [text for _, text in major]
+
+
+# ---- a network's curves: accuracy, and validation dashed --------------------------------------
+
+MOONS = {
+    "steps": 40,
+    "record_every": 1,
+    "problem": {"kind": "mlp", "dataset": "moons", "samples": 60, "hidden": [6]},
+    "runs": [
+        {"optimizer": "sgd", "lr": 0.3, "batch_size": 10},
+        {"optimizer": "adam", "lr": 0.05, "batch_size": 10},
+    ],
+}
+
+
+def dashed(item) -> bool:
+    return item.opts["pen"].style() == Qt.PenStyle.DashLine
+
+
+def drawn_where_finite(item, history, column, run):
+    """The item's points are the column's finite rows of the run, at their steps."""
+    values = column[: history.count, run]
+    keep = np.isfinite(values)
+    x, y = item.getData()
+    np.testing.assert_array_equal(x, history.step[: history.count][keep])
+    return y, values[keep]
+
+
+def test_a_networks_curves_show_accuracy_and_validation_dashed():
+    built, history = train(MOONS)
+    widget = figures.curves_figure(history, built.problem)
+    loss_plot, accuracy_plot, lr_plot = (widget.ci.getItem(r, 0) for r in range(3))
+    assert "validation" in loss_plot.getAxis("left").labelText
+    assert "accuracy" in accuracy_plot.getAxis("left").labelText
+    assert lr_plot.getAxis("bottom").labelText.startswith("step")
+    items = accuracy_plot.listDataItems()
+    assert [dashed(i) for i in items] == [False, True, False, True]  # per run: train, val
+    for run in range(2):
+        pair = items[2 * run : 2 * run + 2]
+        for item, name in zip(pair, ("accuracy", "val_accuracy"), strict=True):
+            y, expected = drawn_where_finite(item, history, history.extra[name], run)
+            np.testing.assert_allclose(y, expected)
+    losses = loss_plot.listDataItems()
+    assert [dashed(i) for i in losses] == [False, True, False, True]
+    y, expected = drawn_where_finite(losses[1], history, history.extra["val_loss"], 0)
+    np.testing.assert_allclose(10.0**y, expected)  # (a log plot's items hold log10 values)
+    legend = [label.text for _, label in widget.ci.getItem(0, 1).items]
+    assert len(legend) == 2  # one entry a run: its training curve
+    widget.close()
+
+
+def test_without_a_validation_split_nothing_is_dashed_or_said():
+    data = {**MOONS, "problem": {**MOONS["problem"], "validation_fraction": 0.0}}
+    built, history = train(data)
+    widget = figures.curves_figure(history, built.problem)
+    loss_plot, accuracy_plot = widget.ci.getItem(0, 0), widget.ci.getItem(1, 0)
+    assert "validation" not in loss_plot.getAxis("left").labelText
+    assert "validation" not in accuracy_plot.getAxis("left").labelText
+    for plot in (loss_plot, accuracy_plot):
+        assert len(plot.listDataItems()) == 2
+        assert not any(dashed(i) for i in plot.listDataItems())
+    widget.close()
