@@ -1077,7 +1077,9 @@ class Trainer:
             buffers = self.final_state()[1]
             finite_runs = np.isfinite(buffers).all(axis=1)
             if finite_runs.any():
-                problem.surface_buffers = buffers[int(np.argmax(finite_runs))]
+                run = int(np.argmax(finite_runs))
+                problem.surface_buffers = buffers[run]
+                problem.surface_buffers_of = f"run {run} '{self.history.labels[run]}'"
 
     def final_state(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Every run's parameters ``(R, P)`` and buffers ``(R, Q)`` (None without buffers)

@@ -52,6 +52,7 @@ class MLPProblem(Problem):
         # the running statistics batch norm uses on the drawn plane (the trainer sets the
         # first run's final ones)
         self.surface_buffers = self.start_buffers
+        self.surface_buffers_of: str | None = None  # whose they are ("run 0 'sgd'"), said
         self.view = View(-1.0, 1.0, -1.0, 1.0)  # the trainer fits it to the projected paths
 
     def same_as(self, other: Problem) -> bool:
@@ -215,7 +216,10 @@ class MLPProblem(Problem):
     def subtitle(self) -> str:
         """What the drawn surface is (figures put it under the title)."""
         widths = "-".join(str(w) for w in self.model.widths)
-        return f"MLP {widths}: training loss (eval mode) on the runs' trajectory plane"
+        text = f"MLP {widths}: training loss (eval mode) on the runs' trajectory plane"
+        if self.model.batch_norm and self.surface_buffers_of:
+            text += f"; batch norm with the running statistics of {self.surface_buffers_of}"
+        return text
 
     def weights(self, params, buffers) -> dict[str, np.ndarray]:
         """Every run's arrays named as ``params.npz`` holds them: ``run{r}.linear0.weight``…
