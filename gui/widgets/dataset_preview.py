@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from engine import datasets
 from engine.datasets import Dataset, DatasetError
-from gui.palette import RUN_COLORS
+from gui.palette import CLASS_COLORS
 
 MAX_DRAWN = 3000  # points in the scatter: the sets come shuffled, so the first N are a sample
 THUMBNAIL_ROWS = 2
@@ -80,7 +80,8 @@ def csv_columns(path: Path) -> list[str]:
 
 
 def class_color(c: int) -> QColor:
-    return QColor(RUN_COLORS[c % len(RUN_COLORS)])
+    """Class ``c``'s colour: the decision boundary's (one palette of classes, not the runs')."""
+    return QColor(CLASS_COLORS[c % len(CLASS_COLORS)])
 
 
 class _Canvas(QWidget):

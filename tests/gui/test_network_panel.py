@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from engine import datasets
 from engine.experiment import parse_experiment
-from gui.widgets.dataset_preview import class_color, preview_dataset
+from gui.palette import CLASS_COLORS
+from gui.widgets.dataset_preview import preview_dataset
 
 EXAMPLES = Path(__file__).parents[2] / "resources" / "experiments"
 
@@ -218,7 +219,8 @@ def test_the_moons_preview_draws_every_point_in_its_class(panel, session, qtbot)
         for x in range(image.width())
         for y in range(0, image.height(), 2)
     }
-    assert {class_color(0).name(), class_color(1).name()} <= found
+    # the decision boundary's class colours (the one palette of classes), not the runs'
+    assert {CLASS_COLORS[0], CLASS_COLORS[1]} <= found
     # blobs with four classes: four groups of the sizes the engine makes
     _choose(panel.controls["dataset"][0], "blobs")
     _type(panel.controls["classes"][0], "4")
