@@ -39,6 +39,13 @@ from engine.parameters import (
 COSMETIC_RUN_KEYS = ("label", "color", "visible")
 MAX_RECORDED_ROWS = 200_000  # per run; longer experiments record every k-th step
 _ALL_HYPERPARAMETERS = {p.key for p in OPTIMIZER_PARAMETERS} - {"lr"}
+#: Why a network's start (the ✛ on its slice) can't be dragged, and what to do instead: the
+#: initial weights come from the seed (the Problem panel has it) or the file's ``init``, and
+#: the plane is the plane chooser's. Shown on the plot and in the status bar (one line there).
+NETWORK_START_REFUSAL = (
+    "A network starts from its initial weights, not a point here: change the seed (Problem) "
+    "or init, or the Plane"
+)
 
 
 def default_experiment_data() -> dict:
@@ -280,10 +287,7 @@ class Document:
     def set_start(self, w1: float, w2: float) -> Change | str:
         """Where every run without a start of its own begins."""
         if self.experiment.problem.kind == "mlp":
-            return (
-                "a network starts from its initial weights (the seed, or problem.init), "
-                "not from a point of this slice: the start can't be dragged on a plane"
-            )
+            return NETWORK_START_REFUSAL
         return self.update_problem(start=[float(w1), float(w2)])
 
     def update_run(self, index: int, **changes) -> Change | str:

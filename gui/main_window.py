@@ -859,8 +859,7 @@ class MainWindow(QMainWindow):
             "Space  play / pause\n→  one more update\nR  back to step 0\n"
             "Ctrl+↑ / Ctrl+↓  faster / slower\nA  gradient and update arrows\n"
             "F  fit the surface\nN  the experiment's notes\n"
-            "Ctrl+S  save\nCtrl+E  export the figure\n\n"
-            "Drag the ✛ on the surface to move the start.",
+            "Ctrl+S  save\nCtrl+E  export the figure\n\n" + self.surface_view.start_hint(),
         )
 
     def show_about(self) -> None:

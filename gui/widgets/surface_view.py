@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import qthrottled
 
+from gui.document import NETWORK_START_REFUSAL
 from gui.geometry import (
     FAR_FACTOR,
     PathThinner,
@@ -68,9 +69,17 @@ from gui.widgets.plane_chooser import PlaneChooser
 MAX_PATH_POINTS = 6000  # longer paths are thinned to about this many points, keeping their shape
 MIN_WIDTH = 520  # pixels
 ARROW_PIXELS = 60  # the longest arrow (a displacement of that many pixels or more)
-NETWORK_START_REFUSAL = (
-    "The start of a network is its weights: choose init in the problem panel / file"
-)
+#: what the ✛ is and does, by view (False: a 2-D problem, True: a network's slice), in its
+#: tooltip, in the plot's and in Help → Shortcuts
+START_HINT = {
+    False: "Drag the ✛ on the surface to move where the runs start.",
+    True: "The ✛ on a network's slice marks its initial weights: it can't be dragged.",
+}
+_MARKS = "● each run's position at the playhead; ✕ where a run diverged"
+PLOT_TIP = {
+    False: f"Scroll to zoom, drag to pan. {START_HINT[False]}\n★ marks a minimum; {_MARKS}.",
+    True: f"Scroll to zoom, drag to pan. {START_HINT[True]}\n{_MARKS}; dashed: far off the plane.",
+}
 ARROWS_TIP = (
     "At each current position: the step plain gradient descent would take, −η∇L (thin),\n"
     "and the run's momentum or last update (thick). Drawn to scale when short,\n"
@@ -209,7 +218,7 @@ class SurfaceView(QWidget):
         self.notice.hide()
         self._notice_timer = QTimer(self)
         self._notice_timer.setSingleShot(True)
-        self._notice_timer.timeout.connect(self.notice.hide)
+        self._notice_timer.timeout.connect(self._hide_notice)
         self.formula = ElidedLabel("")
         self.formula.setToolTip("The loss being minimised")
         self.arrows_box = QCheckBox("arrows")
@@ -263,11 +272,8 @@ class SurfaceView(QWidget):
         self.plane_chooser.sig_chosen.connect(self._on_plane_chosen)
         self.arrows_box.toggled.connect(self.set_show_arrows)
         self.fit_button.clicked.connect(self.fit)
-        self.start.setToolTip("Drag to move where the runs start")
-        self.plot_widget.setToolTip(
-            "Scroll to zoom, drag to pan, drag the ✛ to move the start.\n"
-            "★ marks a minimum; ● each run's position at the playhead; ✕ where a run diverged."
-        )
+        self.start.setToolTip(START_HINT[False])
+        self.plot_widget.setToolTip(PLOT_TIP[False])
         self.apply_theme(theme)
         if controller is not None:
             controller.sig_frame.connect(self.draw)
@@ -504,14 +510,15 @@ class SurfaceView(QWidget):
             else ARROWS_TIP
         )
         self.start.refusal = NETWORK_START_REFUSAL if on else ""
-        self.start.setToolTip(
-            NETWORK_START_REFUSAL + " (the ✛ marks where they lie on the plane)"
-            if on
-            else "Drag to move where the runs start"
-        )
+        self.start.setToolTip(START_HINT[on] + ("\n" + NETWORK_START_REFUSAL if on else ""))
+        self.plot_widget.setToolTip(PLOT_TIP[on])
         self._legend_key = None
         if not on:
             self.formula.setToolTip("The loss being minimised")
+
+    def start_hint(self) -> str:
+        """What the ✛ is and does in the view shown now (Help → Shortcuts says it)."""
+        return START_HINT[self._slice]
 
     def _plane_runs(self) -> tuple[int, ...]:
         """The document's runs the session's plane goes through (none known: ())."""
@@ -728,7 +735,14 @@ class SurfaceView(QWidget):
         self.notice.show()
         self.notice.raise_()
         self._notice_timer.start(NOTICE_MS)
+        if self.readout.isVisible():
+            self._place_readout()  # out from under the notice
         self.sig_refused.emit(reason)
+
+    def _hide_notice(self) -> None:
+        self.notice.hide()
+        if self.readout.isVisible():
+            self._place_readout()  # back in its corner
 
     def _on_plane_chosen(self, kind: str, runs: tuple) -> None:
         self.sig_plane_chosen.emit(kind, runs)
@@ -810,11 +824,15 @@ class SurfaceView(QWidget):
 
     def _place_readout(self) -> None:
         """In the plot's bottom-left corner, or its top-left one when the legend sits along
-        the bottom edge (two lines of read-out over a slice ran into it)."""
+        the bottom edge (two lines of read-out over a slice ran into it); below a refusal
+        shown on the plot where the two would meet."""
         box = self.plot_widget.mapFromScene(self.viewbox.sceneBoundingRect()).boundingRect()
         legend_below = bool(self.legend.items) and self._legend_place[1] == 1.0
         top = box.top() + 6 if legend_below else box.bottom() - self.readout.height() - 6
         self.readout.move(box.left() + 6, top)
+        # a refusal on the plot (top left) must not hide the read-out: under it, then
+        if self.notice.isVisible() and self.readout.geometry().intersects(self.notice.geometry()):
+            self.readout.move(box.left() + 6, self.notice.geometry().bottom() + 4)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

@@ -14,6 +14,9 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
+from engine.experiment import parse_experiment
+from gui.document import Document
+from gui.main_window import MainWindow
 from gui.theme import LIGHT
 from gui.widgets.surface_view import (
     MAX_PATH_POINTS,
@@ -21,8 +24,8 @@ from gui.widgets.surface_view import (
     NO_PICTURE_YET,
     SurfaceView,
 )
-from tests.gui.network_fakes import net_frame, picture, spiral_paths, trained
-from tests.gui.test_drawing import offscreen
+from tests.gui.network_fakes import MOONS, net_frame, picture, spiral_paths, trained
+from tests.gui.test_drawing import BOWL, computed, offscreen
 from tests.oracles import polyline_deviation
 
 
@@ -155,8 +158,6 @@ def test_a_path_far_off_the_plane_is_dashed(view, case):
 
 def test_plane_coordinates_are_labelled_as_they_are(view, case):
     """Axis values are the plane's own, at every scale: no "(x0.001)" on the axis."""
-    from tests.gui.test_drawing import BOWL, computed
-
     view.draw(computed(BOWL))  # a 2-D problem first, zoomed in
     view.viewbox.setRange(xRange=(-0.2, 0.2), yRange=(-0.2, 0.2), padding=0)
     net = picture(case)
@@ -224,12 +225,62 @@ def test_dragging_a_networks_start_is_refused_with_the_reason_on_the_plot(view, 
     assert (view.start.pos().x(), view.start.pos().y()) == before
     assert refusals == [NETWORK_START_REFUSAL]
     assert view.notice.isVisible()
-    assert "choose init in the problem panel / file" in view.notice.text()
+    assert NETWORK_START_REFUSAL in view.notice.text()
+
+
+def test_the_refusal_is_the_documents_and_names_what_exists_to_do_instead():
+    # the view and the document refuse with one text; it says why (the initial weights)
+    # and points at controls that exist: the seed (Problem panel), the file's init, the
+    # plane chooser ("Plane:" above the plot). The old text sent the user to an "init in
+    # the problem panel" that the panel does not have.
+    assert Document(parse_experiment(MOONS)).set_start(0.5, 0.5) == NETWORK_START_REFUSAL
+    text = NETWORK_START_REFUSAL
+    assert "initial weights" in text
+    assert "seed (Problem)" in text
+    assert "init" in text
+    assert "Plane" in text
+    assert "init in the problem panel" not in text.lower()
+
+
+def test_the_refusal_does_not_hide_the_hover_readout(view, case):
+    view.draw(net_frame(case, picture(case)))
+    # the legend along the bottom edge puts the read-out at the top left, where the
+    # refusal is shown: it moves under the refusal while that shows, and back after
+    view._legend_place = (1.0, 1.0)
+    view.set_readout("a = 1   b = 2   L ≈ 0.3\nsgd, step 10: off-plane distance 0.1")
+    home = view.readout.geometry()
+    view.refuse(NETWORK_START_REFUSAL)
+    assert view.notice.isVisible()
+    assert view.readout.isVisible()
+    assert not view.readout.geometry().intersects(view.notice.geometry())
+    view.set_readout("a = 2   b = 1   L ≈ 0.4")  # the pointer moves on: still clear of it
+    assert not view.readout.geometry().intersects(view.notice.geometry())
+    view.set_readout("a = 1   b = 2   L ≈ 0.3\nsgd, step 10: off-plane distance 0.1")
+    view._notice_timer.timeout.emit()  # the refusal's seconds are over
+    assert not view.notice.isVisible()
+    assert view.readout.geometry() == home
+
+
+def test_on_a_slice_the_tooltips_and_the_shortcuts_say_the_start_stays(view, case, monkeypatch):
+    shown = []
+    monkeypatch.setattr(
+        "gui.main_window.QMessageBox.information", lambda _p, _t, text: shown.append(text)
+    )
+    window = type("Window", (), {"surface_view": view})()
+    view.draw(net_frame(case, picture(case)))
+    MainWindow.show_shortcuts(window)
+    for text in (view.plot_widget.toolTip(), view.start.toolTip(), shown[-1]):
+        assert "can't be dragged" in text
+        assert "move the start" not in text
+        assert "to move where" not in text
+    view.draw(computed(BOWL))  # a 2-D problem: the ✛ drags again, and every text says so
+    MainWindow.show_shortcuts(window)
+    for text in (view.plot_widget.toolTip(), view.start.toolTip(), shown[-1]):
+        assert "Drag the ✛" in text or "drag the ✛" in text
+        assert "can't be dragged" not in text
 
 
 def test_a_2d_problems_start_still_drags(view):
-    from tests.gui.test_drawing import BOWL, computed
-
     view.draw(computed(BOWL))
     assert not view.plane_chooser.isVisible()
     p = start_on_screen(view)

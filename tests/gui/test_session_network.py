@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gui import network_view
+from gui.document import NETWORK_START_REFUSAL
 from gui.session import Session
 from tests.gui.waiting import PATIENCE_S
 
@@ -132,7 +133,7 @@ def test_dragging_the_start_of_a_network_is_refused_with_the_reason(session, qtb
     with qtbot.waitSignal(session.sig_message) as message:
         reason = session.set_start(0.5, 0.5)
     assert "initial weights" in reason
-    assert "can't be dragged" in message.args[0]
+    assert NETWORK_START_REFUSAL in message.args[0]
     assert session.experiment is before
 
 
