@@ -32,6 +32,7 @@ __all__ = [
     "Frame",
     "Session",
     "default_experiment_data",
+    "engine_message",
     "progress_text",
     "simulation_key",
     "speed_index",
@@ -53,6 +54,44 @@ def progress_text(computed: int, total: int, *, computing: bool, waiting: bool) 
     if computing:
         return f"training {computed:,}/{total:,}"
     return ""
+
+
+#: the longest reason an engine message quotes: a longer one (a workload's counts) is left to
+#: the engine label's tooltip, so that the message fits beside the status bar's labels at 1366
+#: pixels early in a run (when the progress and the slice's activity are shown too)
+ENGINE_GIST_CHARS = 40
+NOT_USED = "CuPy not used: "
+
+
+def engine_message(backend: str) -> str:
+    """The status bar's line when the engine's choice is news (``Backend.describe``'s text):
+    the library and the gist of why, "Engine: NumPy, not CuPy — CuPy is not installed". The
+    engine label beside it shows the library, its tooltip the whole reason; the whole text
+    ran past the bar's labels at 1366 pixels."""
+    library, _, why = backend.partition(" — ")
+    name = library.split(" (")[0]
+    if why.startswith(NOT_USED):
+        # the cause itself ("backend 'cupy' was asked for but cannot be used: <cause>"),
+        # its first clause (no install hint, exception text or counts' explanation)
+        cause = why.removeprefix(NOT_USED).rpartition("cannot be used: ")[2]
+        head, why = f"Engine: {name}, not CuPy", _first_clause(cause)
+    else:
+        head, why = f"Engine: {library.split(',')[0]}", why.split(" (")[0]  # "auto: …"
+    if not why:
+        return head
+    if len(why) > ENGINE_GIST_CHARS:
+        return f"{head} — hover “{library}” for why"
+    return f"{head} — {why}"
+
+
+def _first_clause(reason: str) -> str:
+    """ "the GPU failed (OutOfMemoryError: Out of memory …); running on NumPy instead" →
+    "the GPU failed (OutOfMemoryError)": an exception keeps its class, which names the
+    failure; else the text up to its first parenthesis, comma, semicolon or colon."""
+    failure = re.match(r"(.+?) \((\w+): ", reason)
+    if failure:
+        return f"{failure[1]} ({failure[2]})"
+    return re.split(r" \(|, |; |: ", reason)[0]
 
 
 def _with_activity(progress: str, activity: str) -> str:
@@ -508,7 +547,7 @@ class Session(QObject):
         gist = re.sub(r"\d[\d,]*", "#", backend)
         if gist != self._backend_gist:
             self._backend_gist = gist
-            self.sig_message.emit(f"Engine: {backend}")
+            self.sig_message.emit(engine_message(backend))
 
     def current_frame(self) -> Frame | None:
         """The frame the views show now (forcing one even if nothing changed)."""

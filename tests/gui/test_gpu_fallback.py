@@ -9,18 +9,22 @@ The oracle is the same file run with ``backend = "numpy"``: the numbers must be 
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMainWindow
 
 from engine import backend as backends
 from engine.backend import Backend
 from engine.problems.functions import FunctionProblem
 from engine.problems.network import MLPProblem
 from gui import network_view
+from gui.main_window import MainWindow
 from gui.network_view import NetworkLive
-from gui.session import Session
+from gui.session import Session, engine_message
 from tests.gui.waiting import settle
 
 
@@ -175,7 +179,8 @@ def assert_says_the_gpu_failed(session, messages, words):
     assert session.stats()["backend"] == s.backend
     said = [m for m in messages if "the GPU failed" in m]
     assert said, messages
-    assert words in said[-1]
+    # the gist: the failure and the exception's class (its text is the label's tooltip's)
+    assert re.fullmatch(r"Engine: NumPy, not CuPy — the GPU failed \(Fake\w+\)", said[-1])
     assert "\n" not in said[-1]
     assert "Traceback" not in said[-1]
 
@@ -309,7 +314,7 @@ def test_a_file_that_asks_for_cupy_without_cupy_trains_on_numpy_and_says_why(qtb
             s.backend
         )
         said = [m for m in messages if "CuPy" in m]
-        assert said == [f"Engine: {s.backend}"]
+        assert said == ["Engine: NumPy, not CuPy — CuPy is not installed"]
         assert "Traceback" not in said[0]
         assert "\n" not in said[0]
         assert_same_numbers(s, oracle)
@@ -331,11 +336,12 @@ def test_the_main_windows_status_bar_shows_the_reason(qtbot, tmp_path, settings)
         assert window.open_path(path, ask=False)
         assert window.controller.wait_until_computed(30)
         said = [m for m in shown if m.startswith("Engine: ")]
-        assert len(said) == 1
-        assert said[0].startswith("Engine: NumPy (CPU), float64 — CuPy not used: ")
-        assert "cannot be used" in said[0]
-        # the permanent label names the library; its tooltip keeps the reason
+        assert said == ["Engine: NumPy, not CuPy — CuPy is not installed"]
+        # the permanent label names the library; its tooltip keeps the whole reason
         assert window.backend_label.text() in ("", "NumPy (CPU), float64")
+        assert "was asked for but cannot be used: CuPy is not installed (pip install" in (
+            window.backend_label.toolTip()
+        )
     finally:
         window.controller.path = None
         window.close()
@@ -349,14 +355,15 @@ def test_auto_names_its_reason_in_the_status_bar(qtbot, tmp_path, monkeypatch, f
         assert s.built.backend.name == "numpy"
         reason = "2 runs × 2 parameters = 4 values per step is below 262,144"
         assert reason in s.backend
-        assert messages[-1] == f"Engine: {s.backend}"
+        # too long for the status bar beside its labels: the label's tooltip has it
+        assert messages[-1] == "Engine: NumPy, not CuPy — hover “NumPy (CPU), float64” for why"
         # where the work pays, auto takes the GPU, and says why
         monkeypatch.setattr(backends, "GPU_MIN_ELEMENTS", 4)
         session.resimulate()
         s = settle(session)
         assert s.built.backend.name == "cupy"
         assert s.backend.startswith("CuPy (Fake GPU), float64 — auto: 2 runs × 2 parameters")
-        assert messages[-1] == f"Engine: {s.backend}"
+        assert messages[-1] == "Engine: CuPy (Fake GPU) — hover “CuPy (Fake GPU), float64” for why"
     finally:
         assert session.shutdown()
 
@@ -375,7 +382,7 @@ def test_auto_without_cupy_says_so(qtbot, tmp_path):
             "NumPy (CPU), float64 — CuPy not used: CuPy is not installed "
             "(pip install 'descent-lab[gpu]')"
         )
-        assert messages[-1] == f"Engine: {s.backend}"
+        assert messages[-1] == "Engine: NumPy, not CuPy — CuPy is not installed"
         # said once: the next job on the same engine is no news
         assert session.update_run(0, lr=0.002) is None
         settle(session)
@@ -510,3 +517,40 @@ def test_a_job_after_a_gpu_failure_copies_nothing_from_a_job_on_that_gpu(
         assert "the GPU failed (FakeIllegalAddress" in s.backend
     finally:
         assert engine.shutdown()
+
+
+def test_each_engine_message_fits_beside_the_status_bars_labels_at_1366(qtbot):
+    """Early in a run the bar holds the library, the progress with the slice's activity and
+    the frame rate; the engine's message must fit in what is left at 1366 pixels (the whole
+    reason, "… CuPy is not installed (pip install 'des", ran under the labels)."""
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    MainWindow._build_status_bar(window)
+    window.backend_label.setText("NumPy (CPU), float32")
+    window.rate_label.setText(
+        "training 88,000/300,000 · slice of the plane: refining 32×32, 18% · 843 steps/s × 2 runs"
+    )
+    window.fps_label.setText("16 frames/s")
+    window.resize(1366, 768)
+    window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+    window.show()
+    QApplication.processEvents()
+    bar = window.statusBar()
+    labels = (window.backend_label, window.rate_label, window.fps_label)
+    room = min(label.geometry().left() for label in labels) - 8  # the message's margins
+    reasons = [
+        "CuPy is not installed (pip install 'descent-lab[gpu]')",
+        "backend 'cupy' was asked for but cannot be used: CuPy is not installed "
+        "(pip install 'descent-lab[gpu]')",
+        "CuPy failed to import: libcudart.so.12: cannot open shared object file",
+        "no usable CUDA device (CUDARuntimeError: cudaErrorNoDevice: no CUDA-capable device)",
+        f"{backends.gpu_failure(FakeOutOfMemory(OOM))}; running on NumPy instead",
+        backends.Workload(runs=256, params=12_345_678).gpu_pays()[1],
+        backends.Workload(runs=3, params=1_234).gpu_pays()[1],
+    ]
+    texts = [backends.numpy_fallback("float32", why).describe() for why in reasons]
+    cupy = Backend(np, "cupy", np.dtype("float32"), "NVIDIA H200 NVL", choice_reason="asked for")
+    texts.append(cupy.describe())
+    for backend in texts:
+        message = engine_message(backend)
+        assert bar.fontMetrics().horizontalAdvance(message) <= room, (message, room)
