@@ -8,10 +8,18 @@ chooser only says what the user picked (``sig_chosen(kind, runs)``); the session
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
+from PySide6.QtCore import QSignalBlocker, QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QStyle,
+    QStyleOptionComboBox,
+    QWidget,
+)
 
-#: (kind, what the menu says, its tooltip, how many runs it needs)
+#: (kind, what the menu says, its tooltip, how many runs it needs); an entry reads whole in
+#: the menu, and the run choosers follow it once chosen ("… around a run: [sgd]")
 PLANES = (
     (
         "trajectory",
@@ -22,20 +30,45 @@ PLANES = (
     ),
     (
         "random",
-        "random, filter-normalized, around",
+        "random, filter-normalized, around a run:",
         "Two random directions around a run's final weights, each row of each weight matrix\n"
         "scaled to that row's norm (Li et al. 2018); biases and batch-norm parameters stay.",
         1,
     ),
     (
         "three_point",
-        "through the start and",
+        "through the start and two runs:",
         "The plane through the initial weights (0, 0) and two runs' final weights\n"
         "(at (1, 0) and (0, 1)).",
         2,
     ),
 )
 RUNS_NEEDED = {kind: needed for kind, _, _, needed in PLANES}
+
+
+class CurrentWidthCombo(QComboBox):
+    """A combo box as wide as its current entry, its menu as wide as the widest: the kinds'
+    entries differ by a third in length, and the three-point plane's two run choosers need
+    the width the longest entry would take (the header is full at 1366 pixels)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.currentIndexChanged.connect(self.updateGeometry)
+
+    def sizeHint(self) -> QSize:
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        text = QSize(self.fontMetrics().horizontalAdvance(self.currentText()), 0)
+        size = self.style().sizeFromContents(QStyle.ContentsType.CT_ComboBox, option, text, self)
+        return QSize(size.width(), super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return self.sizeHint()
+
+    def showPopup(self) -> None:
+        view = self.view()
+        view.setMinimumWidth(view.sizeHintForColumn(0) + 2 * view.frameWidth() + 8)
+        super().showPopup()
 
 
 class PlaneChooser(QWidget):
@@ -45,7 +78,7 @@ class PlaneChooser(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.kind_box = QComboBox()
+        self.kind_box = CurrentWidthCombo()
         for kind, text, tip, _ in PLANES:
             self.kind_box.addItem(text, kind)
             self.kind_box.setItemData(self.kind_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
@@ -114,6 +147,7 @@ class PlaneChooser(QWidget):
                     box.setCurrentIndex(run)
 
     def _show_run_boxes(self) -> None:
+        self.kind_box.updateGeometry()  # as wide as the kind's entry (signals may be blocked)
         needed = RUNS_NEEDED[self.kind()]
         self.run_boxes[0].setVisible(needed >= 1)
         self.and_label.setVisible(needed >= 2)

@@ -18,6 +18,7 @@ from engine.experiment import parse_experiment
 from gui.document import Document
 from gui.main_window import MainWindow
 from gui.theme import LIGHT
+from gui.widgets.plane_chooser import RUNS_NEEDED
 from gui.widgets.surface_view import (
     MAX_PATH_POINTS,
     NETWORK_START_REFUSAL,
@@ -308,3 +309,34 @@ def test_a_network_before_its_first_picture_draws_no_path(view, case):
     net = picture(case)
     view.draw(net_frame(case, net))
     np.testing.assert_array_equal(drawn(view, 0), net.path_coords[:, 0])
+
+
+def test_each_plane_entry_reads_whole_and_the_header_fits_at_1366(view, case):
+    # "random, filter-normalized, around" and "through the start and" read as cut off:
+    # each entry ends in what it needs (a run, two runs), the closed box shows the whole
+    # chosen entry, and with its run choosers the header still fits the surface's width
+    # at 1366 pixels (660 there, with Xvfb's fonts; 620 with the narrower offscreen ones),
+    # the kind box as wide as its chosen entry
+    chooser = view.plane_chooser
+    box = chooser.kind_box
+    entries = {box.itemData(i): box.itemText(i) for i in range(box.count())}
+    assert entries["random"].endswith("a run:")
+    assert entries["three_point"].endswith("two runs:")
+    view.resize(620, 620)
+    for kind, runs in (("random", (1,)), ("three_point", (0, 2)), ("trajectory", ())):
+        net = dataclasses.replace(picture(case), plane_kind=kind)
+        view.controller.plane_runs = runs
+        view.draw(net_frame(case, net))
+        QApplication.processEvents()
+        assert chooser.kind() == kind
+        text = box.fontMetrics().horizontalAdvance(entries[kind])
+        assert box.width() >= text + 20, kind  # the entry and the arrow
+        assert chooser.width() >= chooser.sizeHint().width(), kind  # not squeezed
+        right = chooser.mapTo(view, chooser.rect().topRight()).x()
+        assert right < view.arrows_box.mapTo(view, view.arrows_box.rect().topLeft()).x(), kind
+        shown = chooser.run_boxes[RUNS_NEEDED[kind] - 1] if RUNS_NEEDED[kind] else box
+        assert shown.mapTo(view, shown.rect().topRight()).x() <= right
+    box.showPopup()  # the menu shows every entry whole, the widest included
+    widest = max(box.fontMetrics().horizontalAdvance(t) for t in entries.values())
+    assert box.view().width() >= widest
+    box.hidePopup()
