@@ -535,15 +535,40 @@ def grown_end(done: float, total: float) -> float:
 FAR_OFF_PLANE = 0.5
 
 
-def far_off_plane(distance: float, norm: float) -> bool:
-    """A point ``distance`` off the plane and ``norm`` from its origin is far off it (False
-    when either is unknown)."""
-    return bool(distance >= FAR_OFF_PLANE * norm)  # (False for NaN)
+#: a distance off the plane at most this fraction of the path's scale is rounding, and reads
+#: (and is judged) as 0: the plane's own points (a three-point plane's runs, a random plane's
+#: centre) come out at 1e-16 of it in float64, a real distance shows at 0.5% or more
+ROUNDING_LEVEL = 1e-9
 
 
-def off_plane_text(distance: float, norm: float) -> str:
+def path_scale(norms) -> float:
+    """A path's scale: its farthest point's distance from the plane's origin (NaN: none)."""
+    norms = np.asarray(norms, float)
+    finite = norms[np.isfinite(norms)]
+    return float(finite.max()) if len(finite) else math.nan
+
+
+def off_plane_distance(distance: float, norm: float, scale: float = math.nan) -> float:
+    """``distance`` as the legend says it and the dashing judges it: 0 where it is at the
+    rounding level (``ROUNDING_LEVEL``) of the path's ``scale`` or of ``norm``, the point's
+    own distance from the plane's origin (whichever is larger)."""
+    reach = max((v for v in (norm, scale) if math.isfinite(v)), default=0.0)
+    return 0.0 if distance <= ROUNDING_LEVEL * reach else float(distance)  # NaN stays
+
+
+def far_off_plane(distance: float, norm: float, scale: float = math.nan) -> bool:
+    """A point ``distance`` off the plane and ``norm`` from its origin is far off it: drawn
+    dashed. Never at distance 0 (a random plane's own run, whose norm is 0 there too), so
+    that a path the legend puts on the plane is drawn solid (False when unknown)."""
+    distance = off_plane_distance(distance, norm, scale)
+    return bool(distance > 0 and distance >= FAR_OFF_PLANE * norm)  # (False for NaN)
+
+
+def off_plane_text(distance: float, norm: float, scale: float = math.nan) -> str:
     """How far a point lies off the drawn plane, against how far it is from the plane's
-    origin (the start, or a random plane's run): "off-plane distance 0.8 (12% of ‖θ − origin‖)"."""
+    origin (the start, or a random plane's run): "off-plane distance 0.8 (12% of ‖θ − origin‖)";
+    "off-plane distance 0" at the rounding level (``off_plane_distance``)."""
+    distance = off_plane_distance(distance, norm, scale)
     if not math.isfinite(distance):
         return ""
     text = f"off-plane distance {distance:.2g}"

@@ -257,3 +257,31 @@ def test_a_growing_path_is_thinned_as_if_at_once():
         assert len(thinner.indices()) <= 6000
     assert np.array_equal(thinner.indices(), geometry.thin_path(points, box, budget=6000))
     assert polyline_deviation(points, thinner.indices(), box) < 1e-3
+
+
+def test_a_rounding_level_distance_off_the_plane_reads_and_is_judged_as_zero():
+    text, far = geometry.off_plane_text, geometry.far_off_plane
+    # a three-point plane's own run: 2.7e-16 of a norm of 1.3 is float64's rounding
+    assert text(2.7e-16, 1.3) == "off-plane distance 0 (0% of ‖θ − origin‖)"
+    # near the plane's origin the point's own norm is no scale: the path's is
+    assert text(3e-17, 0.0) == "off-plane distance 3e-17"
+    assert text(3e-17, 0.0, scale=2.0) == "off-plane distance 0"
+    assert text(math.nan, 1.0, scale=2.0) == ""
+    # a small real distance keeps its number (0.5% of the norm)
+    assert text(0.01, 2.0, scale=2.0) == "off-plane distance 0.01 (0% of ‖θ − origin‖)"
+    # a random plane's own run at its centre: 0 off and 0 from the origin is on the plane
+    assert not far(0.0, 0.0)
+    assert not far(2.7e-16, 1e-16, scale=1.3)
+    assert far(0.5, 1.0)
+    assert not far(0.49, 1.0)
+    assert not far(math.nan, 1.0)
+
+
+@pytest.mark.parametrize("scale", [math.nan, 1.0, 1e3])
+def test_a_path_is_dashed_only_where_the_legend_gives_it_a_distance(scale):
+    # one judgement: dashed implies the legend's number is not 0
+    values = (0.0, 1e-300, 1e-16, 1e-12, 1e-9, 1e-6, 0.3, 0.5, 1.0, 7.0)
+    for distance, norm in itertools.product(values, values):
+        if geometry.far_off_plane(distance, norm, scale):
+            number = geometry.off_plane_text(distance, norm, scale).split()[2]
+            assert float(number) > 0, (distance, norm, scale)

@@ -157,6 +157,23 @@ def test_a_path_far_off_the_plane_is_dashed(view, case):
     assert styles == [solid, dashed, dashed]
 
 
+def test_a_path_the_legend_puts_on_the_plane_is_drawn_solid(view, case):
+    # a random plane around sgd's point: sgd lies on it at the head, distance and norm 0;
+    # a three-point plane's run lies on it up to rounding (2.7e-16 of a norm of 1.3). The
+    # legend says 0 for both and draws both solid; a run 60% of its norm off is dashed.
+    net = picture(case)
+    row = len(net.path_steps) - 1
+    distance, norm = net.path_distance.copy(), net.path_norm.copy()
+    distance[row], norm[row] = (0.0, 2.7e-16, 0.6), (0.0, 1.3, 1.0)
+    view.draw(net_frame(case, dataclasses.replace(net, path_distance=distance, path_norm=norm)))
+    texts = legend_texts(view)
+    assert texts[0].endswith("sgd  · off-plane distance 0")
+    assert texts[1].endswith("adam  · off-plane distance 0 (0% of ‖θ − origin‖)")
+    assert texts[2].endswith("momentum  · off-plane distance 0.6 (60% of ‖θ − origin‖)")
+    styles = [view.paths[run].opts["pen"].style() for run in range(3)]
+    assert styles == [Qt.PenStyle.SolidLine, Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine]
+
+
 def test_plane_coordinates_are_labelled_as_they_are(view, case):
     """Axis values are the plane's own, at every scale: no "(x0.001)" on the axis."""
     view.draw(computed(BOWL))  # a 2-D problem first, zoomed in
