@@ -56,6 +56,7 @@ MODE_CAPTION = {
     EVAL: "full split, running statistics: train solid, validation dashed",
     TRAIN: "each update's minibatch, batch statistics",
 }
+NO_VALIDATION_CAPTION = "full training split, running statistics (no validation split)"
 MODE_TIPS = {
     EVAL: (
         "Loss and accuracy on the whole training split (solid) and the validation split\n"
@@ -106,6 +107,19 @@ class Drawn:
 def is_network(frame) -> bool:
     """The frame's history is a network's (the snapshot's experiment, which made it)."""
     return getattr(frame.snapshot.experiment.problem, "kind", None) == "mlp"
+
+
+def has_validation(frame) -> bool:
+    """The frame's experiment holds examples out (``validation_fraction`` > 0: the split
+    takes ⌈fraction·N⌉ of them, at least one), so there are dashed validation curves."""
+    fraction = getattr(frame.snapshot.experiment.problem, "validation_fraction", 0.0)
+    return bool(fraction and fraction > 0)
+
+
+def mode_caption(mode: str, validation: bool) -> str:
+    """What the loss plot draws in ``mode``: no "validation dashed" without a validation
+    split."""
+    return MODE_CAPTION[mode] if mode == TRAIN or validation else NO_VALIDATION_CAPTION
 
 
 def shown_run(frame) -> int | None:
@@ -306,11 +320,17 @@ class NetworkCurves(QWidget):
         if mode not in MODE_TEXT:
             raise ValueError(f"curves mode must be one of {sorted(MODE_TEXT)}, got {mode!r}")
         self.mode = mode
-        self.mode_caption.setText(MODE_CAPTION[mode])
+        self._show_caption()
         button = self.train_button if mode == TRAIN else self.eval_button
         if not button.isChecked():
             button.setChecked(True)
         self._redraw()
+
+    def _show_caption(self) -> None:
+        validation = self._frame is None or has_validation(self._frame)
+        text = mode_caption(self.mode, validation)
+        if text != self.mode_caption.text():
+            self.mode_caption.setText(text)
 
     def _redraw(self, *_args) -> None:
         if self._frame is not None:
@@ -328,6 +348,7 @@ class NetworkCurves(QWidget):
                     color=self.theme.plot_foreground,
                 )
         h = frame.history
+        self._show_caption()
         self._update_choices(h)
         self.drawn = {
             "loss": self._loss_curves(frame),

@@ -385,3 +385,36 @@ def test_the_window_trains_a_network_and_its_curves_draw_the_sessions_history(
     finally:
         window.controller.path = None
         window.close()
+
+
+def test_the_caption_says_validation_dashed_only_with_a_validation_split(curves):
+    """validation_fraction = 0: the trainer records no validation loss, no dashed curve is
+    drawn, and the caption over the curves must not promise one."""
+    data = {
+        "seed": 0,
+        "steps": 12,
+        "problem": {
+            "kind": "mlp",
+            "dataset": "moons",
+            "samples": 60,
+            "hidden": [4],
+            "validation_fraction": 0.0,
+        },
+        "runs": [{"label": "sgd", "optimizer": "sgd", "lr": 0.1, "batch_size": 16}],
+    }
+    experiment = parse_experiment(data)
+    h = build(experiment).trainer.fresh(eval_every=4).run()
+    curves.draw(network_frame(h, experiment))
+    net = curves.network
+    assert [style for _, style, _, _ in drawn(net, "loss")] == [SOLID]
+    assert "validation" not in net.mode_caption.text().replace("no validation split", "")
+    assert "dashed" not in net.mode_caption.text()
+    net.set_mode("train")
+    assert net.mode_caption.text() == "each update's minibatch, batch statistics"
+    net.set_mode("eval")
+    assert "dashed" not in net.mode_caption.text()
+    # with a validation split (the default's) the dashed curves are there, and said
+    h = network_history(steps=20, runs=1)
+    curves.draw(network_frame(h))
+    assert DASH in [style for _, style, _, _ in drawn(net, "loss")]
+    assert net.mode_caption.text().endswith("train solid, validation dashed")
