@@ -730,8 +730,13 @@ class SurfaceView(QWidget):
     def refuse(self, reason: str) -> None:
         """Say on the plot why an edit was not made (for a few seconds)."""
         self.notice.setText("⚠ " + reason)
-        self.notice.setMaximumWidth(max(200, self.plot_widget.width() - 40))
-        self.notice.adjustSize()
+        # on one line where the plot is wide enough, else wrapped to its width (adjustSize
+        # wrapped a wrapping label to a narrow column of three lines)
+        self.notice.setWordWrap(False)
+        line = self.notice.sizeHint().width()  # the one line, with margins and frame
+        self.notice.setWordWrap(True)
+        width = min(line, max(200, self.plot_widget.width() - 40))
+        self.notice.resize(width, self.notice.heightForWidth(width))
         self.notice.move(12, 12)
         self.notice.show()
         self.notice.raise_()

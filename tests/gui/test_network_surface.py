@@ -269,6 +269,10 @@ def test_the_refusal_does_not_hide_the_hover_readout(view, case):
     home = view.readout.geometry()
     view.refuse(NETWORK_START_REFUSAL)
     assert view.notice.isVisible()
+    # on as few lines as the plot's width allows (adjustSize made a column of three)
+    margins = view.notice.contentsMargins()
+    text_height = view.notice.height() - margins.top() - margins.bottom()
+    assert text_height < 2 * view.notice.fontMetrics().lineSpacing(), text_height
     assert view.readout.isVisible()
     assert not view.readout.geometry().intersects(view.notice.geometry())
     view.set_readout("a = 2   b = 1   L ≈ 0.4")  # the pointer moves on: still clear of it
