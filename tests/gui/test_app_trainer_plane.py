@@ -17,12 +17,12 @@ from engine.experiment import build, parse_experiment
 from engine.training import Trainer
 from gui import network_view
 from gui.network_view import PlaneChoice, plane_inputs, project_states, recorded_states
-from tests.gui.test_network_reuse_app import NETWORK, opened, settle
-
-
-@pytest.fixture(autouse=True)
-def quick_slices(monkeypatch):
-    monkeypatch.setattr(network_view, "FINE_POINTS", 16)
+from tests.gui.test_network_reuse_app import (  # quick_slices: autouse, coarse fine slices
+    NETWORK,
+    opened,
+    quick_slices,  # noqa: F401
+    settle,
+)
 
 
 @pytest.fixture
