@@ -76,6 +76,9 @@ class Plane:
         return np.linalg.norm(points - self.lift(ab[:, 0], ab[:, 1]), axis=1)
 
 
+SIGN_TIE = 1e-6  # a third moment below this share of Σ|c|³ is symmetry, not a side
+
+
 def oriented_plane(centre, d1, d2, coords) -> Plane:
     """The plane of principal directions ``d1``, ``d2`` with their signs fixed by the points
     they were fitted to (``coords (M, 2)``: their coordinates along d1 and d2): the points'
@@ -83,10 +86,24 @@ def oriented_plane(centre, d1, d2, coords) -> Plane:
     from the centre reads as positive. A principal direction has no sign of its own (an SVD
     or eigensolver picks one): without a convention the app's plane, refitted as training
     goes on, mirrors back and forth, and differs from the runner's, fitted to other rows of
-    the same paths. Every fit of a trajectory plane ends here."""
+    the same paths. Where the paths are symmetric about the centre (the moment is rounding)
+    the direction's largest component is made positive instead. Every fit of a trajectory
+    plane ends here."""
     coords = np.asarray(coords, float)
-    signs = np.where(np.sum(coords**3, axis=0) < 0, -1.0, 1.0)
-    return Plane(np.asarray(centre, float), signs[0] * d1, signs[1] * d2)
+    directions = [np.asarray(d1, float), np.asarray(d2, float)]
+    for k in range(2):
+        c = coords[:, k]
+        # (scaled first: the cubes of a blowing-up path's coordinates would overflow)
+        c = c / max(float(np.max(np.abs(c), initial=0.0)), 1e-300)
+        moment = float(np.sum(c**3))
+        if abs(moment) > SIGN_TIE * float(np.sum(np.abs(c) ** 3)):
+            flip = moment < 0
+        else:  # paths symmetric about the centre: rounding would pick; the direction decides
+            d = directions[k]
+            flip = d[int(np.argmax(np.abs(d)))] < 0
+        if flip:
+            directions[k] = -directions[k]
+    return Plane(np.asarray(centre, float), directions[0], directions[1])
 
 
 def trajectory_plane(points, origin=None) -> Plane:

@@ -192,6 +192,7 @@ class Document:
         self.path = target
         self._base_dir = target.parent
         self._mark_saved()
+        self.file_warnings = []  # the file now says what the document holds (pruned)
         return self.path
 
     def _keep_data_reachable(self, folder: Path) -> None:

@@ -169,7 +169,7 @@ class Session(QObject):
 
     @property
     def file_warnings(self) -> list[str]:
-        """What the file as read says to no effect, until the document is edited."""
+        """What the file as read says to no effect, until the document is edited or saved."""
         return [] if self.document.dirty else self.document.file_warnings
 
     @property

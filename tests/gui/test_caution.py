@@ -144,3 +144,20 @@ def test_a_file_setting_without_effect_is_said_until_the_document_is_edited(wind
     assert window.controller.update_run(0, lr=0.2) is None
     assert not window.caution.isVisibleTo(window)
     assert window.controller.wait_until_computed(PATIENCE_MS / 1000)
+
+
+def test_a_saved_file_no_longer_says_what_the_file_read_said(window, tmp_path):
+    """Saving writes the document as it stands (a setting with no effect is left out), so
+    the lines about the file read go: after an edit and a save (the edit turned batch norm
+    on: the old line would now be false), and after Save As straight after opening (review)."""
+    path = tmp_path / "bn.toml"
+    path.write_text(BN_MOMENTUM_WITHOUT_BATCH_NORM)
+    assert window.open_path(path, ask=False)
+    assert window.caution.isVisibleTo(window)
+    window.controller.save(tmp_path / "copy.toml")  # Save As, unedited
+    assert not window.caution.isVisibleTo(window)
+    assert window.open_path(path, ask=False)
+    assert window.controller.update_problem(batch_norm=True) is None
+    window.controller.save()
+    assert not window.caution.isVisibleTo(window)
+    assert window.controller.wait_until_computed(PATIENCE_MS / 1000)
