@@ -541,7 +541,7 @@ SCHEDULE_KINDS: dict[str, ScheduleKind] = {
 def _when(words: str):
     """Marks a setting's ``active`` condition with the words that name it ("with a CSV data
     set"): a file that sets the setting where the condition fails gets a warning saying so
-    (``engine.experiment.experiment_warnings``)."""
+    (``engine.experiment.read_experiment``)."""
 
     def mark(condition):
         condition.words = words

@@ -164,8 +164,8 @@ class Document:
         self._base_dir = Path(base_dir) if base_dir else None
         self._raised_record_every = False
         # what the file read says to no effect (engine.experiment.read_experiment): shown
-        # until the first edit (the editors hide such settings; saving leaves them out)
-        self.file_warnings: list[str] = []
+        # until the first edit or a save (the editors hide such settings; saving prunes them)
+        self.file_warnings = []
         if saved:
             self._mark_saved()
         self.run_ids = self._new_ids(len(experiment.runs))

@@ -23,7 +23,7 @@ from engine.records import write_trajectories_csv
 from engine.training import History
 from gui import figure_files, figures, network_figures
 from gui.controller import Frame
-from gui.geometry import far_off_plane, off_plane_text, path_scale
+from gui.geometry import far_off_plane, off_plane_numbers, off_plane_text
 from gui.palette import MINIMUM_COLOR, MINIMUM_EDGE, RUN_COLORS
 from gui.theme import LIGHT
 
@@ -116,10 +116,11 @@ def _slice_figure(frame: Frame, network, h, labels, colors, visible, view):
     labels = list(labels)
     dashed = []
     for col in range(len(labels)):
-        far = off_plane_at(network, rows, col)
+        numbers = off_plane_at(network, rows, col)
+        far = off_plane_text(*numbers)
         if far:
             labels[col] = f"{labels[col]} · {far}"
-        dashed.append(far_off_plane(*off_plane_numbers(network, rows, col)))
+        dashed.append(far_off_plane(*numbers))
     return figures.surface_figure(
         frame.snapshot.built.problem,
         h,
@@ -135,27 +136,16 @@ def _slice_figure(frame: Frame, network, h, labels, colors, visible, view):
     )
 
 
-def off_plane_numbers(network, rows: int, col: int) -> tuple[float, float, float]:
-    """Column ``col``'s distance from the plane and from its origin at its last finite row
-    among the first ``rows``, and the path's scale over them (``path_scale``; NaNs: none)."""
+def off_plane_at(network, rows: int, col: int) -> tuple[float, float, float]:
+    """Column ``col``'s off-plane numbers (``geometry.off_plane_numbers``) at its last
+    finite row among the first ``rows`` (NaNs: none)."""
     coords = np.asarray(network.path_coords)
     if col >= coords.shape[1] or rows == 0:
         return math.nan, math.nan, math.nan
     finite = np.flatnonzero(np.isfinite(coords[:rows, col]).all(axis=1))
     if len(finite) == 0:
         return math.nan, math.nan, math.nan
-    row = int(finite[-1])
-    norms = np.asarray(network.path_norm)
-    return (
-        float(np.asarray(network.path_distance)[row, col]),
-        float(norms[row, col]),
-        path_scale(norms[:rows, col]),
-    )
-
-
-def off_plane_at(network, rows: int, col: int) -> str:
-    """The off-plane text of column ``col`` at its last finite row among the first ``rows``."""
-    return off_plane_text(*off_plane_numbers(network, rows, col))
+    return off_plane_numbers(network, int(finite[-1]), col, rows)
 
 
 FIGURES = ("surface", "curves", "boundary", "interpolation")

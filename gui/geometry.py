@@ -548,6 +548,20 @@ def path_scale(norms) -> float:
     return float(finite.max()) if len(finite) else math.nan
 
 
+def off_plane_numbers(network, row: int, col: int, rows: int) -> tuple[float, float, float]:
+    """Run column ``col``'s distance from the plane and from its origin at ``row`` of a
+    network picture's paths (``path_distance``, ``path_norm``, ``(rows, R)``), and its path's
+    scale over the first ``rows``: what ``off_plane_text`` and ``far_off_plane`` take (NaN
+    where there is none)."""
+    distances, norms = network.path_distance, network.path_norm
+    if distances is None or norms is None:
+        return math.nan, math.nan, math.nan
+    distances, norms = np.asarray(distances), np.asarray(norms)
+    if norms.ndim != 2 or col >= norms.shape[1] or row >= norms.shape[0]:
+        return math.nan, math.nan, math.nan
+    return float(distances[row, col]), float(norms[row, col]), path_scale(norms[:rows, col])
+
+
 def off_plane_distance(distance: float, norm: float, scale: float = math.nan) -> float:
     """``distance`` as the legend says it and the dashing judges it: 0 where it is at the
     rounding level (``ROUNDING_LEVEL``) of the path's ``scale`` or of ``norm``, the point's

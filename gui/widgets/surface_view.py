@@ -54,8 +54,8 @@ from gui.geometry import (
     arrow_segments,
     far_off_plane,
     last_seen,
+    off_plane_numbers,
     off_plane_text,
-    path_scale,
     pull_in,
     quiet_place,
 )
@@ -478,7 +478,7 @@ class SurfaceView(QWidget):
         if len(shown) == 0 or shown[-1] != last:
             shown = np.append(shown, last)
         # the legend's number and the dashing: one judgement of the same three numbers
-        off_plane = _off_plane_numbers(network, last, col, rows)
+        off_plane = off_plane_numbers(network, last, col, rows)
         self._distances[i] = off_plane_text(*off_plane)
         if far_off_plane(*off_plane):
             self._far.add(i)
@@ -817,7 +817,7 @@ class SurfaceView(QWidget):
         _, i, row, col = best
         step = int(np.asarray(network.path_steps)[row])
         where = f"{frame.experiment.runs[i].display_label}, step {step:,}"
-        off = off_plane_text(*_off_plane_numbers(network, row, col, rows))
+        off = off_plane_text(*off_plane_numbers(network, row, col, rows))
         return f"{where}: {off}" if off else where
 
     def set_readout(self, text: str) -> None:
@@ -865,24 +865,6 @@ def _scatter_points(item: pg.ScatterPlotItem) -> np.ndarray:
     if len(data) == 0:
         return np.zeros((0, 2))
     return np.column_stack([data["x"], data["y"]]).astype(float)
-
-
-def _off_plane_numbers(network, row: int, col: int, rows: int) -> tuple[float, float, float]:
-    """Run column ``col``'s distance from the plane and from its origin at ``row``, and its
-    path's scale over the first ``rows`` (what ``off_plane_text``/``far_off_plane`` take)."""
-    norms = np.asarray(network.path_norm)
-    scale = path_scale(norms[:rows, col]) if norms.ndim == 2 and col < norms.shape[1] else math.nan
-    return _at(network.path_distance, row, col), _at(norms, row, col), scale
-
-
-def _at(values, row: int, col: int) -> float:
-    """``values[row, col]`` as a float, NaN where there is none."""
-    if values is None:
-        return math.nan
-    values = np.asarray(values)
-    if values.ndim != 2 or row >= values.shape[0] or col >= values.shape[1]:
-        return math.nan
-    return float(values[row, col])
 
 
 class _ThinnedPath:
