@@ -1035,16 +1035,21 @@ class Trainer:
         if not self.window:
             self.coords_exact = self.snapshots.complete
             rows = np.searchsorted(h.step, steps)
+            # written into a new array that replaces the old in one assignment: a snapshot
+            # published earlier shares this history, and a reader of it on another thread
+            # (an export) sees either the old coordinates or the new, never half of each
+            drawn_coords = h.coords.copy()
             for run in range(h.n_runs):
                 upto = h.rows_of(run)
                 if self.coords_exact:
-                    h.coords[:upto, run] = coords[:upto, run]
+                    drawn_coords[:upto, run] = coords[:upto, run]
                     continue
                 ok = finite[:, run]
                 for axis in (0, 1):
-                    h.coords[:upto, run, axis] = np.interp(
+                    drawn_coords[:upto, run, axis] = np.interp(
                         h.step[:upto], h.step[rows[ok]], coords[ok, run, axis]
                     )
+            h.coords = drawn_coords
         drawn = coords[finite]
         self._set_drawing(drawn.min(axis=0), drawn.max(axis=0))
 

@@ -113,3 +113,23 @@ def test_a_finished_network_without_a_picture_shows_its_rows_on_the_trainers_pla
         oracle = headless(text, trainer.eval_every)
         np.testing.assert_array_equal(s.history.coords, oracle.history.coords)
         assert np.isfinite(s.history.coords).all()
+
+
+def test_a_late_plane_replaces_the_coordinates_an_earlier_snapshot_holds_instead_of_writing_them(
+    qtbot,
+):
+    """The worker chooses a finished network's plane on its own thread (the fallback above),
+    while a snapshot published earlier, which shares the trainer's history, may be exported
+    on another: the coordinates it read stay as they were, and the new ones arrive whole."""
+    text = NETWORK.format(lr0=0.05)
+    built = build(parse_experiment(tomllib.loads(text)), own_plane=False)
+    built.trainer.run()
+    history = built.trainer.history
+    held = history.coords  # what an earlier snapshot's reader holds
+    before = held.copy()
+    built.trainer.finish_plane()
+    np.testing.assert_array_equal(held, before)  # untouched
+    assert not before.any()  # (no plane had been chosen: every coordinate 0)
+    oracle = headless(text, built.trainer.eval_every)
+    np.testing.assert_array_equal(history.coords, oracle.history.coords)
+    assert history.coords.any()
