@@ -4,7 +4,6 @@ appearing (``gui.offscreen`` picks Qt's offscreen platform when there is no disp
 
 from __future__ import annotations
 
-import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,8 @@ from PySide6.QtWidgets import QApplication
 
 from engine.files import atomic_path
 from gui.figures import curves_figure, run_styles_of, surface_figure
-from gui.geometry import far_off_plane, off_plane_text
+from gui.geometry import far_off_plane, off_plane_text, path_scale
+from gui.network_view import project_states
 from gui.palette import BACKGROUND
 
 
@@ -156,9 +156,9 @@ def run_figure_widgets(built, history) -> list[tuple[str, object]]:
     off_plane = final_off_plane(built)
     slice_labels, dashed = list(labels), None
     if off_plane is not None:
-        dashed = [far_off_plane(d, n) for d, n in off_plane]
-        for run, (distance, norm) in enumerate(off_plane[: len(slice_labels)]):
-            text = off_plane_text(distance, norm)
+        dashed = [far_off_plane(*numbers) for numbers in off_plane]
+        for run, numbers in enumerate(off_plane[: len(slice_labels)]):
+            text = off_plane_text(*numbers)
             if text:
                 slice_labels[run] += f" · {text}"
     surface_styles = {**styles, "labels": slice_labels, "dashed": dashed}
@@ -182,20 +182,22 @@ def render_run_figures(built, history, out_dir: str | os.PathLike, scale: int = 
     return written
 
 
-def final_off_plane(built) -> list[tuple[float, float]] | None:
-    """Each run's final state's distance from the plane a network's surface is drawn on,
-    and its distance from the plane's origin (NaN for a run that diverged); None for a
-    problem that is not a slice (or a network whose states spanned less than a plane)."""
+def final_off_plane(built) -> list[tuple[float, float, float]] | None:
+    """Each run's final state's distance from the plane a network's surface is drawn on, its
+    distance from the plane's origin, and its path's scale (``geometry.path_scale`` over the
+    states the trainer kept and the final one), what ``off_plane_text`` and ``far_off_plane``
+    take, as the app judges them (NaN for a run that diverged); None for a problem that is
+    not a slice (or a network whose states spanned less than a plane)."""
     plane = getattr(built.problem, "plane", None)
     trainer = getattr(built, "trainer", None)
     if plane is None or trainer is None:
         return None
-    params, _ = trainer.final_state()
-    out = []
-    for theta in np.asarray(params, float):
-        if not np.isfinite(theta).all():
-            out.append((math.nan, math.nan))
-            continue
-        distance = float(plane.distance(theta[None])[0])
-        out.append((distance, float(np.linalg.norm(theta - plane.origin))))
-    return out
+    final, _ = trainer.final_state()
+    states = np.asarray(final, float)[None]
+    if trainer.snapshots is not None:
+        states = np.concatenate([np.asarray(trainer.snapshots.view()[1], float), states])
+    _, distance, norm = project_states(plane, states)
+    return [
+        (float(distance[-1, run]), float(norm[-1, run]), path_scale(norm[:, run]))
+        for run in range(states.shape[1])
+    ]

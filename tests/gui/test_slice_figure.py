@@ -121,3 +121,30 @@ def test_the_apps_slice_export_dashes_the_paths_far_off_the_plane_at_the_playhea
         assert styles == [solid, dashed, dashed]  # 0.49 < 0.5 ≤ 0.5 ≤ 2: FAR_OFF_PLANE
     finally:
         dispose(widget)
+
+
+def test_a_final_point_at_the_planes_origin_is_judged_by_its_paths_scale(qapp, monkeypatch):
+    """A plane laid through a run's final point (to rounding, 1e-12 off it): that point's
+    distance and its norm are both rounding, and only the path's scale (its farthest kept
+    state from the origin) tells that the distance is nothing. The legend says 0 and the
+    path is drawn solid, as in the app (``geometry.off_plane_distance``)."""
+    from engine.plane import Plane
+
+    experiment, built, history = trained_moons()
+    plane = built.problem.plane
+    final = np.asarray(built.trainer.final_state()[0][0], float)
+    rng = np.random.default_rng(3)
+    basis, _ = np.linalg.qr(np.column_stack([plane.d1, plane.d2, rng.standard_normal(final.size)]))
+    off = basis[:, 2]  # a unit vector off the plane
+    monkeypatch.setattr(built.problem, "plane", Plane(final + 1e-12 * off, plane.d1, plane.d2))
+    widget = dict(run_figure_widgets(built, history))["surface"]()
+    try:
+        plot = the_plot(widget)
+        first = next(t for _, label in plot.legend.items if "off-plane" in (t := label.text))
+        assert first.startswith(experiment.runs[0].display_label)
+        assert re.search(r"off-plane distance 0\b", first), first
+        lines = [i for i in plot.listDataItems() if isinstance(i, pg.PlotDataItem)]
+        lines = [i for i in lines if i.xData is not None and len(i.xData) > 1]
+        assert lines[0].opts["pen"].style() == Qt.PenStyle.SolidLine
+    finally:
+        dispose(widget)
