@@ -207,11 +207,17 @@ def _parse_number(text: str) -> float | None:
         return None
 
 
-def read_csv(path: str | os.PathLike, label_column: str = "label") -> Dataset:
+def read_csv(
+    path: str | os.PathLike, label_column: str = "label", raw_dtype: np.dtype | None = None
+) -> Dataset:
     """A CSV with a header row: ``label_column`` holds the classes (their sorted distinct
     values: numerically when they are all numbers, else as text), every other column is a
-    numeric feature. Blank lines are skipped. Bad cells are named by line and column."""
+    numeric feature. Blank lines are skipped. Bad cells are named by line and column.
+
+    ``raw_dtype``: the features are computed with as they are (not normalized) in this
+    dtype, so a value beyond its range (1e39 in float32) is a bad cell too."""
     path = Path(path)
+    largest = math.inf if raw_dtype is None else float(np.finfo(raw_dtype).max)
     try:
         # utf-8-sig: spreadsheet programs start their "CSV UTF-8" with a byte-order mark
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -257,6 +263,13 @@ def read_csv(path: str | os.PathLike, label_column: str = "label") -> Dataset:
                     f"data file {path}, line {line}, column {j + 1} ({header[j]!r}): "
                     f"{cell!r} is not {what}"
                 )
+            if abs(value) > largest:
+                raise DatasetError(
+                    f"data file {path}, line {line}, column {j + 1} ({header[j]!r}): "
+                    f"{cell!r} is beyond the range of {np.dtype(raw_dtype).name} "
+                    f"(±{largest:.2g}), in which the features are used as they are; scale "
+                    "the column down, or set normalize_features = true"
+                )
             features[i, k] = value
         label = row[label_at].strip()
         if not label:
@@ -300,14 +313,16 @@ def load_dataset(
     classes: int | None = None,
     label_column: str = "label",
     base_dir: str | os.PathLike = ".",
+    raw_dtype: np.dtype | None = None,
 ) -> Dataset:
-    """``digits``, a generated set, or a CSV path (relative to ``base_dir``)."""
+    """``digits``, a generated set, or a CSV path (relative to ``base_dir``; ``raw_dtype``:
+    see ``read_csv``)."""
     if name == "digits":
         return load_digits()
     if name in GENERATORS:
         return generate(name, seed, samples, noise, classes)
     if name.lower().endswith(".csv"):
-        return read_csv(Path(base_dir) / name, label_column)
+        return read_csv(Path(base_dir) / name, label_column, raw_dtype)
     raise DatasetError(
         f"unknown data set {name!r}; expected {', '.join(DATASETS)} or a path to a .csv file"
     )
@@ -363,8 +378,16 @@ def normalize(parts: Split) -> Split:
     A feature constant over the training split (a digit's always-blank corner pixel) keeps
     std 1: it is only centred, not divided by zero.
     """
-    mean = parts.x_train.mean(axis=0)
-    std = parts.x_train.std(axis=0)
+    x = parts.x_train
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = x.mean(axis=0), x.std(axis=0)
+    overflowed = ~(np.isfinite(mean) & np.isfinite(std))
+    if overflowed.any():
+        # values near 1e155 and beyond: their squares overflow; the same statistics of the
+        # column divided by its largest magnitude, scaled back (other columns as they were)
+        scale = np.abs(x[:, overflowed]).max(axis=0)
+        mean[overflowed] = scale * (x[:, overflowed] / scale).mean(axis=0)
+        std[overflowed] = scale * (x[:, overflowed] / scale).std(axis=0)
     std = np.where(std > 0, std, 1.0)
     return Split(
         (parts.x_train - mean) / std,

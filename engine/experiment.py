@@ -25,6 +25,7 @@ import tomli_w
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -54,7 +55,7 @@ from engine.parameters import (
 )
 from engine.problems.base import Problem
 from engine.problems.functions import SURFACES, FunctionProblem, make_surface
-from engine.problems.mlp import ACTIVATIONS, MLP, WeightsError, parameter_count
+from engine.problems.mlp import ACTIVATIONS, MLP, WeightsError, array_names, parameter_count
 from engine.problems.network import MLPProblem
 from engine.problems.regression import (
     DataError,
@@ -76,8 +77,16 @@ SurfaceName = Literal[tuple(SURFACES)]  # type: ignore[valid-type]
 Pair = tuple[float, float]
 # TOML reads `nan` and `inf` as floats: a start, view or weight must be an actual number
 Finite = Annotated[float, Field(allow_inf_nan=False)]
-FinitePair = tuple[Finite, Finite]
-ViewBox = tuple[Finite, Finite, Finite, Finite]
+
+
+def _tuple_from_array(value):
+    """TOML has arrays, not tuples: an array stands for the tuple it spells (strict
+    validation takes only tuples as they are)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+FinitePair = Annotated[tuple[Finite, Finite], BeforeValidator(_tuple_from_array)]
+ViewBox = Annotated[tuple[Finite, Finite, Finite, Finite], BeforeValidator(_tuple_from_array)]
 
 # Limits that keep a file within what one machine holds (see the README, "Limits"); those of
 # a single setting are its registry entry's bounds.
@@ -104,7 +113,9 @@ class ExperimentError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: a value of the wrong type is refused, not converted ("0.1" for a rate, "yes"
+    # for a switch, 2.5 for a count; an integer still stands for a float, as in TOML)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 def registry_field(p: Parameter) -> tuple[Any, Any]:
@@ -351,6 +362,32 @@ def _key(loc: tuple) -> str:
     return text or "(top level)"
 
 
+# a value of the wrong type (validation is strict: nothing is converted), in words
+TYPE_WORDS = {
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "text in quotes",
+}
+
+
+def _type_message(kind: str, got) -> str:
+    """ "expected a number, got '0.1' (write it without the quotes)"."""
+    text = f"expected {TYPE_WORDS[kind]}, got {got!r}"
+    if isinstance(got, str) and kind != "string_type":
+        meant = got.strip().lower()
+        try:
+            float(meant)
+            looks_meant = True
+        except ValueError:
+            looks_meant = kind == "bool_type" and meant in ("true", "false")
+        if looks_meant:
+            text += " (write it without the quotes)"
+    elif kind == "int_type" and isinstance(got, float) and got.is_integer():
+        text += f" (write {int(got)}, without the decimal point)"
+    return text
+
+
 def _describe(error: dict) -> str:
     key = _key(error["loc"])
     if error["type"] == "extra_forbidden":
@@ -361,6 +398,8 @@ def _describe(error: dict) -> str:
     if error["type"] == "too_short" and error["loc"] == ("runs",):
         return f"{key}: {NO_RUNS}"
     got = error.get("input")
+    if error["type"] in TYPE_WORDS:
+        return f"{key}: {_type_message(error['type'], got)}"
     names = [part for part in error["loc"] if isinstance(part, str)]
     # a bound or a limit in the project's words, from the registry (engine.parameters)
     ours = parameters.constraint_message(
@@ -527,6 +566,42 @@ def _settings_without_effect(data: dict, experiment: Experiment) -> list[str]:
     return found
 
 
+def _unused_weight_arrays(experiment: Experiment, base_dir: Path) -> list[str]:
+    """The arrays of a network's ``init`` archive that it has no place for (``bn0.weight``
+    with ``batch_norm = false``, ``linear2.weight`` of a deeper network): a warning line, as
+    they are ignored. PyTorch's ``num_batches_tracked`` beside batch norm is ignored without
+    a word: a converted ``state_dict`` carries it, and the contract has no use for it."""
+    spec = experiment.problem
+    if not isinstance(spec, MLPProblemModel) or spec.init is None:
+        return []
+    try:
+        archive = np.load(base_dir / spec.init, allow_pickle=False)
+    except Exception:
+        return []  # (building the network says what is wrong with the file)
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        return []
+    with archive:
+        names = archive.files
+    known = set(array_names(len(spec.hidden), spec.batch_norm))
+    unused = [
+        name
+        for name in names
+        if name not in known and not (spec.batch_norm and name.endswith(".num_batches_tracked"))
+    ]
+    if not unused:
+        return []
+    shown = ", ".join(unused[:6]) + (f" and {len(unused) - 6} more" if len(unused) > 6 else "")
+    bn = not spec.batch_norm and any(n.startswith("bn") for n in unused)
+    why = " (batch_norm = false)" if bn else ""
+    return [f"problem.init: {spec.init} holds arrays this network has no place for{why}: {shown}"]
+
+
+NO_DATA = (
+    "applies to problems with data, not to a function (use problem.gradient_noise to mimic "
+    "minibatch noise)"
+)
+
+
 def _refuse_keys_that_do_not_apply(data: dict, experiment: Experiment, source: str) -> None:
     """A key the file gives where it does not apply — ``step_size`` on a cosine schedule,
     ``condition`` on Himmelblau — is refused, as a hyperparameter the optimizer does not
@@ -543,7 +618,12 @@ def _refuse_keys_that_do_not_apply(data: dict, experiment: Experiment, source: s
             where = entry.where.get("surface")
             words = f"the {' / '.join(where)} surface" if where else "this problem kind"
             raise ExperimentError(f"{source}: problem.{key}: applies to {words} only")
+    batch_entries = {p.key: p for p in BATCH_PARAMETERS}
     for i, run in enumerate(data.get("runs") or []):
+        for key in run if isinstance(run, dict) else ():
+            entry = batch_entries.get(key)
+            if entry is not None and not entry.applies(problem=problem.kind):
+                raise ExperimentError(f"{source}: runs[{i}].{key}: {NO_DATA}")
         schedule = run.get("schedule") if isinstance(run, dict) else None
         if not isinstance(schedule, dict):
             continue
@@ -584,7 +664,8 @@ def read_experiment(path: str | os.PathLike) -> tuple[Experiment, list[str]]:
         # bad as `runs = []`, rather than silently one default run. (A dict given to
         # parse_experiment, the programmatic API, still gets the default run.)
         raise ExperimentError(f"{path}: runs: {NO_RUNS}")
-    return experiment, _settings_without_effect(data, experiment)
+    warnings = _settings_without_effect(data, experiment)
+    return experiment, warnings + _unused_weight_arrays(experiment, path.parent)
 
 
 def save_experiment(experiment: Experiment, path: str | os.PathLike) -> None:
@@ -660,6 +741,7 @@ def build_network(
             classes=spec.classes,
             label_column=spec.label_column,
             base_dir=base_dir,
+            raw_dtype=None if spec.normalize_features else backend.dtype,
         )
     except DatasetError as exc:
         key = "problem.dataset"
@@ -745,10 +827,7 @@ def _problem_and_runs(
     for i, (run, spec) in enumerate(zip(experiment.runs, specs, strict=True)):
         if n == 0 and (run.batch_size is not None or run.accumulation_steps > 1):
             key = "batch_size" if run.batch_size is not None else "accumulation_steps"
-            raise ExperimentError(
-                f"{source}: runs[{i}].{key}: applies to problems with data, not to a "
-                "function (use problem.gradient_noise to mimic minibatch noise)"
-            )
+            raise ExperimentError(f"{source}: runs[{i}].{key}: {NO_DATA}")
         if spec.batch is not None and spec.batch.batch_size == -1:
             whole = dataclasses.replace(spec.batch, batch_size=n)
             specs[i] = dataclasses.replace(spec, batch=whole)

@@ -998,6 +998,8 @@ class Trainer:
 
         steps, params, _ = self.snapshots.view()
         finite = self._usable_rows(steps, params)  # (K, R): a diverged run's tail is not
+        if finite.sum() < 3:
+            return None  # fewer than three states span no plane (every run diverged at once)
         starts = params[0][finite[0]]
         origin = starts[0] if len(starts) and np.all(starts == starts[0]) else None
         try:

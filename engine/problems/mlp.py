@@ -136,6 +136,12 @@ def _build_layout(widths: list[int], batch_norm: bool) -> Layout:
     return Layout(tuple(entries))
 
 
+def array_names(hidden_layers: int, batch_norm: bool) -> tuple[str, ...]:
+    """The names of a network's arrays in a weights file (they depend on its depth and batch
+    norm only): ``linear0.weight``, ``linear0.bias``, ``bn0.weight``, …"""
+    return _build_layout([1] * (hidden_layers + 2), batch_norm).names
+
+
 def parameter_count(widths: list[int], batch_norm: bool = False) -> int:
     """The trainable parameters of a network of ``widths`` = (inputs, hidden…, classes),
     counted from its layout (no array is made)."""
@@ -608,6 +614,11 @@ class MLP:
                 if not np.isfinite(value).all():
                     raise WeightsError(
                         f"weights file {path}: array {e.name!r} holds values that are not finite"
+                    )
+                if e.name.endswith(".running_var") and (value < 0).any():
+                    raise WeightsError(
+                        f"weights file {path}: array {e.name!r} holds negative values; "
+                        "a variance is ≥ 0"
                     )
                 target = params if e.trainable else buffers
                 target[e.offset : e.stop] = value.reshape(-1)

@@ -8,6 +8,7 @@ import pytest
 
 from engine.datasets import (
     GENERATORS,
+    Dataset,
     DatasetError,
     digit_images,
     generate,
@@ -178,6 +179,17 @@ def test_bad_csv_files_name_line_and_column(tmp_path, text, message):
         read_csv(path)
 
 
+def test_a_value_beyond_the_dtype_it_is_used_in_is_a_bad_cell(tmp_path):
+    """Without normalization the features enter the network as they are: in float32, 1e39
+    would be inf. Blank line 3 skipped, the line counted as in the file."""
+    path = write(tmp_path, "x,z,label\n1,2,0\n\n2,-1e39,1\n")
+    with pytest.raises(DatasetError, match=r"line 4, column 2 \('z'\): '-1e39' is beyond the "
+                       r"range of float32 \(±3\.4e\+38\)"):  # fmt: skip
+        read_csv(path, raw_dtype=np.dtype("float32"))
+    assert read_csv(path, raw_dtype=np.dtype("float64")).x[1, 1] == -1e39
+    assert read_csv(path).x[1, 1] == -1e39  # normalized: only its statistics matter
+
+
 def test_csv_missing_or_binary_file(tmp_path):
     with pytest.raises(DatasetError, match="cannot read data file"):
         read_csv(tmp_path / "nothing.csv")
@@ -241,3 +253,20 @@ def test_normalization_uses_training_statistics():
     )
     assert np.allclose(parts.x_val, expected)
     assert not np.allclose(parts.x_val.mean(axis=0)[varying], 0)
+
+
+def test_normalization_of_values_whose_squares_overflow_is_scale_free():
+    """A column near 1e200 (its squares 1e400): normalized as the same column scaled down
+    would be, without a warning; a column of ordinary values beside it is untouched."""
+    import warnings
+
+    small = np.array([[1.0, 3.0], [3.0, -1.0], [2.0, 0.5], [6.0, 2.0]])
+    big = small * np.array([1e200, 1.0])
+    parts = split(Dataset("big", big, np.array([0, 1, 0, 1]), ("a", "b"), ("x", "y")), 0, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = normalize(parts)
+    closed = (small - small.mean(axis=0)) / small.std(axis=0)  # ddof 0, the contract's
+    np.testing.assert_allclose(got.x_train, closed, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(got.x_train[:, 1], closed[:, 1])  # computed as before
+    assert got.std[0] == pytest.approx(1e200 * small[:, 0].std(), rel=1e-12)

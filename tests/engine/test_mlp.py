@@ -576,6 +576,10 @@ def test_bad_weights_files_name_the_array(tmp_path):
             good | {"linear1.bias": np.array([0.0, np.nan, 0.0])},
             r"array 'linear1.bias' holds values that are not finite",
         ),
+        "negative_variance.npz": (
+            good | {"bn0.running_var": np.array([1.0, 0.0, -0.5, 1.0, 1.0, 1.0])},
+            r"array 'bn0.running_var' holds negative values; a variance is ≥ 0",
+        ),
         "text.npz": (
             good | {"linear1.bias": np.array(["a", "b", "c"])},
             r"array 'linear1.bias' is <U1, not real numbers",

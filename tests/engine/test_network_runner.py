@@ -288,3 +288,31 @@ def test_the_drawn_surface_is_the_loss_on_the_plane(tmp_path):
         params = plane.lift(w1[j], w2[i])[None]
         exact = model.evaluate(params, problem.surface_buffers[None], x, y).loss[0]
         np.testing.assert_allclose(z[i, j], exact, rtol=1e-10)
+
+
+def test_every_run_diverging_at_its_start_leaves_the_plane_unchosen_and_says_no_more(
+    tmp_path, capsys
+):
+    """Weights of 1e300 overflow the very first loss: no run has a usable state, so no
+    plane is laid (the coordinates stay 0) and nothing but the runner's own lines is said
+    (the plane fit over no states warned "Mean of empty slice" and divided 0 by 0)."""
+    import warnings
+
+    from engine.problems.mlp import MLP
+
+    model = MLP(2, [3], 2)
+    arrays = model.weights_dict(*model.init_host(0))
+    arrays["linear0.weight"] = np.full((3, 2), 1e300)
+    np.savez(tmp_path / "w.npz", **arrays)
+    (tmp_path / "e.toml").write_text(
+        'steps = 3\n[problem]\nkind = "mlp"\ndataset = "moons"\nhidden = [3]\n'
+        'init = "w.npz"\n[[runs]]\noptimizer = "sgd"\nlr = 0.1\n'
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status = runner.main([str(tmp_path / "e.toml"), "--out", str(tmp_path / "out")],
+                             render=lambda *a: [])  # fmt: skip
+    assert status == 0
+    assert "diverged at step 0" in capsys.readouterr().out
+    rows = read_rows(tmp_path / "out" / "trajectories.csv")
+    assert {(float(r["w1"]), float(r["w2"])) for r in rows} == {(0.0, 0.0)}

@@ -104,3 +104,25 @@ def test_the_runner_prints_the_warning_and_trains(tmp_path, capsys):
     assert code == 0
     assert f"warning: {path}: problem.bn_momentum: 0.5 has no effect here" in printed
     assert (tmp_path / "out" / "trajectories.csv").exists()
+
+
+def test_weights_the_network_has_no_place_for_are_a_warning(tmp_path):
+    """An ``init`` archive written for batch norm, read by a file without it: its bn arrays
+    would be ignored in silence. A converted state_dict's num_batches_tracked beside batch
+    norm is not worth a word; the arrays the network has are all there (no error)."""
+    import numpy as np
+
+    from engine.problems.mlp import MLP
+
+    model = MLP(2, [4], 2, batch_norm=True)
+    arrays = model.weights_dict(*model.init_host(0))
+    arrays["bn0.num_batches_tracked"] = np.array(3)
+    np.savez(tmp_path / "w.npz", **arrays)
+    init = 'dataset = "moons"\ninit = "w.npz"'
+    _, lines = read_experiment(experiment_file(tmp_path, init))
+    assert lines == [
+        "problem.init: w.npz holds arrays this network has no place for (batch_norm = false): "
+        "bn0.weight, bn0.bias, bn0.running_mean, bn0.running_var, bn0.num_batches_tracked"
+    ]
+    _, lines = read_experiment(experiment_file(tmp_path, init + "\nbatch_norm = true"))
+    assert lines == []
