@@ -417,8 +417,21 @@ def recorded_rows(steps: int, record_every: int) -> int:
     return steps // record_every + 1 + (1 if steps % record_every else 0)
 
 
+def _plain(value):
+    """NumPy scalars as the Python values they hold, through dicts and lists (validation is
+    strict: ``np.int64(32)`` from a script or an editor's arithmetic is a whole number)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
 def parse_experiment(data: dict, source: str = "<experiment>") -> Experiment:
-    """Validate a dict (from TOML or the GUI) into an ``Experiment``."""
+    """Validate a dict (from TOML, the GUI or a script) into an ``Experiment``."""
+    data = _plain(data)
     problem = data.get("problem")
     if isinstance(problem, dict) and "kind" not in problem:
         data = {**data, "problem": {"kind": "function", **problem}}

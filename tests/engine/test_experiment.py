@@ -397,3 +397,27 @@ def test_the_readme_states_the_network_limits():
         MAX_STEP_ACTIVATIONS,
     ):
         assert f"{value:,}" in limits
+
+
+def test_numpy_scalars_stand_for_their_values_and_nothing_else_is_converted():
+    """Validation is strict (a TOML string is not a number); a NumPy scalar from a script or
+    an editor's arithmetic is the number it holds."""
+    import numpy as np
+
+    from engine.experiment import ExperimentError, parse_experiment
+
+    data = {
+        "steps": np.int64(7),
+        "problem": {"kind": "mlp", "dataset": "moons", "hidden": [np.int32(4)],
+                    "batch_norm": np.bool_(True)},
+        "runs": [{"optimizer": "sgd", "lr": np.float32(0.5), "batch_size": np.int64(8)}],
+    }  # fmt: skip
+    experiment = parse_experiment(data)
+    assert experiment.steps == 7
+    assert type(experiment.steps) is int
+    assert experiment.problem.hidden == [4]
+    assert experiment.problem.batch_norm is True
+    assert experiment.runs[0].batch_size == 8
+    for bad in ({"steps": "7"}, {"steps": 7.0}, {"runs": [{"lr": "0.5"}]}):
+        with pytest.raises(ExperimentError):
+            parse_experiment(bad)
