@@ -26,7 +26,7 @@ from html import escape
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -114,6 +114,36 @@ def has_validation(frame) -> bool:
     takes ⌈fraction·N⌉ of them, at least one), so there are dashed validation curves."""
     fraction = getattr(frame.snapshot.experiment.problem, "validation_fraction", 0.0)
     return bool(fraction and fraction > 0)
+
+
+class SteadyLabel(QLabel):
+    """A wrapping label as tall, at its width, as the tallest of the texts it may show: the
+    switch's caption wraps to two lines in one mode and one in the other in a narrow dock,
+    and the plots under it jumped when the mode was switched."""
+
+    def __init__(self, texts, parent: QWidget | None = None):
+        super().__init__(texts[0], parent)
+        self.setWordWrap(True)
+        self.texts = tuple(texts)
+        self._probe = QLabel()  # never shown: lays out each text at the asked width
+        self._probe.setWordWrap(True)
+
+    def heightForWidth(self, width: int) -> int:
+        self._probe.setFont(self.font())
+        self._probe.setContentsMargins(self.contentsMargins())
+        heights = []
+        for text in (*self.texts, self.text()):
+            self._probe.setText(text)
+            heights.append(self._probe.heightForWidth(width))
+        return max(heights)
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(hint.width(), self.heightForWidth(hint.width()))
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(hint.width(), max(hint.height(), self.heightForWidth(hint.width())))
 
 
 def mode_caption(mode: str, validation: bool) -> str:
@@ -210,8 +240,7 @@ class NetworkCurves(QWidget):
         self.bn_legend = self.plots["bn_mean"].addLegend(offset=(4, 4), labelTextSize="8pt")
         self.layers_legend = self.plots["layers"].addLegend(offset=(4, 4), labelTextSize="8pt")
 
-        self.mode_caption = QLabel(MODE_CAPTION[EVAL])
-        self.mode_caption.setWordWrap(True)
+        self.mode_caption = SteadyLabel((*MODE_CAPTION.values(), NO_VALIDATION_CAPTION))
         buttons = QHBoxLayout()
         buttons.setSpacing(8)
         buttons.addWidget(self.eval_button)

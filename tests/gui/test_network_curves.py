@@ -16,7 +16,7 @@ from engine.experiment import build, parse_experiment
 from gui.palette import RUN_COLORS
 from gui.theme import DARK, LIGHT
 from gui.widgets.curves_view import MAX_CURVE_POINTS, CurvesView
-from gui.widgets.network_curves import layer_colors
+from gui.widgets.network_curves import layer_colors, mode_caption
 from gui.widgets.parameter_slider import format_value
 from tests.gui.network_history import network_experiment, network_frame, network_history
 from tests.gui.test_drawing import BOWL, computed, offscreen
@@ -418,3 +418,35 @@ def test_the_caption_says_validation_dashed_only_with_a_validation_split(curves)
     curves.draw(network_frame(h))
     assert DASH in [style for _, style, _, _ in drawn(net, "loss")]
     assert net.mode_caption.text().endswith("train solid, validation dashed")
+
+
+def wrapped_height(label, text: str) -> int:
+    """The oracle: ``text`` word-wrapped at the label's width, by the font's metrics."""
+    width = label.contentsRect().width()
+    flags = int(Qt.TextFlag.TextWordWrap)
+    return label.fontMetrics().boundingRect(0, 0, width, 10_000, flags, text).height()
+
+
+def test_switching_the_mode_keeps_the_plots_where_they_are(qtbot):
+    """At the curves dock's width at 1366 × 768 the evaluation caption wraps to two lines
+    and the training one does not: the header is as tall in both modes (the plots jumped)."""
+    view = offscreen(qtbot, CurvesView(None, LIGHT), (330, 700))
+    view.draw(network_frame(network_history(steps=20, runs=1)))
+    net = view.network
+    QApplication.processEvents()
+    eval_text, train_text = (mode_caption(m, True) for m in ("eval", "train"))
+    lines = net.mode_caption.fontMetrics().lineSpacing()
+    # the premise: the two captions take different numbers of lines at this width
+    assert (
+        wrapped_height(net.mode_caption, eval_text)
+        > wrapped_height(net.mode_caption, train_text) + lines // 2
+    )
+    tops, heights = [], []
+    for mode in ("eval", "train", "eval"):
+        net.set_mode(mode)
+        QApplication.processEvents()
+        assert net.mode_caption.height() >= wrapped_height(net.mode_caption, eval_text)
+        tops.append(net.tabs.mapTo(view, net.tabs.rect().topLeft()).y())
+        heights.append(net.tabs.height())
+    assert len(set(tops)) == 1, tops
+    assert len(set(heights)) == 1, heights
