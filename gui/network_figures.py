@@ -23,7 +23,7 @@ from gui.widgets.interpolation_view import (
     finite_xy,
 )
 
-PANEL_SIZE = 360  # pixels a side of one run's boundary panel
+PANEL_SIZE = 360  # pixels a side of one run's boundary panel (square; others as large)
 MAX_COLUMNS = 4
 INTERPOLATION_SIZE = (900, 680)
 
@@ -44,7 +44,12 @@ def boundary_figure(frame, title: str | None = None) -> pg.GraphicsLayoutWidget:
         raise ValueError("no decision boundary to export: every run is hidden")
     cols = min(len(shown), MAX_COLUMNS)
     rows = math.ceil(len(shown) / cols)
-    widget = _new_layout((cols * PANEL_SIZE + 30, rows * (PANEL_SIZE + 24) + 80))
+    x0, x1, y0, y1 = boundary.rect
+    # the panels take the rectangle's shape (the live panels' shape, which it was widened
+    # to): a square panel would frame a wide rectangle between blank bands
+    stretch = math.sqrt((x1 - x0) / (y1 - y0))
+    width, height = round(PANEL_SIZE * stretch), round(PANEL_SIZE / stretch)
+    widget = _new_layout((cols * width + 30, rows * (height + 24) + 80))
     top = _add_title(
         widget,
         title,
@@ -56,7 +61,6 @@ def boundary_figure(frame, title: str | None = None) -> pg.GraphicsLayoutWidget:
     n_classes = max(int(labels.max(initial=0)), int(boundary.classes.max(initial=0))) + 1
     brushes = tuple(pg.mkBrush(*rgb) for rgb in class_rgb(n_classes))
     edge = pg.mkPen("#ffffff", width=0.8)
-    x0, x1, y0, y1 = boundary.rect
     for k, (i, col) in enumerate(shown):
         panel = BoundaryPanel()
         _style_plot(panel.plot, "x₁", "x₂")

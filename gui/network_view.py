@@ -63,7 +63,10 @@ INTERPOLATION_PIECE = 8  # points evaluated at a time (a stop is answered betwee
 INTERPOLATION_RANGE = (-0.25, 1.25)  # a little beyond both solutions: is each a minimum?
 BOUNDARY_RESOLUTION = 64  # pixels per axis of a decision-boundary grid
 MIN_BOUNDARY_S = 0.05  # a boundary grid at most this often (it follows the playhead)
-BOUNDARY_MARGIN = 0.1  # the boundary's square extends this beyond the training points
+BOUNDARY_MARGIN = 0.1  # the boundary's rectangle extends this beyond the training points
+# the widths over heights a boundary's rectangle may take (the panels' shapes, bounded: a
+# panel squeezed to a sliver must not ask for a grid of the empty plane around the data)
+BOUNDARY_ASPECTS = (0.25, 4.0)
 EVAL_SHARE = 0.25  # of the training time spent on full-split evaluations, at most
 MIN_EVALUATED = 100  # rows evaluated over a training, at least (when it has that many)
 RECT_MARGIN = 0.15  # the slice extends this fraction of the paths' extent beyond them
@@ -388,12 +391,21 @@ def interpolate_coords(
     return out
 
 
-def boundary_rect(points: np.ndarray, margin: float = BOUNDARY_MARGIN) -> tuple:
-    """A square around the 2-D points ``(N, 2)`` (the same scale on both axes), with a margin."""
+def boundary_rect(
+    points: np.ndarray, aspect: float = 1.0, margin: float = BOUNDARY_MARGIN
+) -> tuple:
+    """``(x0, x1, y0, y1)``: the 2-D points' ``(N, 2)`` bounding box with a margin (a fraction
+    of its larger half-side, the same on both axes), widened or heightened about its centre
+    to ``aspect`` = width / height (bounded by ``BOUNDARY_ASPECTS``): a panel of that shape
+    shows it whole at equal scales on both axes, without blank bands beside it. An aspect
+    of 1 is the square the panels showed before they asked for their shape."""
+    aspect = min(max(float(aspect), BOUNDARY_ASPECTS[0]), BOUNDARY_ASPECTS[1])
     low, high = points.min(axis=0), points.max(axis=0)
     centre = (low + high) / 2
-    half = max(float((high - low).max()) / 2, 1e-3) * (1 + margin)
-    return (centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half)
+    half = np.maximum((high - low) / 2, 1e-3)
+    half = half + float(half.max()) * margin
+    half_x, half_y = max(float(half[0]), half[1] * aspect), max(float(half[1]), half[0] / aspect)
+    return (centre[0] - half_x, centre[0] + half_x, centre[1] - half_y, centre[1] + half_y)
 
 
 def state_at(steps: np.ndarray, head: float) -> int:
@@ -591,6 +603,7 @@ class NetworkLive:
         # the decision boundary (2-D data sets) at the playhead, the interpolation's runs
         split = self.problem.split
         self.two_d = self.model.widths[0] == 2
+        self.boundary_aspect = 1.0  # the panels' width / height (``set_boundary_aspect``)
         self.boundary_rect = boundary_rect(np.asarray(split.x_train, float)) if self.two_d else None
         self.head = 0.0
         self._boundary_step_shown: int | None = None
@@ -679,6 +692,17 @@ class NetworkLive:
         """The interpolation between these two columns (computed at the next ``update``)."""
         self.interpolation_runs = tuple(runs)
         self._interpolation_key = None
+
+    def set_boundary_aspect(self, aspect: float) -> None:
+        """The boundary panels' shape (width / height): the grid is computed again over the
+        training points' box widened to it (``boundary_rect``) at the next ``update``."""
+        if not self.two_d or aspect == self.boundary_aspect:
+            return
+        self.boundary_aspect = aspect
+        rect = boundary_rect(np.asarray(self.problem.split.x_train, float), aspect)
+        if rect != self.boundary_rect:
+            self.boundary_rect = rect
+            self._boundary_step_shown = None  # the step shown, over the old rectangle
 
     def wants_boundary(self) -> bool:
         """A boundary grid for the playhead is due (and not throttled)."""

@@ -356,6 +356,12 @@ class Session(QObject):
             self.worker.request_interpolation(ids)
         return None
 
+    def set_boundary_aspect(self, aspect: float) -> None:
+        """The decision-boundary panels' width / height: the worker computes the boundary
+        over a rectangle of that shape (``gui.network_view.boundary_rect``)."""
+        if not self._closed:
+            self.worker.set_boundary_aspect(aspect)
+
     @property
     def interpolation_runs(self) -> tuple[int, ...]:
         """The document's two runs of the interpolation asked for (() : the first two)."""

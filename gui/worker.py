@@ -83,6 +83,7 @@ class TrainingWorker(QObject):
         self._interpolation_ids: tuple[int, ...] = ()  # the interpolation's runs, by id
         self._interpolation_request = False
         self._head = 0.0  # the GUI's playhead: a network's decision boundary follows it
+        self._boundary_aspect = 1.0  # the GUI's boundary panels' width / height
         self._activity = ""  # the last published live.activity
         # why the GPU failed, by the job's source (file): its later jobs run on NumPy
         self._gpu_failures: dict[str, str] = {}
@@ -141,6 +142,14 @@ class TrainingWorker(QObject):
                 self._head = float(step)
                 self._cond.notify_all()
 
+    def set_boundary_aspect(self, aspect: float) -> None:
+        """The shape (width / height) of the GUI's decision-boundary panels: a network's
+        boundary is computed over a rectangle of that shape, which fills them."""
+        with self._cond:
+            if aspect != self._boundary_aspect:
+                self._boundary_aspect = float(aspect)
+                self._cond.notify_all()
+
     def _live_wants(self) -> bool:
         """The network's picture has work of its own (a slice, a boundary at the playhead).
         Called by the worker thread (its object), with the lock held."""
@@ -148,6 +157,7 @@ class TrainingWorker(QObject):
         if live is None:
             return False
         live.set_head(self._head)
+        live.set_boundary_aspect(self._boundary_aspect)
         return live.has_work or live.wants_boundary()
 
     def hold(self, seconds: float = 0.25) -> None:
@@ -479,6 +489,7 @@ class TrainingWorker(QObject):
             with self._cond:
                 choice = self._plane_choice
                 ids = self._interpolation_ids
+                aspect = self._boundary_aspect
             # the finished job this one copies its unchanged runs from: its picture too
             earlier = self._done_live
             if earlier is None or previous is None or earlier.trainer is not previous.trainer:
@@ -487,6 +498,7 @@ class TrainingWorker(QObject):
                 built, _plane_choice(choice, job), previous=earlier, should_stop=self._abandoned
             )
             self._live.set_interpolation_runs(_plane_choice(("", ids), job).runs)
+            self._live.set_boundary_aspect(aspect)
             self._surface = None
         elif self._surface is None or self._surface.key != key:
             # a slider that changes a run keeps the surface (zoomed or not)

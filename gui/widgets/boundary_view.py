@@ -7,7 +7,9 @@ at once so that optimizers compare at a glance. The grids come from the worker
 (``frame.snapshot.network.boundary``: the reservoir state nearest the playhead at or before
 it), so the panels animate with the playhead. Each is titled with its run's label and its
 accuracy at that step (evaluation mode, from the recorded rows). Every panel frames the same
-rectangle of the feature plane.
+rectangle of the feature plane, at equal scales on both axes; the view tells the worker the
+panels' shape (``set_boundary_aspect``), which widens that rectangle to it, so that the
+regions fill the panels (a square in a wide panel left blank bands on both sides).
 
 Nothing here computes a prediction: the GUI only colours the worker's arrays.
 """
@@ -30,6 +32,9 @@ NO_BOUNDARY = (
 )
 COMPUTING = "Computing the decision boundaries…"
 POINT_SIZE = 5
+# the panels' shape is asked for again when it changes by more than this (relative): a
+# boundary grid is not recomputed for a pixel's resize
+ASPECT_TOLERANCE = 0.02
 
 
 def network_of(frame):
@@ -141,6 +146,7 @@ class BoundaryView(QWidget):
         self.panels: list[BoundaryPanel] = []
         self._arranged = None  # (runs shown, columns)
         self._framed = None  # the rectangle the panels were framed on
+        self._asked_aspect: float | None = None  # the panels' shape last told the worker
         self._brushes: tuple = ()
         self._brush_key = None
         self.graphics = pg.GraphicsLayoutWidget()
@@ -206,6 +212,7 @@ class BoundaryView(QWidget):
             if run.visible and col is not None and col < boundary.classes.shape[0]:
                 shown.append((i, col))
         self._arrange(len(shown))
+        self._ask_aspect()
         self._frame_panels(boundary.rect)
         labels = np.asarray(boundary.labels, int)
         n_classes = max(int(labels.max(initial=0)), int(boundary.classes.max(initial=0))) + 1
@@ -233,6 +240,30 @@ class BoundaryView(QWidget):
         for panel in self.panels:
             panel.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
 
+    def panel_aspect(self) -> float | None:
+        """Width / height of the panels' plotting areas (the first's: a grid's cells share
+        their widths and heights); None before they have a size."""
+        if not self.panels:
+            return None
+        size = self.panels[0].plot.getViewBox().size()
+        if size.width() < 8 or size.height() < 8:
+            return None
+        return size.width() / size.height()
+
+    def _ask_aspect(self, *_args) -> None:
+        """Tell the worker the panels' shape when it has changed: the boundary it sends next
+        covers a rectangle of that shape."""
+        aspect = self.panel_aspect()
+        if aspect is None or not self.isVisible():
+            return
+        asked = self._asked_aspect
+        if asked is not None and abs(aspect / asked - 1) < ASPECT_TOLERANCE:
+            return
+        self._asked_aspect = aspect
+        ask = getattr(self.controller, "set_boundary_aspect", None)
+        if ask is not None:
+            ask(aspect)
+
     def _point_brushes(self, n_classes: int) -> tuple:
         if self._brush_key != n_classes:
             self._brush_key = n_classes
@@ -249,6 +280,7 @@ class BoundaryView(QWidget):
             panel = BoundaryPanel()
             style_plot(panel.plot, self.theme)
             panel.plot.showGrid(x=False, y=False)
+            panel.plot.getViewBox().sigResized.connect(self._ask_aspect)
             self.panels.append(panel)
         del self.panels[n:]
         self.graphics.ci.clear()

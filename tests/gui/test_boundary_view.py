@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
+import tomllib
 
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from engine.experiment import build, parse_experiment
+from gui.network_view import boundary_rect
 from gui.palette import CLASS_COLORS, REGION_ALPHA
 from gui.theme import LIGHT
 from gui.widgets.boundary_view import COMPUTING, NO_BOUNDARY, BoundaryView, grid_columns
 from tests.gui.network_fakes import net_frame, picture, trained
 from tests.gui.test_drawing import offscreen
+from tests.gui.waiting import PATIENCE_S
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +151,98 @@ def test_every_panel_frames_the_whole_grid(qtbot, case, size):
         # and not much more: the grid fills the panel along one axis at least
         assert min((x1 - x0) / (vx1 - vx0), (y1 - y0) / (vy1 - vy0)) > 0.3
         assert max((x1 - x0) / (vx1 - vx0), (y1 - y0) / (vy1 - vy0)) > 0.9
+
+
+MOONS = """
+title = "moons, three runs"
+seed = 0
+steps = 40
+[problem]
+kind = "mlp"
+dataset = "moons"
+samples = 120
+hidden = [8]
+[[runs]]
+label = "sgd"
+optimizer = "sgd"
+lr = 0.1
+[[runs]]
+label = "momentum"
+optimizer = "momentum"
+lr = 0.1
+[[runs]]
+label = "adam"
+optimizer = "adam"
+lr = 0.01
+"""
+
+
+@pytest.mark.parametrize("aspect", [0.5, 1.0, 1.6])
+def test_the_boundary_rectangle_holds_the_points_at_the_panels_shape(aspect):
+    points = np.random.default_rng(1).normal(size=(40, 2)) * [3.0, 1.0] + [1.0, -2.0]
+    x0, x1, y0, y1 = boundary_rect(points, aspect)
+    assert (x1 - x0) / (y1 - y0) == pytest.approx(aspect)
+    low, high = points.min(axis=0), points.max(axis=0)
+    pad = 0.1 * (high - low).max() / 2  # the margin, of the box's larger half-side
+    assert x0 <= low[0] - pad + 1e-12
+    assert x1 >= high[0] + pad - 1e-12
+    assert y0 <= low[1] - pad + 1e-12
+    assert y1 >= high[1] + pad - 1e-12
+    assert (x0 + x1) / 2 == pytest.approx((low[0] + high[0]) / 2)  # centred on the data
+    assert (y0 + y1) / 2 == pytest.approx((low[1] + high[1]) / 2)
+    # and no larger than it must be: one axis is the padded box's own
+    assert min(x1 - x0 - (high[0] - low[0]), y1 - y0 - (high[1] - low[1])) == pytest.approx(2 * pad)
+
+
+def test_in_the_app_the_regions_fill_wide_panels_around_the_data(window, tmp_path):
+    """At 1366 × 768 three runs' panels are wider than tall: the regions fill each panel at
+    equal scales on both axes (a square grid left blank bands on both sides), and the
+    training points, from a build of the file of its own, lie inside them."""
+    path = tmp_path / "moons.toml"
+    path.write_text(MOONS)
+    window.resize(1366, 768)
+    assert window.open_path(path, ask=False)
+    window.controller.play()
+    view = window.boundary_view
+
+    def filled() -> bool:
+        window.controller.current_frame()
+        window.views.setCurrentWidget(view)  # its tab is there once the network's frame is
+        if len(view.panels) != 3 or view.panel_aspect() is None:
+            return False
+        image = view.panels[0].image
+        rect = image.mapRectToParent(image.boundingRect())
+        return rect.width() > 0 and rect.width() / rect.height() == pytest.approx(
+            view.panel_aspect(), rel=0.03
+        )
+
+    qtbot_wait(filled)
+    aspect = view.panel_aspect()
+    assert aspect > 1.15  # the premise: the panels are wider than tall
+    x = np.asarray(build(parse_experiment(tomllib.loads(MOONS))).problem.split.x_train, float)
+    low, high = x.min(axis=0), x.max(axis=0)
+    for panel in view.panels:
+        vb = panel.plot.getViewBox()
+        (vx0, vx1), (vy0, vy1) = vb.viewRange()
+        rect = panel.image.mapRectToParent(panel.image.boundingRect())
+        # the data inside the regions, the regions over (nearly) the whole panel
+        assert rect.left() < low[0]
+        assert rect.right() > high[0]
+        assert rect.top() < low[1]
+        assert rect.bottom() > high[1]
+        assert rect.width() / (vx1 - vx0) > 0.95
+        assert rect.height() / (vy1 - vy0) > 0.95
+        # equal scales: as many pixels per unit across as up
+        px, py = vb.viewPixelSize()
+        assert px == pytest.approx(py, rel=0.01)
+        np.testing.assert_allclose(
+            np.column_stack([panel.points.data["x"], panel.points.data["y"]]), x
+        )
+
+
+def qtbot_wait(condition) -> None:
+    deadline = time.perf_counter() + PATIENCE_S
+    while not condition():
+        assert time.perf_counter() < deadline, "the regions never took the panels' shape"
+        QApplication.processEvents()
+        time.sleep(0.02)
