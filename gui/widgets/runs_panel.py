@@ -1,4 +1,5 @@
-"""The runs of the experiment: one row each with its colour, name, optimizer and status.
+"""The runs of the experiment: one row each with its colour and name, the optimizer's summary
+under the name, and its status.
 
 Tick to show or hide a run, double-click the swatch to recolour it, double-click the name to
 rename it. The status column says how the run is doing at the playhead, and says so plainly
@@ -9,16 +10,20 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QPixmap
+from PySide6.QtCore import QRect, QSignalBlocker, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QColorDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
     QSizePolicy,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -33,11 +38,13 @@ from engine.parameters import OPTIMIZERS_INFO, SCHEDULE_KINDS
 from gui.theme import run_color
 from gui.widgets.parameter_slider import format_value
 
-# the status (the live loss) beside the name: when a narrow panel scrolls sideways, what
-# goes out of sight is the optimizer's summary (also in the run settings), not the loss
-# (at 1366 × 768 the status column was cut to "loss 0.0" for a loss of 0.0018)
-COL_NAME, COL_STATUS, COL_RULE = range(3)
+# the status (the live loss) beside the name, always in sight (at 1366 × 768 the status
+# column was cut to "loss 0.0" for a loss of 0.0018); the optimizer's summary on a second
+# line under the name, where the name column's width holds it (as a third column it went
+# out of sight behind a sideways scroll bar at 1366 × 768: "SGD + momentum η=")
+COL_NAME, COL_STATUS = range(2)
 COL_SHOW = COL_NAME  # the tick box and the colour sit beside the name
+SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 1  # the name cell's second line: the optimizer
 MAX_ROWS_SHOWN = 8  # the list keeps room for this many runs; more scroll
 MAX_TABLE_WIDTH = 330  # px the table may claim (the window must fit 1280 px); wider ones scroll
 WARNING_TIP = (
@@ -69,6 +76,97 @@ def run_summary(run: RunModel) -> str:
     return " ".join(parts)
 
 
+class RunDelegate(QStyledItemDelegate):
+    """The run's cell on two lines: its tick box, colour and name as any item's, and under
+    the name the optimizer's summary (``SUMMARY_ROLE``), muted, elided only where the panel
+    is too narrow for it (whole in the tooltip)."""
+
+    def _style(self, option) -> QStyle:
+        return option.widget.style() if option.widget is not None else QApplication.style()
+
+    def _first_line(self, option, index) -> QStyleOptionViewItem:
+        """The option of the cell's first line: the item as a one-line cell would draw it."""
+        line = QStyleOptionViewItem(option)
+        self.initStyleOption(line, index)
+        height = super().sizeHint(option, index).height()
+        line.rect = QRect(option.rect.x(), option.rect.y(), option.rect.width(), height)
+        return line
+
+    def _text_left(self, option, index) -> int:
+        """Where the name's text starts (after the tick box and the swatch), from the cell's
+        left edge: the summary starts there too."""
+        line = self._first_line(option, index)
+        style = self._style(option)
+        text = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, line, option.widget)
+        return text.left() - option.rect.left() + text_margin(style, option.widget)
+
+    def summary_rect(self, option, index) -> QRect:
+        """The second line's text rectangle, in the cell ``option.rect``."""
+        line = self._first_line(option, index)  # kept: its rect lives as long as it does
+        top = line.rect.bottom() + 1
+        left = option.rect.left() + self._text_left(option, index)
+        right = option.rect.right() - text_margin(self._style(option), option.widget)
+        return QRect(left, top, max(right - left + 1, 0), option.rect.bottom() - top + 1)
+
+    def shown_summary(self, option, index) -> str:
+        """The summary as drawn in ``option.rect``: whole where it fits, else elided."""
+        text = index.data(SUMMARY_ROLE) or ""
+        width = self.summary_rect(option, index).width()
+        return option.fontMetrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
+
+    def sizeHint(self, option, index) -> QSize:
+        hint = super().sizeHint(option, index)
+        metrics = option.fontMetrics
+        summary = index.data(SUMMARY_ROLE) or ""
+        cell = QStyleOptionViewItem(option)
+        cell.rect = QRect(0, 0, hint.width(), hint.height())
+        margin = text_margin(self._style(option), option.widget)
+        width = self._text_left(cell, index) + metrics.horizontalAdvance(summary) + margin
+        return QSize(max(hint.width(), width), hint.height() + metrics.height() + 2)
+
+    def paint(self, painter, option, index) -> None:
+        style = self._style(option)
+        cell = QStyleOptionViewItem(option)
+        self.initStyleOption(cell, index)
+        # the selection's (or the row's) background under both lines
+        style.drawPrimitive(
+            QStyle.PrimitiveElement.PE_PanelItemViewItem, cell, painter, cell.widget
+        )
+        style.drawControl(
+            QStyle.ControlElement.CE_ItemViewItem,
+            self._first_line(option, index),
+            painter,
+            cell.widget,
+        )
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        color = option.palette.color(
+            QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        )
+        if not selected:
+            color.setAlphaF(0.7)  # muted: the name is the row's title
+        painter.save()
+        painter.setPen(color)
+        painter.setFont(option.font)
+        painter.drawText(
+            self.summary_rect(option, index),
+            int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+            self.shown_summary(option, index),
+        )
+        painter.restore()
+
+    def updateEditorGeometry(self, editor, option, index) -> None:
+        """The rename box over the name, not over the summary."""
+        line = self._first_line(option, index)
+        style = self._style(option)
+        rect = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, line, option.widget)
+        editor.setGeometry(rect)
+
+
+def text_margin(style: QStyle, widget) -> int:
+    """Pixels an item view's style leaves each side of a cell's text."""
+    return style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, widget) + 1
+
+
 def _swatch(color: str, hidden: bool) -> QIcon:
     pixmap = QPixmap(14, 14)
     c = QColor(color)
@@ -88,8 +186,10 @@ class RunsPanel(QWidget):
         self.error_color = "#c92a2a"
 
         self.tree = QTreeWidget()
-        self.tree.setColumnCount(3)
-        self.tree.setHeaderLabels(["run", "status", "optimizer"])
+        self.tree.setColumnCount(2)
+        self.tree.setHeaderLabels(["run", "status"])
+        self.delegate = RunDelegate(self.tree)
+        self.tree.setItemDelegateForColumn(COL_NAME, self.delegate)
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -98,15 +198,17 @@ class RunsPanel(QWidget):
             | QAbstractItemView.EditTrigger.EditKeyPressed
         )
         header = self.tree.header()
-        # every cell whole (fixed widths cut them: "sgd lr=0…"): a narrow panel scrolls
-        # sideways rather than cut a label
+        # every cell whole (fixed widths cut them: "sgd lr=0…"): the status as wide as it
+        # is, the run (name and summary) in the rest; only a panel too narrow for a
+        # summary elides it
         header.setStretchLastSection(False)
-        for column in (COL_NAME, COL_RULE, COL_STATUS):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COL_STATUS, QHeaderView.ResizeMode.ResizeToContents)
         header.setMinimumSectionSize(60)
         self.tree.setToolTip(
             "The runs: tick to show or hide, double-click the name to rename,\n"
-            "select one to edit its settings; right-click for more."
+            "select one to edit its settings; right-click for more.\n"
+            "Under each name: its optimizer and the settings that differ from the defaults."
         )
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._on_context_menu)
@@ -198,12 +300,12 @@ class RunsPanel(QWidget):
                     COL_SHOW, Qt.CheckState.Checked if run.visible else Qt.CheckState.Unchecked
                 )
                 item.setText(COL_NAME, run.display_label)
-                item.setToolTip(
-                    COL_NAME, "Tick: show this run. Double-click the name to rename it."
-                )
                 summary = run_summary(run)
-                item.setText(COL_RULE, summary)
-                item.setToolTip(COL_RULE, summary)
+                item.setData(COL_NAME, SUMMARY_ROLE, summary)
+                item.setToolTip(
+                    COL_NAME,
+                    f"{summary}\nTick: show this run. Double-click the name to rename it.",
+                )
             self._statuses = [None] * len(runs)  # the next frame writes every status
             self._fit_rows(len(runs))
             self._select_row(self.controller.selected_run)
@@ -222,7 +324,7 @@ class RunsPanel(QWidget):
         # and the width of its cells, up to a point (then it scrolls sideways)
         # (the status as a loss reads; a divergence's long status is in the warning line,
         # and a table that widened when a run diverged would shift the whole window)
-        cells = sum(self.tree.sizeHintForColumn(c) for c in (COL_NAME, COL_RULE))
+        cells = self.tree.sizeHintForColumn(COL_NAME)  # the name and the summary
         status = self.tree.fontMetrics().horizontalAdvance("loss 0.0000e-10") + 12
         scrollbar = self.tree.verticalScrollBar().sizeHint().width()
         self.tree.setMinimumWidth(min(cells + status + frame + scrollbar, MAX_TABLE_WIDTH))
@@ -339,7 +441,7 @@ class RunsPanel(QWidget):
                 self.refresh()
 
     def _on_double_click(self, item: QTreeWidgetItem, column: int) -> None:
-        if column in (COL_RULE, COL_STATUS):
+        if column == COL_STATUS:
             self.sig_run_activated.emit(self.tree.indexOfTopLevelItem(item))
 
     def _on_context_menu(self, pos) -> None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QStyle, QStyleOptionSlider, QWidget
 
 from engine import parameters
 from engine.parameters import REGISTRY, Bounds, Parameter, Slider
+from tests.gui.waiting import PATIENCE_MS
 
 EXAMPLES = Path(__file__).parents[2] / "resources" / "experiments"
 
@@ -160,6 +161,57 @@ def test_settings_fit_a_1280_by_720_screen(window, qtbot):
     assert _cut_off(window.problem_panel) == []
 
 
+@pytest.mark.parametrize(
+    "example", ["rosenbrock_momentum_vs_adam.toml", "networks/moons_optimizers.toml"]
+)
+def test_runs_table_shows_each_optimizer_whole_at_1366(window, qtbot, example):
+    """At 1366 × 768 the optimizer column ran past the table's right edge ("SGD +
+    momentum η=", "Nesterov momentu"), to be scrolled sideways to: each run's summary is
+    drawn whole, in sight, under its name, with every run and its status in sight too."""
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    from gui.widgets.runs_panel import COL_NAME, COL_STATUS, run_summary
+
+    window.setWindowState(Qt.WindowState.WindowNoState)
+    window.resize(1366, 768)
+    qtbot.waitUntil(lambda: window.width() == 1366, timeout=PATIENCE_MS)
+    window.reset_layout()  # the docks at their start-up widths for this screen
+    assert window.open_example(EXAMPLES / example)
+    qtbot.wait(50)
+    tree = window.runs_panel.tree
+    header = tree.header()
+    viewport = tree.viewport()
+    metrics = tree.fontMetrics()
+    # what a cell puts before its text, at least: the tick box and the colour swatch
+    style = tree.style()
+    icon = tree.iconSize().width()  # -1: the style's small icon size
+    icon = icon if icon > 0 else style.pixelMetric(QStyle.PixelMetric.PM_SmallIconSize)
+    before_text = style.pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth) + icon
+    assert tree.horizontalScrollBar().maximum() == 0  # nothing to scroll sideways to
+    for column in (COL_NAME, COL_STATUS):
+        assert header.sectionViewportPosition(column) >= 0
+        right = header.sectionViewportPosition(column) + header.sectionSize(column)
+        assert right <= viewport.width(), column
+    delegate = tree.itemDelegateForColumn(COL_NAME)
+    for i, run in enumerate(window.controller.experiment.runs):
+        summary = run_summary(run)
+        width = metrics.horizontalAdvance(summary)
+        index = tree.indexFromItem(tree.topLevelItem(i), COL_NAME)
+        cell = tree.visualRect(index)
+        assert cell.bottom() <= viewport.height(), run.display_label  # the row in sight
+        assert header.sectionSize(COL_NAME) >= before_text + width, summary
+        option = QStyleOptionViewItem()
+        option.initFrom(tree)
+        option.rect = cell
+        option.widget = tree
+        assert delegate.shown_summary(option, index) == summary  # not elided
+        line = delegate.summary_rect(option, index)
+        assert line.height() >= metrics.height()  # a line of its own, under the name
+        assert line.top() >= cell.top() + metrics.height()
+        assert line.width() >= width
+        assert line.right() <= viewport.width()
+
+
 def test_runs_table_shows_whole_labels_and_every_run(window, qtbot):
     """Names and summaries were cut ("sgd lr=0…"); a two-line warning shrank the list so
     that a run hid behind a scrollbar."""
@@ -170,7 +222,7 @@ def test_runs_table_shows_whole_labels_and_every_run(window, qtbot):
     tree = panel.tree
     header = tree.header()
     metrics = tree.fontMetrics()
-    for column in (0, 1, 2):  # what the widest cell needs: check box, swatch and text
+    for column in (0, 1):  # what the widest cell needs: check box, swatch and text
         assert header.sectionSize(column) >= tree.sizeHintForColumn(column)
     # two runs diverge: both warned about, every run still in sight
     assert c.update_run(0, lr=10.0) is None
