@@ -124,6 +124,9 @@ class SteadyLabel(QLabel):
     def __init__(self, texts, parent: QWidget | None = None):
         super().__init__(texts[0], parent)
         self.setWordWrap(True)
+        self.setAlignment(
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+        )  # under the switch
         self.texts = tuple(texts)
         self._probe = QLabel()  # never shown: lays out each text at the asked width
         self._probe.setWordWrap(True)
