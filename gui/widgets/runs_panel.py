@@ -122,7 +122,7 @@ class RunDelegate(QStyledItemDelegate):
         cell.rect = QRect(0, 0, hint.width(), hint.height())
         margin = text_margin(self._style(option), option.widget)
         width = self._text_left(cell, index) + metrics.horizontalAdvance(summary) + margin
-        return QSize(max(hint.width(), width), hint.height() + metrics.height() + 2)
+        return QSize(max(hint.width(), width), hint.height() + metrics.height())
 
     def paint(self, painter, option, index) -> None:
         style = self._style(option)
@@ -318,6 +318,7 @@ class RunsPanel(QWidget):
         row = self.tree.sizeHintForRow(0) if self.tree.topLevelItemCount() else 0
         row = max(row, self.tree.fontMetrics().height() + 4)
         header = self.tree.header().sizeHint().height()
+        # (and a sideways scroll bar's: a divergence's long status can widen the table)
         scrollbar = self.tree.horizontalScrollBar().sizeHint().height()
         frame = 2 * self.tree.frameWidth()
         self.tree.setMinimumHeight(header + rows * row + scrollbar + frame)
