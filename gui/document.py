@@ -84,6 +84,7 @@ class Document:
     def __init__(self, experiment: Experiment | None = None):
         self._simulation_key: str | None = None
         self.experiment = experiment or parse_experiment(default_experiment_data())
+        self._notes_of(self.experiment)
         self.path: Path | None = None
         self._base_dir: Path | None = None
         self._mark_saved()
@@ -114,6 +115,23 @@ class Document:
         if self._simulation_key is None:
             self._simulation_key = simulation_key(self._experiment)
         return self._simulation_key
+
+    def _notes_of(self, experiment: Experiment) -> None:
+        """The experiment its notes were written for: the one opened (an edit, or a save
+        of it, leaves them describing that one)."""
+        self._notes_experiment = experiment
+        self._notes_key: str | None = None
+
+    @property
+    def notes_describe_it(self) -> bool:
+        """Whether the experiment computes what the one its notes were written for did (an
+        example's notes quote its numbers: after an edit of a rate they are another run's;
+        names and colours don't count, an edit back to the values does)."""
+        if self.experiment is self._notes_experiment:
+            return True
+        if self._notes_key is None:
+            self._notes_key = simulation_key(self._notes_experiment)
+        return self.simulation_key == self._notes_key
 
     # ---- where it lives ----------------------------------------------------------------------
     @property
@@ -160,6 +178,7 @@ class Document:
     ) -> None:
         """Another experiment altogether (New, Open, an example): every run gets a new id."""
         self.experiment = experiment
+        self._notes_of(experiment)
         self.path = Path(path) if path else None
         self._base_dir = Path(base_dir) if base_dir else None
         self._raised_record_every = False

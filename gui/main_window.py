@@ -564,8 +564,10 @@ class MainWindow(QMainWindow):
         self.banner.setVisible(bool(message))
 
     def _update_notes(self) -> None:
-        experiment = self.controller.experiment
+        c = self.controller
+        experiment = c.experiment
         self.notes_panel.set_notes(experiment.title, experiment.description)
+        self.notes_panel.set_edited(not c.notes_describe_it)
 
     def _update_caution(self) -> None:
         """The runner's warning lines for the document as it stands (one engine function),

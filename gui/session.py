@@ -168,6 +168,11 @@ class Session(QObject):
         return self.document.dirty
 
     @property
+    def notes_describe_it(self) -> bool:
+        """Whether the notes still describe the experiment (``Document.notes_describe_it``)."""
+        return self.document.notes_describe_it
+
+    @property
     def file_warnings(self) -> list[str]:
         """What the file as read says to no effect, until the document is edited or saved."""
         return [] if self.document.dirty else self.document.file_warnings

@@ -25,6 +25,12 @@ from PySide6.QtWidgets import (
 NO_DESCRIPTION = (
     'This experiment has no description. Add one as description = """…""" at the top of its file.'
 )
+EDITED = "Edited since it was opened: these notes describe the file as it was."
+EDITED_TIP = (
+    "The notes quote the numbers of the experiment as it was opened; a setting changed since "
+    "(a rate, a batch size…), so the plots show another experiment. Undo the change, or "
+    "open the file again, to see what the notes describe."
+)
 MAX_LINES = 6  # taller notes scroll: the surface keeps its room on a 768-pixel screen
 MAX_LINES_TALL = 8  # in a window 900 px tall or more
 
@@ -60,6 +66,17 @@ class NotesPanel(QFrame):
         font.setBold(True)
         self.title.setFont(font)
         self.title.setToolTip("The experiment's title")
+        # after an edit, the notes' numbers are of another experiment: said above them
+        self._edited = False
+        self.edited = QLabel(EDITED)
+        self.edited.setTextFormat(Qt.TextFormat.PlainText)
+        self.edited.setToolTip(EDITED_TIP)
+        self.edited.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        font = self.edited.font()
+        font.setItalic(True)
+        self.edited.setFont(font)
+        self.edited.setWordWrap(True)
+        self.edited.setVisible(False)
         header = QHBoxLayout()
         header.setContentsMargins(4, 2, 8, 0)
         header.setSpacing(4)
@@ -86,7 +103,12 @@ class NotesPanel(QFrame):
         layout.addLayout(header)
         body_row = QHBoxLayout()
         body_row.setContentsMargins(26, 0, 8, 4)  # under the title, past the arrow
-        body_row.addWidget(self.body)
+        column = QVBoxLayout()
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.edited)
+        column.addWidget(self.body)
+        body_row.addLayout(column)
         layout.addLayout(body_row)
         layout.addWidget(line)
         self._show_expanded()
@@ -102,6 +124,11 @@ class NotesPanel(QFrame):
             self.body.setHtml(html)
             self.set_collapsed(False)
         self._fit_height()
+
+    def set_edited(self, edited: bool) -> None:
+        """Say (or stop saying) that the experiment was edited since its notes were written."""
+        self._edited = edited
+        self._show_expanded()
 
     def plain_text(self) -> str:
         return self.body.toPlainText()
@@ -121,6 +148,7 @@ class NotesPanel(QFrame):
         arrow = Qt.ArrowType.DownArrow if self._expanded else Qt.ArrowType.RightArrow
         self.toggle.setArrowType(arrow)
         self.body.setVisible(self._expanded)
+        self.edited.setVisible(self._expanded and self._edited)
 
     # ---- height ------------------------------------------------------------------------------
     def _fit_height(self, *_args) -> None:

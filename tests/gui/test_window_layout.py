@@ -57,6 +57,29 @@ def test_collapsed_notes_open_again_for_the_next_experiment(window, qtbot):
     assert window.notes_action.isChecked()
 
 
+def test_after_an_edit_the_notes_say_they_describe_the_file_as_opened(window, tmp_path):
+    """An example's notes quote its numbers: once a rate is changed the plots are of
+    another experiment, and the notes say so beside their title, through a save too;
+    a name or a colour is no such change, an edit back to the value undoes it."""
+    assert window.open_example(resources.experiments_dir() / "saddle_point.toml")
+    panel, session = window.notes_panel, window.controller
+    header_says = lambda: _visible_in_window(panel.edited, window)  # noqa: E731
+    assert not header_says()
+    lr = session.experiment.runs[0].lr
+    assert session.update_run(0, label="renamed") is None
+    assert not header_says()
+    assert session.update_run(0, lr=lr * 2) is None
+    assert header_says()
+    assert "describe the file as it was" in panel.edited.text()
+    session.save(tmp_path / "mine.toml")
+    assert header_says()  # saved, the notes are still the example's
+    assert session.update_run(0, lr=lr) is None
+    assert not header_says()
+    assert session.update_run(0, lr=lr * 2) is None
+    assert window.open_example(resources.experiments_dir() / "divergence.toml")
+    assert not header_says()
+
+
 def test_an_experiment_without_a_description_says_how_to_add_one(window, tmp_path):
     path = tmp_path / "bare.toml"
     path.write_text('title = "bare"\n[[runs]]\noptimizer = "sgd"\n', encoding="utf-8")
