@@ -10,7 +10,6 @@ import warnings
 import numpy as np
 import pytest
 
-from engine.backend import select_backend
 from engine.datasets import Dataset, split
 from engine.plane import (
     CHUNK_POINTS,
@@ -25,6 +24,7 @@ from engine.plane import (
     trajectory_plane,
 )
 from engine.problems.mlp import MLP
+from tests.conftest import backend_for
 
 P = 40
 
@@ -208,7 +208,7 @@ def test_grid_on_a_random_plane_equals_point_by_point_evaluation(batch_norm, bac
     model, params, buffers, x, y, _ = network_and_data([8, 6], "relu", batch_norm, seed=6)
     plane = random_plane(model, params, seed=2)
     a_values, b_values = np.linspace(-1, 1, 7), np.linspace(-1, 1, 6)
-    xp = select_backend(backend_name, "float64").xp
+    xp = backend_for(backend_name).xp
     on_device = MLP(4, [8, 6], 3, "relu", batch_norm=batch_norm, xp=xp, dtype=np.float64)
     loss, accuracy = mlp_grid_loss(on_device, plane, buffers, xp.asarray(x), y, a_values, b_values)
     assert isinstance(loss, np.ndarray)

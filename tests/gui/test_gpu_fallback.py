@@ -3,8 +3,9 @@ kernel that fails to compile) while it is built, trained or its slice drawn is b
 NumPy and carries on from its start, and the status bar says why; a file that insists on
 CuPy where there is none trains on NumPy with the reason, and ``auto`` names its reason.
 
-There is no GPU here: a fake one is NumPy under CuPy's name (``_probe_cupy`` answers with
-NumPy), and its errors are exceptions whose class lives in a ``cupy`` module, as CuPy's do.
+There is no GPU here: a fake one is the strict CuPy stand-in (``_probe_cupy`` answers with
+``tests/fake_cupy.py``, whose arrays refuse to be taken for NumPy's), and its errors are
+exceptions whose class lives in a ``cupy`` module, as CuPy's do.
 The oracle is the same file run with ``backend = "numpy"``: the numbers must be the same."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from gui import network_view
 from gui.main_window import MainWindow
 from gui.network_view import NetworkLive
 from gui.session import Session, engine_message
+from tests import fake_cupy
 from tests.gui.waiting import settle
 
 
@@ -91,9 +93,8 @@ batch_size = 16
 
 @pytest.fixture
 def fake_gpu(monkeypatch):
-    """A 'GPU' that answers: NumPy arrays under the name ``cupy``."""
-    monkeypatch.setattr(backends, "_probe_cupy", lambda: (np, "Fake GPU", None))
-    monkeypatch.setattr(Backend, "to_host", lambda self, a: np.asarray(a))
+    """A 'GPU' that answers: the strict CuPy stand-in (``tests/fake_cupy.py``)."""
+    monkeypatch.setattr(backends, "_probe_cupy", lambda: (fake_cupy, "Fake GPU", None))
 
 
 def fail_on_gpu(monkeypatch, cls, method, error, after=0):
