@@ -576,6 +576,28 @@ def _settings_without_effect(data: dict, experiment: Experiment) -> list[str]:
             found.append(
                 f"{where}.{p.key}: {value!r} has no effect here; it applies only {p.active.words}"
             )
+    found += _minibatch_settings_on_a_function(data, experiment)
+    return found
+
+
+def _minibatch_settings_on_a_function(data: dict, experiment: Experiment) -> list[str]:
+    """A function has no examples to take minibatches of: ``batch_size``, ``shuffle``,
+    ``drop_last`` and ``accumulation_steps`` have no effect there. The format's own template
+    is a Rosenbrock file with ``batch_size = 32``, so they are a warning line each (given
+    another value than the default), not a refusal."""
+    if experiment.problem.kind != "function":
+        return []
+    found = []
+    for i, run in enumerate(data.get("runs") or []):
+        for p in BATCH_PARAMETERS:
+            if not isinstance(run, dict) or p.key not in run or p.applies(problem="function"):
+                continue
+            value = getattr(experiment.runs[i], p.key)
+            if value != p.default_for():
+                found.append(
+                    f"runs[{i}].{p.key}: {value!r} has no effect on a function, which has no "
+                    "examples to take minibatches of (problem.gradient_noise mimics their noise)"
+                )
     return found
 
 
@@ -609,12 +631,6 @@ def _unused_weight_arrays(experiment: Experiment, base_dir: Path) -> list[str]:
     return [f"problem.init: {spec.init} holds arrays this network has no place for{why}: {shown}"]
 
 
-NO_DATA = (
-    "applies to problems with data, not to a function (use problem.gradient_noise to mimic "
-    "minibatch noise)"
-)
-
-
 def _refuse_keys_that_do_not_apply(data: dict, experiment: Experiment, source: str) -> None:
     """A key the file gives where it does not apply — ``step_size`` on a cosine schedule,
     ``condition`` on Himmelblau — is refused, as a hyperparameter the optimizer does not
@@ -631,12 +647,7 @@ def _refuse_keys_that_do_not_apply(data: dict, experiment: Experiment, source: s
             where = entry.where.get("surface")
             words = f"the {' / '.join(where)} surface" if where else "this problem kind"
             raise ExperimentError(f"{source}: problem.{key}: applies to {words} only")
-    batch_entries = {p.key: p for p in BATCH_PARAMETERS}
     for i, run in enumerate(data.get("runs") or []):
-        for key in run if isinstance(run, dict) else ():
-            entry = batch_entries.get(key)
-            if entry is not None and not entry.applies(problem=problem.kind):
-                raise ExperimentError(f"{source}: runs[{i}].{key}: {NO_DATA}")
         schedule = run.get("schedule") if isinstance(run, dict) else None
         if not isinstance(schedule, dict):
             continue
@@ -838,10 +849,9 @@ def _problem_and_runs(
     specs = run_specs(experiment)
     n = problem.n_examples
     for i, (run, spec) in enumerate(zip(experiment.runs, specs, strict=True)):
-        if n == 0 and (run.batch_size is not None or run.accumulation_steps > 1):
-            key = "batch_size" if run.batch_size is not None else "accumulation_steps"
-            raise ExperimentError(f"{source}: runs[{i}].{key}: {NO_DATA}")
-        if spec.batch is not None and spec.batch.batch_size == -1:
+        if n == 0:  # a function: minibatch settings have no effect (a warning when read)
+            specs[i] = dataclasses.replace(spec, batch=None)
+        elif spec.batch is not None and spec.batch.batch_size == -1:
             whole = dataclasses.replace(spec.batch, batch_size=n)
             specs[i] = dataclasses.replace(spec, batch=whole)
         elif run.batch_size is not None and run.batch_size > n:

@@ -160,9 +160,15 @@ def test_batch_settings_are_checked_against_the_data():
     )
     with pytest.raises(ExperimentError, match=r"runs\[0\]\.batch_size.*10 training examples"):
         build(too_big, backend=select_backend("numpy"))
-    on_function = parse_experiment({"runs": [{"batch_size": 4}]})
-    with pytest.raises(ExperimentError, match=r"runs\[0\]\.batch_size.*gradient_noise"):
-        build(on_function, backend=select_backend("numpy"))
+    # a function has no examples: its minibatch settings do nothing (a warning when read)
+    on_function = parse_experiment({"runs": [{"batch_size": 4, "accumulation_steps": 2}]})
+    built = build(on_function, backend=select_backend("numpy"))
+    assert (
+        built.trainer.run().loss.tolist()
+        == build(parse_experiment({"runs": [{}]}), backend=select_backend("numpy"))
+        .trainer.run()
+        .loss.tolist()
+    )
 
 
 def test_accumulation_without_batch_size_uses_the_whole_set_per_micro_batch():

@@ -451,7 +451,6 @@ BAD_FILES = [
     ("negative_lr.toml", "runs[0].lr"),
     ("lr_string.toml", "runs[0].lr"),
     ("lr_quoted.toml", "runs[0].lr"),
-    ("shuffle_on_function.toml", "runs[0].shuffle"),
     ("steps_decimal.toml", "steps"),
     ("mlp_batch_norm_yes.toml", "problem.batch_norm"),
     ("steps_zero.toml", "steps"),
@@ -481,8 +480,6 @@ BAD_FILES = [
     ("beta1_on_sgd.toml", "runs[0].beta1"),
     ("beta2_one.toml", "runs[0].beta2"),
     ("batch_too_large.toml", "runs[0].batch_size"),
-    ("batch_on_function.toml", "runs[0].batch_size"),
-    ("accumulation_on_function.toml", "runs[0].accumulation_steps"),
     ("missing_data_file.toml", "problem.data"),
     ("data_missing_column.toml", "problem.data"),
     ("warmup_start_factor_zero.toml", "runs[0].schedule.warmup_start_factor"),
@@ -696,3 +693,41 @@ def test_the_runner_as_a_command(tmp_path):
     assert bad.returncode == 2
     assert len(bad.stderr.splitlines()) == 1
     assert not (out / "x").exists()
+
+
+def test_the_contracts_template_runs_and_says_its_batch_size_does_nothing_on_a_function(
+    tmp_path, capsys
+):
+    """The format's own template (tests/contract_template.toml, the "File" block of
+    shared/EXPERIMENT_FORMAT.md verbatim) is a Rosenbrock file with ``batch_size = 32``:
+    it must run. A function has no examples to batch, so the setting is a warning line and
+    the run is the one without it, row for row; a non-default ``shuffle`` or accumulation is
+    said too."""
+    template = (ROOT / "tests" / "contract_template.toml").read_text(encoding="utf-8")
+    assert "batch_size = 32" in template
+    assert 'name = "rosenbrock"' in template
+    path = write(tmp_path, template, "template.toml")
+    assert runner.main([str(path), "--out", str(tmp_path / "a"), "--no-plots"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 1
+    assert "runs[0].batch_size: 32 has no effect on a function" in warnings[0]
+    plain = "\n".join(
+        line for line in template.splitlines()
+        if not line.startswith(("batch_size", "shuffle", "drop_last", "accumulation_steps"))
+    )  # fmt: skip
+    plain_path = write(tmp_path, plain, "plain.toml")
+    assert runner.main([str(plain_path), "--out", str(tmp_path / "b"), "--no-plots"]) == 0
+    assert "warning" not in capsys.readouterr().out
+    assert read_csv(tmp_path / "a" / "trajectories.csv") == read_csv(
+        tmp_path / "b" / "trajectories.csv"
+    )
+    more = template.replace("shuffle = true", "shuffle = false").replace(
+        "accumulation_steps = 1", "accumulation_steps = 4"
+    )
+    path = write(tmp_path, more, "more.toml")
+    assert runner.main([str(path), "--out", str(tmp_path / "c"), "--no-plots"]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning")]
+    assert [w.split(": ")[2] for w in said] == [
+        "runs[0].batch_size", "runs[0].accumulation_steps", "runs[0].shuffle"
+    ]  # fmt: skip
