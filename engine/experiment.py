@@ -12,6 +12,7 @@ expected (``ExperimentError``).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import tomllib
@@ -371,19 +372,31 @@ TYPE_WORDS = {
 }
 
 
+def _as_toml(value) -> str:
+    """A value as the file spells it: true, "text", 0.1."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
 def _type_message(kind: str, got) -> str:
-    """ "expected a number, got '0.1' (write it without the quotes)"."""
-    text = f"expected {TYPE_WORDS[kind]}, got {got!r}"
+    """'expected a number, got "0.1" (write it without the quotes)'; the hint only where
+    following it gives a value of the type."""
+    text = f"expected {TYPE_WORDS[kind]}, got {_as_toml(got)}"
     if isinstance(got, str) and kind != "string_type":
-        meant = got.strip().lower()
-        try:
-            float(meant)
-            looks_meant = True
-        except ValueError:
-            looks_meant = kind == "bool_type" and meant in ("true", "false")
-        if looks_meant:
+        if kind == "bool_type":
+            fits = got in ("true", "false")
+        else:
+            try:
+                number = int(got) if kind == "int_type" else float(got)
+                fits = math.isfinite(number)
+            except ValueError:
+                fits = False
+        if fits:
             text += " (write it without the quotes)"
-    elif kind == "int_type" and isinstance(got, float) and got.is_integer():
+    elif kind == "int_type" and isinstance(got, float) and got.is_integer() and abs(got) < 1e15:
         text += f" (write {int(got)}, without the decimal point)"
     return text
 
@@ -418,14 +431,17 @@ def recorded_rows(steps: int, record_every: int) -> int:
 
 
 def _plain(value):
-    """NumPy scalars as the Python values they hold, through dicts and lists (validation is
-    strict: ``np.int64(32)`` from a script or an editor's arithmetic is a whole number)."""
+    """NumPy scalars as the Python values they hold, NumPy arrays and tuples as lists (TOML's
+    arrays), through dicts and lists: validation is strict, and ``np.int64(32)`` from a script
+    or an editor's arithmetic is a whole number, ``hidden = (8, 4)`` a list."""
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_plain(v) for v in value)
+    if isinstance(value, list | tuple):  # (a tuple is an array, as in TOML)
+        return [_plain(v) for v in value]
     return value
 
 

@@ -424,6 +424,39 @@ def test_numpy_scalars_stand_for_their_values_and_nothing_else_is_converted():
     assert experiment.problem.hidden == [4]
     assert experiment.problem.batch_norm is True
     assert experiment.runs[0].batch_size == 8
+    # arrays and tuples are TOML's arrays
+    data["problem"]["hidden"] = np.array([4, 2])
+    assert parse_experiment(data).problem.hidden == [4, 2]
+    data["problem"]["hidden"] = (3,)
+    assert parse_experiment(data).problem.hidden == [3]
+    function = parse_experiment({"problem": {"start": np.array([0.5, -1.0])}})
+    assert function.problem.start == (0.5, -1.0)
     for bad in ({"steps": "7"}, {"steps": 7.0}, {"runs": [{"lr": "0.5"}]}):
         with pytest.raises(ExperimentError):
             parse_experiment(bad)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"steps": "300"},
+         'steps: expected a whole number, got "300" (write it without the quotes)'),
+        ({"steps": "3e2"}, 'steps: expected a whole number, got "3e2"'),  # (unquoted: a float)
+        ({"steps": 1e300}, "steps: expected a whole number, got 1e+300"),
+        ({"steps": True}, "steps: expected a whole number, got true"),
+        ({"runs": [{"lr": "nan"}]}, 'runs[0].lr: expected a number, got "nan"'),
+        (
+            {"problem": {"kind": "mlp", "batch_norm": "true"}},
+            'problem.batch_norm: expected true or false, got "true" (write it without the quotes)',
+        ),
+        ({"problem": {"kind": "mlp", "batch_norm": "TRUE"}},  # (TOML's are lower case)
+         'problem.batch_norm: expected true or false, got "TRUE"'),
+        ({"title": 5}, "title: expected text in quotes, got 5"),
+    ],
+)  # fmt: skip
+def test_a_value_of_the_wrong_type_is_said_with_a_hint_only_where_it_helps(data, message):
+    from engine.experiment import ExperimentError, parse_experiment
+
+    with pytest.raises(ExperimentError) as caught:
+        parse_experiment(data)
+    assert str(caught.value) == f"<experiment>: {message}"

@@ -249,12 +249,12 @@ RANGE_MESSAGES = [
     ),
     ("start_three_values.toml", "problem.start: expected at most 2 values, got 3"),
     # a value of the wrong type is refused, not converted
-    ("lr_quoted.toml", "runs[0].lr: expected a number, got '0.1' (write it without the quotes)"),
+    ("lr_quoted.toml", 'runs[0].lr: expected a number, got "0.1" (write it without the quotes)'),
     (
         "steps_decimal.toml",
         "steps: expected a whole number, got 300.0 (write 300, without the decimal point)",
     ),
-    ("mlp_batch_norm_yes.toml", "problem.batch_norm: expected true or false, got 'yes'"),
+    ("mlp_batch_norm_yes.toml", 'problem.batch_norm: expected true or false, got "yes"'),
 ]
 
 
