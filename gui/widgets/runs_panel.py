@@ -45,7 +45,13 @@ from gui.widgets.parameter_slider import format_value
 COL_NAME, COL_STATUS = range(2)
 COL_SHOW = COL_NAME  # the tick box and the colour sit beside the name
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 1  # the name cell's second line: the optimizer
-MAX_ROWS_SHOWN = 8  # the list keeps room for this many runs; more scroll
+# the list keeps room for this many runs, more scroll: five two-line rows leave the Problem
+# panel below whole at 1366 × 768 (a network with batch norm; six made it scroll)
+MAX_ROWS_SHOWN = 5
+# the status column is as wide as a loss reads, whatever a run's status says now: a
+# divergence's long status is elided (whole in its tooltip and the warning line), so the
+# names keep their room and don't change width as the losses change during playback
+STATUS_SAMPLE = "loss 0.0000e-10"
 MAX_TABLE_WIDTH = 330  # px the table may claim (the window must fit 1280 px); wider ones scroll
 WARNING_TIP = (
     "A run diverges when its loss or parameters stop being finite numbers: its path\n"
@@ -154,6 +160,11 @@ class RunDelegate(QStyledItemDelegate):
         )
         painter.restore()
 
+    def editorEvent(self, event, model, option, index) -> bool:
+        """Clicks on the tick box where it is drawn, on the first line (the style places
+        it in the middle of the cell it is given: the two lines')."""
+        return super().editorEvent(event, model, self._first_line(option, index), index)
+
     def updateEditorGeometry(self, editor, option, index) -> None:
         """The rename box over the name, not over the summary."""
         line = self._first_line(option, index)
@@ -198,12 +209,12 @@ class RunsPanel(QWidget):
             | QAbstractItemView.EditTrigger.EditKeyPressed
         )
         header = self.tree.header()
-        # every cell whole (fixed widths cut them: "sgd lr=0…"): the status as wide as it
-        # is, the run (name and summary) in the rest; only a panel too narrow for a
-        # summary elides it
+        # every cell whole (fixed widths cut them: "sgd lr=0…"): the status as wide as a
+        # loss reads (STATUS_SAMPLE), the run (name and summary) in the rest; only a panel
+        # too narrow for a summary elides it
         header.setStretchLastSection(False)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(COL_STATUS, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_STATUS, QHeaderView.ResizeMode.Fixed)
         header.setMinimumSectionSize(60)
         self.tree.setToolTip(
             "The runs: tick to show or hide, double-click the name to rename,\n"
@@ -304,7 +315,8 @@ class RunsPanel(QWidget):
                 item.setData(COL_NAME, SUMMARY_ROLE, summary)
                 item.setToolTip(
                     COL_NAME,
-                    f"{summary}\nTick: show this run. Double-click the name to rename it.",
+                    f"{run.display_label}\n{summary}\n"
+                    "Tick: show this run. Double-click the name to rename it.",
                 )
             self._statuses = [None] * len(runs)  # the next frame writes every status
             self._fit_rows(len(runs))
@@ -326,7 +338,8 @@ class RunsPanel(QWidget):
         # (the status as a loss reads; a divergence's long status is in the warning line,
         # and a table that widened when a run diverged would shift the whole window)
         cells = self.tree.sizeHintForColumn(COL_NAME)  # the name and the summary
-        status = self.tree.fontMetrics().horizontalAdvance("loss 0.0000e-10") + 12
+        status = self.tree.fontMetrics().horizontalAdvance(STATUS_SAMPLE) + 12
+        self.tree.header().resizeSection(COL_STATUS, status)
         scrollbar = self.tree.verticalScrollBar().sizeHint().width()
         self.tree.setMinimumWidth(min(cells + status + frame + scrollbar, MAX_TABLE_WIDTH))
 

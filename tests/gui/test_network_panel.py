@@ -310,13 +310,19 @@ def test_opening_network_files_shows_their_values(panel, session):
     assert not panel.preview.isVisible()
 
 
-def test_the_network_panel_fits_a_1366_by_768_screen(window, qtbot):
+@pytest.mark.parametrize("runs", [5, 9])
+def test_the_network_panel_fits_a_1366_by_768_screen(window, qtbot, runs):
     """The most rows a network shows (a set with classes, batch norm and its momentum) fit
-    the Problem dock beside the other views without a scroll bar or a cut-off field."""
+    the Problem dock beside the other views without a scroll bar or a cut-off field, with
+    the runs list above it holding as many runs as it keeps room for, or more (the list
+    scrolls then: its two-line rows pushed the panel into scrolling from six runs)."""
     c = window.controller
     assert c.update_experiment(steps=20) is None
     assert c.update_problem(kind="mlp") is None
     assert c.update_problem(dataset="blobs", batch_norm=True) is None
+    while len(c.experiment.runs) < runs:
+        c.add_run("adam")
+    assert len(c.experiment.runs) == runs
     window.resize(1366, 768)
     window.docks["problem"].raise_()
     qtbot.wait(50)

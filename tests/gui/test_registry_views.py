@@ -212,6 +212,75 @@ def test_runs_table_shows_each_optimizer_whole_at_1366(window, qtbot, example):
         assert line.right() <= viewport.width()
 
 
+def _cell_option(tree, index):
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    option = QStyleOptionViewItem()
+    option.initFrom(tree)
+    option.rect = tree.visualRect(index)
+    option.widget = tree
+    return option
+
+
+def test_a_diverged_runs_long_status_leaves_every_name_whole(window, qtbot):
+    """The status column took the width of its longest text ("diverged at step 4: lower
+    the learning rate"), and every name and summary shrank to "s…": it keeps the width a
+    loss reads in, the divergence elided there (whole in its tooltip), the names whole."""
+    from gui.widgets.runs_panel import COL_NAME, COL_STATUS
+
+    window.setWindowState(Qt.WindowState.WindowNoState)
+    window.resize(1366, 768)
+    qtbot.waitUntil(lambda: window.width() == 1366, timeout=PATIENCE_MS)
+    window.reset_layout()
+    c, tree = window.controller, window.runs_panel.tree
+    header, metrics = tree.header(), tree.fontMetrics()
+    status_width = header.sectionSize(COL_STATUS)
+    assert c.update_run(1, lr=10.0) is None
+    qtbot.waitUntil(
+        lambda: window.runs_panel.status_text(1).startswith("diverged"), timeout=PATIENCE_MS
+    )
+    qtbot.wait(50)
+    status = window.runs_panel.status_text(1)
+    assert metrics.horizontalAdvance(status) > status_width  # (too long for its column)
+    assert header.sectionSize(COL_STATUS) == status_width  # unchanged
+    assert status in tree.topLevelItem(1).toolTip(COL_STATUS)
+    assert tree.horizontalScrollBar().maximum() == 0
+    delegate = tree.itemDelegateForColumn(COL_NAME)
+    for i, run in enumerate(c.experiment.runs):
+        index = tree.indexFromItem(tree.topLevelItem(i), COL_NAME)
+        option = _cell_option(tree, index)
+        name = delegate._first_line(option, index)
+        text = tree.style().subElementRect(QStyle.SubElement.SE_ItemViewItemText, name, tree)
+        assert text.width() >= metrics.horizontalAdvance(run.display_label), run.display_label
+        assert "…" not in delegate.shown_summary(option, index), run.display_label
+
+
+def test_the_tick_box_answers_where_it_is_drawn(window, qtbot):
+    """The box is drawn on the name's line; clicks were tested against a box centred on the
+    two-line cell (its top half did nothing, the summary under it toggled the run)."""
+    from gui.widgets.runs_panel import COL_NAME
+
+    tree = window.runs_panel.tree
+    c = window.controller
+    index = tree.indexFromItem(tree.topLevelItem(0), COL_NAME)
+    delegate = tree.itemDelegateForColumn(COL_NAME)
+    line = delegate._first_line(_cell_option(tree, index), index)
+    box = tree.style().subElementRect(QStyle.SubElement.SE_ItemViewItemCheckIndicator, line, tree)
+    assert box.bottom() < delegate.summary_rect(_cell_option(tree, index), index).top()
+    viewport = tree.viewport()
+    assert c.experiment.runs[0].visible
+    QTest.mouseClick(
+        viewport, Qt.MouseButton.LeftButton, pos=QPoint(box.center().x(), box.top() + 1)
+    )
+    qtbot.waitUntil(lambda: not c.experiment.runs[0].visible, timeout=PATIENCE_MS)
+    below = QPoint(box.center().x(), box.bottom() + 6)  # the summary's line, under the box
+    QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=below)
+    qtbot.wait(100)
+    assert not c.experiment.runs[0].visible  # not toggled back
+    QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=box.center())
+    qtbot.waitUntil(lambda: c.experiment.runs[0].visible, timeout=PATIENCE_MS)
+
+
 def test_runs_table_shows_whole_labels_and_every_run(window, qtbot):
     """Names and summaries were cut ("sgd lr=0…"); a two-line warning shrank the list so
     that a run hid behind a scrollbar."""
