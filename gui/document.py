@@ -43,8 +43,8 @@ _ALL_HYPERPARAMETERS = {p.key for p in OPTIMIZER_PARAMETERS} - {"lr"}
 #: initial weights come from the seed (the Problem panel has it) or the file's ``init``, and
 #: the plane is the plane chooser's. Shown on the plot and in the status bar (one line there).
 NETWORK_START_REFUSAL = (
-    "A network starts from its initial weights, not a point here: change the seed (Problem) "
-    "or init, or the Plane"
+    "A network starts from its initial weights: change the seed (Problem), the file's init, "
+    "or the Plane"
 )
 
 

@@ -59,7 +59,7 @@ def progress_text(computed: int, total: int, *, computing: bool, waiting: bool) 
 #: the longest reason an engine message quotes: a longer one (a workload's counts) is left to
 #: the engine label's tooltip, so that the message fits beside the status bar's labels at 1366
 #: pixels early in a run (when the progress and the slice's activity are shown too)
-ENGINE_GIST_CHARS = 40
+ENGINE_GIST_CHARS = 36  # (in the app's 10 pt font)
 NOT_USED = "CuPy not used: "
 
 

@@ -28,7 +28,7 @@ MAX_DRAWN = 3000  # points in the scatter: the sets come shuffled, so the first 
 THUMBNAIL_ROWS = 2
 # the picture beside its caption, small: a network's panel must fit a 1366 × 768 screen
 # beside the other views (two rows of five digits: each digit once)
-CANVAS_WIDTH, CANVAS_HEIGHT = 132, 52
+CANVAS_WIDTH, CANVAS_HEIGHT = 116, 44  # (two rows of digits; the panel's height is scarce)
 
 
 @functools.lru_cache(maxsize=32)

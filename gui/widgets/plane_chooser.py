@@ -60,7 +60,7 @@ class CurrentWidthCombo(QComboBox):
         self.initStyleOption(option)
         text = QSize(self.fontMetrics().horizontalAdvance(self.currentText()), 0)
         size = self.style().sizeFromContents(QStyle.ContentsType.CT_ComboBox, option, text, self)
-        return QSize(size.width(), super().sizeHint().height())
+        return QSize(size.width() + 2, super().sizeHint().height())  # (2 px of air)
 
     def minimumSizeHint(self) -> QSize:
         return self.sizeHint()

@@ -116,7 +116,7 @@ class ProblemPanel(QWidget):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # see run_editor
-        form.setVerticalSpacing(3)  # a network's panel fits 1366 × 768 without scrolling
+        form.setVerticalSpacing(2)  # a network's panel fits 1366 × 768 without scrolling
         form.addRow("title", self.title)
         form.addRow("problem", self.kind)
         form.addRow("surface", self.surface)

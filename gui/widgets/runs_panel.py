@@ -46,12 +46,15 @@ COL_NAME, COL_STATUS = range(2)
 COL_SHOW = COL_NAME  # the tick box and the colour sit beside the name
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 1  # the name cell's second line: the optimizer
 # the list keeps room for this many runs, more scroll: five two-line rows leave the Problem
-# panel below whole at 1366 × 768 (a network with batch norm; six made it scroll)
+# panel below whole at 1366 × 768 in the app's 10 pt font (a network with batch norm)
 MAX_ROWS_SHOWN = 5
-# the status column is as wide as a loss reads, whatever a run's status says now: a
+# the status column is as wide as the losses it has shown read (at least STATUS_SAMPLE's
+# width, at most STATUS_LONGEST's), growing only, for each experiment opened: a
 # divergence's long status is elided (whole in its tooltip and the warning line), so the
-# names keep their room and don't change width as the losses change during playback
-STATUS_SAMPLE = "loss 0.0000e-10"
+# names keep their room, and they don't change width back and forth during playback
+STATUS_SAMPLE = "0.000"
+STATUS_LONGEST = "-0.0000e-10"
+STATUS_PADDING = 12  # px: the cell's margins and a little air
 MAX_TABLE_WIDTH = 330  # px the table may claim (the window must fit 1280 px); wider ones scroll
 WARNING_TIP = (
     "A run diverges when its loss or parameters stop being finite numbers: its path\n"
@@ -194,11 +197,12 @@ class RunsPanel(QWidget):
         super().__init__(parent)
         self.controller = controller
         self._statuses: list[tuple[str, bool] | None] = []
+        self._status_runs = -1  # the run count the status column was last fitted for
         self.error_color = "#c92a2a"
 
         self.tree = QTreeWidget()
         self.tree.setColumnCount(2)
-        self.tree.setHeaderLabels(["run", "status"])
+        self.tree.setHeaderLabels(["run", "loss"])  # (or how the run ended)
         self.delegate = RunDelegate(self.tree)
         self.tree.setItemDelegateForColumn(COL_NAME, self.delegate)
         self.tree.setRootIsDecorated(False)
@@ -320,6 +324,9 @@ class RunsPanel(QWidget):
                 )
             self._statuses = [None] * len(runs)  # the next frame writes every status
             self._fit_rows(len(runs))
+            if len(runs) != self._status_runs:  # another experiment, or runs added/removed
+                self._status_runs = len(runs)
+                self._fit_status([])
             self._select_row(self.controller.selected_run)
         self.remove_button.setEnabled(len(runs) > 1)
 
@@ -330,16 +337,13 @@ class RunsPanel(QWidget):
         row = self.tree.sizeHintForRow(0) if self.tree.topLevelItemCount() else 0
         row = max(row, self.tree.fontMetrics().height() + 4)
         header = self.tree.header().sizeHint().height()
-        # (and a sideways scroll bar's: a divergence's long status can widen the table)
-        scrollbar = self.tree.horizontalScrollBar().sizeHint().height()
-        frame = 2 * self.tree.frameWidth()
-        self.tree.setMinimumHeight(header + rows * row + scrollbar + frame)
+        frame = 2 * self.tree.frameWidth()  # (no sideways scroll bar: a long status elides)
+        self.tree.setMinimumHeight(header + rows * row + frame)
         # and the width of its cells, up to a point (then it scrolls sideways)
         # (the status as a loss reads; a divergence's long status is in the warning line,
         # and a table that widened when a run diverged would shift the whole window)
         cells = self.tree.sizeHintForColumn(COL_NAME)  # the name and the summary
-        status = self.tree.fontMetrics().horizontalAdvance(STATUS_SAMPLE) + 12
-        self.tree.header().resizeSection(COL_STATUS, status)
+        status = self.tree.fontMetrics().horizontalAdvance(STATUS_LONGEST) + STATUS_PADDING
         scrollbar = self.tree.verticalScrollBar().sizeHint().width()
         self.tree.setMinimumWidth(min(cells + status + frame + scrollbar, MAX_TABLE_WIDTH))
 
@@ -376,6 +380,17 @@ class RunsPanel(QWidget):
         if self._status_frame is not None:
             self.update_status(self._status_frame)
 
+    def _fit_status(self, texts: list[str]) -> None:
+        """The status column as wide as the widest of ``texts`` (losses: not divergences),
+        within STATUS_SAMPLE's and STATUS_LONGEST's widths; ``[]``: back to the narrowest."""
+        metrics = self.tree.fontMetrics()
+        low, high = (metrics.horizontalAdvance(t) for t in (STATUS_SAMPLE, STATUS_LONGEST))
+        wanted = max([low, *(metrics.horizontalAdvance(t) for t in texts)])
+        width = min(wanted, high) + STATUS_PADDING
+        header = self.tree.header()
+        if not texts or width > header.sectionSize(COL_STATUS):
+            header.resizeSection(COL_STATUS, width)
+
     def update_status(self, frame) -> None:
         self._update_warnings(frame)
         for i in range(self.tree.topLevelItemCount()):
@@ -397,6 +412,7 @@ class RunsPanel(QWidget):
                         "\nat its last finite point (✕). The other runs go on."
                     )
                 item.setToolTip(COL_STATUS, tip)
+        self._fit_status([text for text, bad in filter(None, self._statuses) if not bad])
 
     def _update_warnings(self, frame) -> None:
         s = frame.snapshot
@@ -432,7 +448,7 @@ class RunsPanel(QWidget):
         loss = float(h.loss[rows - 1, col])
         if not math.isfinite(loss):
             return ("", False)
-        return (f"loss {format_value(loss)}", False)
+        return (format_value(loss), False)
 
     # ---- editing -----------------------------------------------------------------------------
     def _on_current_changed(self, current, _previous) -> None:

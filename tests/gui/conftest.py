@@ -14,6 +14,15 @@ import pytest
 from tests.gui.waiting import PATIENCE_MS, draw_what_is_held_back
 
 
+@pytest.fixture(scope="session")
+def qapp(qapp_args):
+    """pytest-qt's application, made as the app makes it (``gui.app.create_app``: its
+    10 pt font), so that what a layout test measures is what a user sees."""
+    from gui.app import create_app
+
+    return create_app(qapp_args)
+
+
 @pytest.fixture
 def settings(tmp_path):
     from gui.settings import Settings

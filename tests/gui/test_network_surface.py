@@ -255,7 +255,7 @@ def test_the_refusal_is_the_documents_and_names_what_exists_to_do_instead():
     text = NETWORK_START_REFUSAL
     assert "initial weights" in text
     assert "seed (Problem)" in text
-    assert "init" in text
+    assert "the file's init" in text
     assert "Plane" in text
     assert "init in the problem panel" not in text.lower()
 
@@ -336,14 +336,14 @@ def test_each_plane_entry_reads_whole_and_the_header_fits_at_1366(view, case):
     # "random, filter-normalized, around" and "through the start and" read as cut off:
     # each entry ends in what it needs (a run, two runs), the closed box shows the whole
     # chosen entry, and with its run choosers the header still fits the surface's width
-    # at 1366 pixels (660 there, with Xvfb's fonts; 620 with the narrower offscreen ones),
+    # at 1366 pixels (660 there, in the app's 10 pt font, the tests' too),
     # the kind box as wide as its chosen entry
     chooser = view.plane_chooser
     box = chooser.kind_box
     entries = {box.itemData(i): box.itemText(i) for i in range(box.count())}
     assert entries["random"].endswith("a run:")
     assert entries["three_point"].endswith("two runs:")
-    view.resize(620, 620)
+    view.resize(660, 620)
     for kind, runs in (("random", (1,)), ("three_point", (0, 2)), ("trajectory", ())):
         net = dataclasses.replace(picture(case), plane_kind=kind)
         view.controller.plane_runs = runs

@@ -168,8 +168,6 @@ def test_runs_table_shows_each_optimizer_whole_at_1366(window, qtbot, example):
     """At 1366 × 768 the optimizer column ran past the table's right edge ("SGD +
     momentum η=", "Nesterov momentu"), to be scrolled sideways to: each run's summary is
     drawn whole, in sight, under its name, with every run and its status in sight too."""
-    from PySide6.QtWidgets import QStyleOptionViewItem
-
     from gui.widgets.runs_panel import COL_NAME, COL_STATUS, run_summary
 
     window.setWindowState(Qt.WindowState.WindowNoState)
@@ -200,10 +198,8 @@ def test_runs_table_shows_each_optimizer_whole_at_1366(window, qtbot, example):
         cell = tree.visualRect(index)
         assert cell.bottom() <= viewport.height(), run.display_label  # the row in sight
         assert header.sectionSize(COL_NAME) >= before_text + width, summary
-        option = QStyleOptionViewItem()
-        option.initFrom(tree)
-        option.rect = cell
-        option.widget = tree
+        option = _cell_option(tree, index)
+        assert delegate._text_left(option, index) >= before_text  # (after box and swatch)
         assert delegate.shown_summary(option, index) == summary  # not elided
         line = delegate.summary_rect(option, index)
         assert line.height() >= metrics.height()  # a line of its own, under the name
@@ -213,12 +209,19 @@ def test_runs_table_shows_each_optimizer_whole_at_1366(window, qtbot, example):
 
 
 def _cell_option(tree, index):
+    """The option the view paints a cell with: its rectangle, and the icons' size (without
+    it the swatch takes no room and the text seems to start 20 px further left)."""
+    from PySide6.QtCore import QSize
     from PySide6.QtWidgets import QStyleOptionViewItem
 
     option = QStyleOptionViewItem()
     option.initFrom(tree)
     option.rect = tree.visualRect(index)
     option.widget = tree
+    icon = tree.iconSize().width()  # -1: the style's small icon size
+    icon = icon if icon > 0 else tree.style().pixelMetric(QStyle.PixelMetric.PM_SmallIconSize)
+    option.decorationSize = QSize(icon, icon)
+    option.showDecorationSelected = True
     return option
 
 
@@ -291,6 +294,9 @@ def test_runs_table_shows_whole_labels_and_every_run(window, qtbot):
     tree = panel.tree
     header = tree.header()
     metrics = tree.fontMetrics()
+    assert c.wait_until_computed(30)
+    c.current_frame()  # this experiment's statuses (the status column fits its losses)
+    qtbot.wait(50)
     for column in (0, 1):  # what the widest cell needs: check box, swatch and text
         assert header.sectionSize(column) >= tree.sizeHintForColumn(column)
     # two runs diverge: both warned about, every run still in sight
