@@ -343,7 +343,8 @@ OPTIMIZER_PARAMETERS: tuple[Parameter, ...] = (
         default=0.0,
         bounds=_UNIT,
         slider=Slider(0.0, 1.0),
-        where={"optimizer": ("sgd", "momentum")},
+        # PyTorch's only: the lecture's m ← λm − ηg has none (it was accepted and ignored)
+        where={"optimizer": ("sgd", "momentum"), "convention": ("pytorch",)},
     ),
     Parameter(
         "alpha",

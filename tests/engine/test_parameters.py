@@ -49,6 +49,20 @@ def test_defaults_are_torch_defaults(name):
     assert DEFAULTS["momentum"]["momentum"] == DEFAULTS["nesterov"]["momentum"] == 0.9
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+def test_lecture_momentum_refuses_dampening(optimizer):
+    """The lecture's m ← λm − ηg has no dampening: given, it was accepted and ignored (the
+    same rows with and without it)."""
+    run = {"optimizer": optimizer, "convention": "lecture", "momentum": 0.5, "dampening": 0.3}
+    with pytest.raises(ExperimentError) as info:
+        parse_experiment({"runs": [run]})
+    assert (
+        f"runs[0].dampening: does not apply to optimizer {optimizer!r} with convention "
+        "'lecture'; it takes lr, momentum, weight_decay"
+    ) in str(info.value)
+    parse_experiment({"runs": [{**run, "convention": "pytorch"}]})  # PyTorch's takes it
+
+
 def test_lecture_adagrad_refuses_lr_decay():
     """The lecture's Adagrad has no lr_decay: given, it was accepted and ignored."""
     data = {"runs": [{"optimizer": "adagrad", "convention": "lecture", "lr_decay": 0.1}]}
