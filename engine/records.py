@@ -106,11 +106,15 @@ def _label_field(label: str) -> str:
     return text.getvalue()
 
 
-def _lines(run: int, label: str, history: History, rows: np.ndarray) -> str:
-    """The CSV lines of ``rows`` of one run, exactly as ``write_trajectories_csv`` writes
-    them (``repr`` of Python floats), formatted column-wise: several times faster than a
-    ``csv.writer`` row by row, which matters for ten million rows."""
+def _lines(
+    run: int, label: str, history: History, rows: np.ndarray, column: int | None = None
+) -> str:
+    """The CSV lines of ``rows`` of one run (``column`` of ``history``, ``run`` unless
+    given), exactly as ``write_trajectories_csv`` writes them (``repr`` of Python floats),
+    formatted column-wise: several times faster than a ``csv.writer`` row by row, which
+    matters for ten million rows."""
     prefix = f"{run},{_label_field(label)},"
+    run = run if column is None else column
     columns = (
         history.epoch[rows, run].tolist(),
         history.lr[rows, run].tolist(),
@@ -301,3 +305,21 @@ class RowSample:
         h.count = len(h.step)
         h.diverged_at = self.diverged_at.copy()
         return h
+
+
+def replace_last_rows(path: str | os.PathLike, lines: dict[int, str]) -> None:
+    """In a written ``trajectories.csv``, each run ``r``'s last row replaced by ``lines[r]``
+    (one CSV line): the file read and written again line by line, atomically."""
+    path = Path(path)
+    last: dict[int, int] = {}
+    with open(path, encoding="utf-8", newline="") as f:
+        for number, line in enumerate(f):
+            run = line.partition(",")[0]
+            if number and run.isdigit() and int(run) in lines:
+                last[int(run)] = number
+    with open(path, encoding="utf-8", newline="") as f, atomic_text(path, newline="") as out:
+        for number, line in enumerate(f):
+            run = line.partition(",")[0]
+            if number and run.isdigit() and last.get(int(run)) == number:
+                line = lines[int(run)]
+            out.write(line)

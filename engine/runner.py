@@ -38,8 +38,9 @@ from engine.experiment import (
     experiment_warnings,
     read_experiment,
 )
-from engine.records import RowSample, TrajectoryWriter, write_trajectories_csv
-from engine.training import History
+from engine.records import RowSample, TrajectoryWriter, replace_last_rows, write_trajectories_csv
+from engine.records import _lines as record_lines
+from engine.training import History, Trainer
 
 CSV_NAME = "trajectories.csv"
 PARAMS_NAME = "params.npz"  # a network's final weights, every run (the contract's names)
@@ -226,6 +227,11 @@ def main(
     finally:
         progress.close()
 
+    try:
+        _pinpoint_divergences(built, history, out / CSV_NAME)
+    except OSError as exc:
+        print(f"{out / CSV_NAME}: cannot write ({_os_reason(exc)})", file=sys.stderr)
+        return 1
     for run, label in enumerate(history.labels):
         if history.diverged_at[run] >= 0:
             print(f"run {run} {label!r} diverged at step {int(history.diverged_at[run])}")
@@ -251,6 +257,46 @@ def main(
         names = ", ".join(p.name for p in written)
         print(f"wrote {names} to {out}; final loss: {_final_losses(history)}")
     return 0
+
+
+def _pinpoint_divergences(built: Built, history: History, csv_path: Path) -> None:
+    """The step each diverged run of a 2-parameter problem diverged at, where rows are
+    recorded every ``record_every`` > 1 steps: divergence is judged on the recorded rows,
+    so it was found at the first recorded row after it. The run is trained again alone up
+    to that row with every step recorded (a run's numbers don't depend on the others: its
+    batches and noise are keyed by what they are for and by step), and its last CSV row
+    becomes the row of the step it diverged at, as with ``record_every = 1``; the history
+    (the printed step, the figures) says that step. (A network's divergence is judged where
+    its full splits are evaluated: left as it is.)"""
+    trainer = built.trainer
+    diverged = np.flatnonzero(history.diverged_at >= 0)
+    if trainer.record_every == 1 or built.problem.carries_buffers or not len(diverged):
+        return
+    lines = {}
+    for run in diverged.tolist():
+        found_at = int(history.diverged_at[run])
+        alone = Trainer(
+            trainer.problem,
+            [trainer.runs[run]],
+            found_at,
+            seed=trainer.seed,
+            gradient_noise=trainer.gradient_noise,
+            record_every=1,
+            diagnostics=False,
+            window=True,  # (one window of rows at a time: the memory of a long run stays small)
+        )
+        h = alone.history
+        while h.diverged_at[0] < 0 and not alone.done:
+            alone.advance(CHUNK)
+            h = alone.history
+        at = int(h.diverged_at[0])
+        if not 0 <= at <= found_at:  # (not expected: the replay is the same training)
+            continue
+        row = np.array([int(np.searchsorted(h.step[: h.count], at))])  # (in this window)
+        lines[run] = record_lines(run, history.labels[run], h, row, column=0)
+        history.diverged_at[run] = at
+    if lines:
+        replace_last_rows(csv_path, lines)
 
 
 def _train_and_write(built: Built, csv_path: Path, progress: _Progress) -> History:

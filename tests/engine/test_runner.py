@@ -731,3 +731,50 @@ def test_the_contracts_template_runs_and_says_its_batch_size_does_nothing_on_a_f
     assert [w.split(": ")[2] for w in said] == [
         "runs[0].batch_size", "runs[0].accumulation_steps", "runs[0].shuffle"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [
+        '[problem]\nkind = "function"\nname = "rosenbrock"\nstart = [-1.5, 2.0]\n',
+        '[problem]\nkind = "linear_regression"\nsamples = 40\nfeature_scales = [1.0, 3.0]\n',
+    ],
+    ids=["rosenbrock", "regression"],
+)
+def test_a_divergence_between_recorded_rows_is_said_at_its_step(tmp_path, capsys, problem):
+    """With record_every = 10 a divergence was found at the next recorded row: "diverged at
+    step 10", a row of NaN there, where the loss overflowed at step 7. The runs' rows are
+    those of record_every = 1 at the recorded steps, and a diverged run's last row is its
+    row at the step it diverged at (the oracle: the same file with every step recorded)."""
+    runs = (
+        '[[runs]]\noptimizer = "sgd"\nlr = 0.001\n{batch}'
+        '[[runs]]\nlabel = "wild"\noptimizer = "sgd"\nlr = {wild}\n{batch}'
+        '[[runs]]\noptimizer = "adam"\nlr = 0.05\n{batch}'
+    )
+    regression = "regression" in problem
+    runs = runs.format(wild=1e5 if regression else 0.01,
+                       batch="batch_size = 8\n" if regression else "")  # fmt: skip
+    text = f"steps = 60\n{problem}{runs}"
+    every = write(tmp_path, text, "every.toml")
+    sparse = write(tmp_path, "record_every = 10\n" + text, "sparse.toml")
+    assert runner.main([str(every), "--out", str(tmp_path / "a"), "--no-plots"]) == 0
+    said_every = capsys.readouterr().out
+    assert runner.main([str(sparse), "--out", str(tmp_path / "b"), "--no-plots"]) == 0
+    said_sparse = capsys.readouterr().out
+    header, all_rows = read_csv(tmp_path / "a" / "trajectories.csv")
+    _, rows = read_csv(tmp_path / "b" / "trajectories.csv")
+    diverged = [line for line in said_every.splitlines() if "diverged at step" in line]
+    assert len(diverged) == 1
+    assert "'wild'" in diverged[0]
+    assert diverged[0] in said_sparse  # the same step said
+    at = int(diverged[0].rsplit(" ", 1)[1])
+    assert at % 10 != 0  # (between two recorded rows)
+    for run in ("0", "1", "2"):
+        mine = [r for r in rows if r["run"] == run]
+        theirs = [r for r in all_rows if r["run"] == run]
+        last = int(theirs[-1]["step"])
+        wanted = [r for r in theirs if int(r["step"]) % 10 == 0 or int(r["step"]) == last]
+        assert mine == wanted, run
+    wild = [r for r in rows if r["run"] == "1"]
+    assert int(wild[-1]["step"]) == at
+    assert not math.isfinite(float(wild[-1]["loss"]))
