@@ -761,7 +761,7 @@ def test_a_divergence_between_recorded_rows_is_said_at_its_step(tmp_path, capsys
     said_every = capsys.readouterr().out
     assert runner.main([str(sparse), "--out", str(tmp_path / "b"), "--no-plots"]) == 0
     said_sparse = capsys.readouterr().out
-    header, all_rows = read_csv(tmp_path / "a" / "trajectories.csv")
+    _, all_rows = read_csv(tmp_path / "a" / "trajectories.csv")
     _, rows = read_csv(tmp_path / "b" / "trajectories.csv")
     diverged = [line for line in said_every.splitlines() if "diverged at step" in line]
     assert len(diverged) == 1
