@@ -160,6 +160,14 @@ class _Run(_Strict):
     schedule: ScheduleModel = Field(default_factory=ScheduleModel)  # type: ignore[valid-type]
     start: FinitePair | None = None
 
+    @field_validator("label")
+    @classmethod
+    def _one_line(cls, label: str | None) -> str | None:
+        # a label is a CSV field, a legend entry and a table row: one line
+        if label is not None and ("\n" in label or "\r" in label):
+            raise ValueError("a run's label is one line (no line breaks)")
+        return label
+
     def hyperparameters(self) -> dict[str, Any]:
         """The optimizer settings given in the file (defaults are the optimizer's)."""
         given = ((p.key, getattr(self, p.key, None)) for p in parameters.OPTIMIZER_PARAMETERS)
@@ -386,18 +394,16 @@ def _type_message(kind: str, got) -> str:
     following it gives a value of the type."""
     text = f"expected {TYPE_WORDS[kind]}, got {_as_toml(got)}"
     if isinstance(got, str) and kind != "string_type":
-        if kind == "bool_type":
-            fits = got in ("true", "false")
-        else:
-            try:
-                number = int(got) if kind == "int_type" else float(got)
-                fits = math.isfinite(number)
-            except ValueError:
-                fits = False
-        if fits:
+        try:  # what TOML reads the text as, unquoted
+            meant = tomllib.loads(f"v = {got}")["v"] if "\n" not in got else None
+        except tomllib.TOMLDecodeError:
+            meant = None
+        wanted = {"bool_type": (bool,), "int_type": (int,), "float_type": (int, float)}[kind]
+        fits = isinstance(meant, wanted) and (kind == "bool_type" or not isinstance(meant, bool))
+        if fits and (isinstance(meant, bool) or math.isfinite(meant)):
             text += " (write it without the quotes)"
     elif kind == "int_type" and isinstance(got, float) and got.is_integer() and abs(got) < 1e15:
-        text += f" (write {int(got)}, without the decimal point)"
+        text += f" (write {int(got)})"
     return text
 
 

@@ -118,6 +118,16 @@ class _Progress:
             return
         self._show(f"writing {name} ({int(100 * fraction)}%)", now)
 
+    def pinpointing(self, step: int, steps: int) -> None:
+        """``finding the steps where runs diverged: step 700/1000 (70%)`` (the replay)."""
+        now = time.monotonic()
+        if not self.enabled or now - self.start < PROGRESS_AFTER_S:
+            return
+        if now - self.last < PROGRESS_EVERY_S and step < steps:
+            return
+        text = f"finding the steps where runs diverged: step {step}/{steps}"
+        self._show(f"{text} ({100 * step // max(steps, 1)}%)", now)
+
     def _show(self, text: str, now: float) -> None:
         self.last = now
         if self.tty:
@@ -228,10 +238,9 @@ def main(
         progress.close()
 
     try:
-        _pinpoint_divergences(built, history, out / CSV_NAME)
-    except OSError as exc:
-        print(f"{out / CSV_NAME}: cannot write ({_os_reason(exc)})", file=sys.stderr)
-        return 1
+        _pinpoint_divergences(built, history, out / CSV_NAME, progress)
+    finally:
+        progress.close()
     for run, label in enumerate(history.labels):
         if history.diverged_at[run] >= 0:
             print(f"run {run} {label!r} diverged at step {int(history.diverged_at[run])}")
@@ -259,44 +268,61 @@ def main(
     return 0
 
 
-def _pinpoint_divergences(built: Built, history: History, csv_path: Path) -> None:
+def _pinpoint_divergences(
+    built: Built, history: History, csv_path: Path, progress: _Progress | None = None
+) -> None:
     """The step each diverged run of a 2-parameter problem diverged at, where rows are
     recorded every ``record_every`` > 1 steps: divergence is judged on the recorded rows,
-    so it was found at the first recorded row after it. The run is trained again alone up
-    to that row with every step recorded (a run's numbers don't depend on the others: its
-    batches and noise are keyed by what they are for and by step), and its last CSV row
-    becomes the row of the step it diverged at, as with ``record_every = 1``; the history
-    (the printed step, the figures) says that step. (A network's divergence is judged where
-    its full splits are evaluated: left as it is.)"""
+    so it was found at the first recorded row after it. The training is replayed (every
+    run, as it was batched: the same arithmetic, bit for bit) up to the last such row with
+    every step recorded, one window at a time; each diverged run's last CSV row becomes the
+    row of the step it diverged at, as with ``record_every = 1``, and the history (the
+    printed step) says that step. Where the CSV can't be written again (a full disk), a
+    warning says so and the file stays as it was, complete. (A network's divergence is
+    judged where its full splits are evaluated: left as it is.)"""
     trainer = built.trainer
-    diverged = np.flatnonzero(history.diverged_at >= 0)
-    if trainer.record_every == 1 or built.problem.carries_buffers or not len(diverged):
+    found = {int(r): int(history.diverged_at[r]) for r in np.flatnonzero(history.diverged_at >= 0)}
+    if trainer.record_every == 1 or built.problem.carries_buffers or not found:
         return
-    lines = {}
-    for run in diverged.tolist():
-        found_at = int(history.diverged_at[run])
-        alone = Trainer(
-            trainer.problem,
-            [trainer.runs[run]],
-            found_at,
-            seed=trainer.seed,
-            gradient_noise=trainer.gradient_noise,
-            record_every=1,
-            diagnostics=False,
-            window=True,  # (one window of rows at a time: the memory of a long run stays small)
-        )
-        h = alone.history
-        while h.diverged_at[0] < 0 and not alone.done:
-            alone.advance(CHUNK)
-            h = alone.history
-        at = int(h.diverged_at[0])
-        if not 0 <= at <= found_at:  # (not expected: the replay is the same training)
-            continue
-        row = np.array([int(np.searchsorted(h.step[: h.count], at))])  # (in this window)
-        lines[run] = record_lines(run, history.labels[run], h, row, column=0)
-        history.diverged_at[run] = at
-    if lines:
+    last = max(found.values())
+    replay = Trainer(
+        trainer.problem,
+        trainer.runs,
+        last,
+        seed=trainer.seed,
+        gradient_noise=trainer.gradient_noise,
+        record_every=1,
+        diagnostics=False,
+        window=True,  # (one window of rows at a time: the memory of a long run stays small)
+    )
+    lines, exact = {}, {}
+    while True:
+        h = replay.history
+        for run in [r for r in found if r not in lines]:
+            at = int(h.diverged_at[run])
+            if 0 <= at <= found[run]:  # found in this window: its row is here
+                row = np.array([int(np.searchsorted(h.step[: h.count], at))])
+                lines[run] = record_lines(run, history.labels[run], h, row)
+                exact[run] = at
+        if len(lines) == len(found) or replay.done:
+            break
+        replay.advance(CHUNK)
+        if progress is not None:
+            progress.pinpointing(replay.step, last)
+    if not lines:
+        return
+    try:
         replace_last_rows(csv_path, lines)
+    except OSError as exc:
+        print(
+            f"warning: {csv_path}: the rows of the steps where runs diverged could not be "
+            f"written ({_os_reason(exc)}); a diverged run's last row is the first recorded "
+            "row after its divergence",
+            file=sys.stderr,
+        )
+        return
+    for run, at in exact.items():
+        history.diverged_at[run] = at
 
 
 def _train_and_write(built: Built, csv_path: Path, progress: _Progress) -> History:

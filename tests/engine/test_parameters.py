@@ -266,7 +266,7 @@ RANGE_MESSAGES = [
     ("lr_quoted.toml", 'runs[0].lr: expected a number, got "0.1" (write it without the quotes)'),
     (
         "steps_decimal.toml",
-        "steps: expected a whole number, got 300.0 (write 300, without the decimal point)",
+        "steps: expected a whole number, got 300.0 (write 300)",
     ),
     ("mlp_batch_norm_yes.toml", 'problem.batch_norm: expected true or false, got "yes"'),
 ]

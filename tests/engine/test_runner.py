@@ -397,8 +397,12 @@ def test_progress_continues_while_the_csv_is_put_together(tmp_path, capsys, monk
     exp = write(tmp_path, STREAMED)
     assert runner.main([str(exp), "--out", str(tmp_path / "o"), "--no-plots"]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert err[-1] == "writing trajectories.csv (100%)"
+    assert "writing trajectories.csv (100%)" in err
     assert any(line.startswith("step 400/400") for line in err)
+    # (a run of the file diverges between recorded rows: the replay that finds its step
+    # says so after the CSV is written)
+    assert err[-1].startswith("finding the steps where runs diverged: ")
+    assert err[-1].endswith("(100%)")
 
 
 # ---- options -------------------------------------------------------------------------------
@@ -778,3 +782,55 @@ def test_a_divergence_between_recorded_rows_is_said_at_its_step(tmp_path, capsys
     wild = [r for r in rows if r["run"] == "1"]
     assert int(wild[-1]["step"]) == at
     assert not math.isfinite(float(wild[-1]["loss"]))
+
+
+def _regression_pair(tmp_path, record_every):
+    """Two full-batch runs in one lane (their gradients one batched product, whose rounding
+    depends on the runs in it); the second diverges at step 174."""
+    text = (
+        f"steps = 300\nrecord_every = {record_every}\n"
+        '[problem]\nkind = "linear_regression"\nsamples = 57\nfeature_scales = [1, 10]\n'
+        '[[runs]]\nlabel = "small"\nlr = 0.001\n[[runs]]\nlabel = "big"\nlr = 0.045\n'
+    )
+    return write(tmp_path, text, f"pair{record_every}.toml")
+
+
+def test_the_row_a_divergence_is_said_at_is_the_batched_runs_own(tmp_path, capsys):
+    """The replay trains every run as it was batched: a run replayed alone differed from
+    the batched one in its last digits (w1 3.308254998415888e+151 against ...893e+151)."""
+    for k in (1, 10):
+        out = tmp_path / f"o{k}"
+        assert runner.main([str(_regression_pair(tmp_path, k)), "--out", str(out),
+                            "--no-plots"]) == 0  # fmt: skip
+        assert "run 1 'big' diverged at step 174" in capsys.readouterr().out
+    every = read_csv(tmp_path / "o1" / "trajectories.csv")[1]
+    sparse = read_csv(tmp_path / "o10" / "trajectories.csv")[1]
+    assert [r for r in sparse if r["run"] == "1"][-1] == [r for r in every if r["run"] == "1"][-1]
+    assert [r for r in sparse if r["run"] == "1"][-1]["step"] == "174"
+
+
+def test_a_full_disk_leaves_the_csv_whole_and_says_so(tmp_path, capsys, monkeypatch):
+    """Writing the CSV again for the divergence's row needs room for a second copy: where
+    there is none, a warning says so, the file stays as written (complete), the step said
+    is the recorded row's, and the exit status stays 0."""
+    from engine import records
+
+    def full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runner, "replace_last_rows", full)
+    out = tmp_path / "o"
+    assert runner.main([str(_regression_pair(tmp_path, 10)), "--out", str(out),
+                        "--no-plots"]) == 0  # fmt: skip
+    said = capsys.readouterr()
+    assert "run 1 'big' diverged at step 180" in said.out
+    assert "could not be written (No space left on device)" in said.err
+    rows = read_csv(out / "trajectories.csv")[1]
+    assert [r["step"] for r in rows if r["run"] == "1"][-1] == "180"
+    assert records.replace_last_rows is not full  # (only the runner's name was patched)
+
+
+def test_a_runs_label_is_one_line(tmp_path, capsys):
+    path = write(tmp_path, '[[runs]]\nlabel = "two\\nlines"\noptimizer = "sgd"\n')
+    assert runner.main([str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "runs[0].label: a run's label is one line (no line breaks)" in capsys.readouterr().err
