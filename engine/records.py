@@ -89,7 +89,7 @@ def write_trajectories_csv(history: History, path: str | os.PathLike) -> Path:
             rows = history.rows_of(run)
             for first in range(0, rows, LINES_AT_ONCE):
                 block = np.arange(first, min(first + LINES_AT_ONCE, rows))
-                f.write(_lines(run, label, history, block))
+                f.write(run_lines(run, label, history, block))
     return path
 
 
@@ -106,15 +106,11 @@ def _label_field(label: str) -> str:
     return text.getvalue()
 
 
-def _lines(
-    run: int, label: str, history: History, rows: np.ndarray, column: int | None = None
-) -> str:
-    """The CSV lines of ``rows`` of one run (``column`` of ``history``, ``run`` unless
-    given), exactly as ``write_trajectories_csv`` writes them (``repr`` of Python floats),
-    formatted column-wise: several times faster than a ``csv.writer`` row by row, which
-    matters for ten million rows."""
+def run_lines(run: int, label: str, history: History, rows: np.ndarray) -> str:
+    """The CSV lines of ``rows`` of one run, exactly as ``write_trajectories_csv`` writes
+    them (``repr`` of Python floats), formatted column-wise: several times faster than a
+    ``csv.writer`` row by row, which matters for ten million rows."""
     prefix = f"{run},{_label_field(label)},"
-    run = run if column is None else column
     columns = (
         history.epoch[rows, run].tolist(),
         history.lr[rows, run].tolist(),
@@ -181,7 +177,7 @@ class TrajectoryWriter:
         for run, label in enumerate(self.labels):
             rows = _rows_to_write(history, run)
             if rows.size:
-                self._spools[run].write(_lines(run, label, history, rows))
+                self._spools[run].write(run_lines(run, label, history, rows))
 
     def close(self, progress: Callable[[float], None] | None = None) -> Path:
         """Append the spooled runs (``progress(fraction)`` between them) and put the file in
@@ -309,17 +305,17 @@ class RowSample:
 
 def replace_last_rows(path: str | os.PathLike, lines: dict[int, str]) -> None:
     """In a written ``trajectories.csv``, each run ``r``'s last row replaced by ``lines[r]``
-    (one CSV line): the file read and written again line by line, atomically."""
+    (one CSV line), atomically. The file is run after run (``TrajectoryWriter``), so a run's
+    last row is the one before the next run's first, or the file's last: one pass, one line
+    held back."""
     path = Path(path)
-    last: dict[int, int] = {}
-    with open(path, encoding="utf-8", newline="") as f:
-        for number, line in enumerate(f):
-            run = line.partition(",")[0]
-            if number and run.isdigit() and int(run) in lines:
-                last[int(run)] = number
     with open(path, encoding="utf-8", newline="") as f, atomic_text(path, newline="") as out:
-        for number, line in enumerate(f):
-            run = line.partition(",")[0]
-            if number and run.isdigit() and last.get(int(run)) == number:
-                line = lines[int(run)]
-            out.write(line)
+        out.write(f.readline())  # the header
+        held, held_run = None, None
+        for line in f:
+            run = int(line.partition(",")[0])
+            if held is not None:
+                out.write(lines.get(held_run, held) if run != held_run else held)
+            held, held_run = line, run
+        if held is not None:
+            out.write(lines.get(held_run, held))

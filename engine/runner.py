@@ -38,8 +38,13 @@ from engine.experiment import (
     experiment_warnings,
     read_experiment,
 )
-from engine.records import RowSample, TrajectoryWriter, replace_last_rows, write_trajectories_csv
-from engine.records import _lines as record_lines
+from engine.records import (
+    RowSample,
+    TrajectoryWriter,
+    replace_last_rows,
+    run_lines,
+    write_trajectories_csv,
+)
 from engine.training import History, Trainer
 
 CSV_NAME = "trajectories.csv"
@@ -102,31 +107,26 @@ class _Progress:
         self.shown = False
 
     def __call__(self, step: int, steps: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self.start < PROGRESS_AFTER_S:
-            return
-        if now - self.last < PROGRESS_EVERY_S and step < steps:
-            return
-        self._show(f"step {step}/{steps} ({100 * step // steps}%)", now)
+        self._report(step >= steps, lambda: f"step {step}/{steps} ({100 * step // steps}%)")
 
     def writing(self, name: str, fraction: float) -> None:
         """``writing trajectories.csv (40%)``: appending the runs after training."""
-        now = time.monotonic()
-        if not self.enabled or now - self.start < PROGRESS_AFTER_S:
-            return
-        if now - self.last < PROGRESS_EVERY_S and fraction < 1:
-            return
-        self._show(f"writing {name} ({int(100 * fraction)}%)", now)
+        self._report(fraction >= 1, lambda: f"writing {name} ({int(100 * fraction)}%)")
 
     def pinpointing(self, step: int, steps: int) -> None:
         """``finding the steps where runs diverged: step 700/1000 (70%)`` (the replay)."""
+        text = f"finding the steps where runs diverged: step {step}/{steps}"
+        self._report(step >= steps, lambda: f"{text} ({100 * step // max(steps, 1)}%)")
+
+    def _report(self, finished: bool, text: Callable[[], str]) -> None:
+        """``text()`` shown once a run has taken a second, at most every PROGRESS_EVERY_S
+        (the last report of a stage always)."""
         now = time.monotonic()
         if not self.enabled or now - self.start < PROGRESS_AFTER_S:
             return
-        if now - self.last < PROGRESS_EVERY_S and step < steps:
+        if now - self.last < PROGRESS_EVERY_S and not finished:
             return
-        text = f"finding the steps where runs diverged: step {step}/{steps}"
-        self._show(f"{text} ({100 * step // max(steps, 1)}%)", now)
+        self._show(text(), now)
 
     def _show(self, text: str, now: float) -> None:
         self.last = now
@@ -302,7 +302,7 @@ def _pinpoint_divergences(
             at = int(h.diverged_at[run])
             if 0 <= at <= found[run]:  # found in this window: its row is here
                 row = np.array([int(np.searchsorted(h.step[: h.count], at))])
-                lines[run] = record_lines(run, history.labels[run], h, row)
+                lines[run] = run_lines(run, history.labels[run], h, row)
                 exact[run] = at
         if len(lines) == len(found) or replay.done:
             break

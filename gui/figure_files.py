@@ -193,11 +193,10 @@ def final_off_plane(built) -> list[tuple[float, float, float]] | None:
     if plane is None or trainer is None:
         return None
     final, _ = trainer.final_state()
-    states = np.asarray(final, float)[None]
-    if trainer.snapshots is not None:
-        states = np.concatenate([np.asarray(trainer.snapshots.view()[1], float), states])
-    _, distance, norm = project_states(plane, states)
+    _, distance, norm = project_states(plane, np.asarray(final)[None])  # (1, R)
+    if trainer.snapshots is not None:  # (projected as they are: no copy of the reservoir)
+        norm = np.concatenate([project_states(plane, trainer.snapshots.view()[1])[2], norm])
     return [
-        (float(distance[-1, run]), float(norm[-1, run]), path_scale(norm[:, run]))
-        for run in range(states.shape[1])
+        (float(distance[0, run]), float(norm[-1, run]), path_scale(norm[:, run]))
+        for run in range(norm.shape[1])
     ]
