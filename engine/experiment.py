@@ -159,6 +159,9 @@ class _Run(_Strict):
     # Optimizer hyperparameters and minibatch settings come from the registry (below)
     schedule: ScheduleModel = Field(default_factory=ScheduleModel)  # type: ignore[valid-type]
     start: FinitePair | None = None
+    # a network's run: false trains it without the problem's batch norm (the two compared on
+    # one set of curves and one plane); None: as the problem says (see ``check_batch_norm``)
+    batch_norm: bool | None = Field(None, description=parameters.REGISTRY["batch_norm"].label)
 
     @field_validator("label")
     @classmethod
@@ -308,6 +311,19 @@ class Experiment(_Strict):
     record_every: int = Field(1, ge=1)
     problem: ProblemModel = Field(default_factory=FunctionProblemModel)
     runs: list[RunModel] = Field(default_factory=lambda: [RunModel()], min_length=1)
+
+    def run_normalizes(self, i: int) -> bool:
+        """Whether run ``i`` trains with batch norm (a network's, with a hidden layer)."""
+        spec = self.problem
+        if not (isinstance(spec, MLPProblemModel) and spec.batch_norm and spec.hidden):
+            return False
+        return self.runs[i].batch_norm is not False
+
+    @property
+    def batch_norm_per_run(self) -> bool:
+        """Batch norm is on for some runs and off for others (a switchable network)."""
+        on = {self.run_normalizes(i) for i in range(len(self.runs))}
+        return len(on) == 2
 
     def to_toml(self) -> str:
         # only what applies (no condition on Himmelblau, no schedule fields of other kinds):
@@ -468,6 +484,7 @@ def parse_experiment(data: dict, source: str = "<experiment>") -> Experiment:
             run.full_hyperparameters()
         except HyperparameterError as exc:
             raise ExperimentError(f"{source}: runs[{i}].{exc.key}: {exc.detail}") from None
+    check_batch_norm(experiment, source)
     rows = recorded_rows(experiment.steps, experiment.record_every)
     runs = len(experiment.runs)
     if rows * runs > MAX_RECORDED_ROWS:
@@ -484,6 +501,24 @@ def parse_experiment(data: dict, source: str = "<experiment>") -> Experiment:
         batches = [run.batch_size or 1 for run in experiment.runs]
         check_network_size([1, *spec.hidden, 2], spec.batch_norm, batches, source, exact=False)
     return experiment
+
+
+def check_batch_norm(experiment: Experiment, source: str) -> None:
+    """A run's ``batch_norm`` is a network's, and turns the problem's batch norm off (a run
+    can't add batch norm to a network that has none: its settings live in [problem])."""
+    spec = experiment.problem
+    for i, run in enumerate(experiment.runs):
+        if run.batch_norm is None:
+            continue
+        if not isinstance(spec, MLPProblemModel):
+            raise ExperimentError(
+                f'{source}: runs[{i}].batch_norm: applies to networks (kind = "mlp") only'
+            )
+        if run.batch_norm and not spec.batch_norm:
+            raise ExperimentError(
+                f"{source}: runs[{i}].batch_norm: true needs batch_norm = true in [problem]; "
+                "a run can only turn the network's batch norm off (batch_norm = false)"
+            )
 
 
 def check_network_size(
@@ -533,6 +568,8 @@ def experiment_warnings(experiment: Experiment, training_examples: int | None = 
     if batch_norm:  # (no hidden layer: no batch norm)
         n = training_examples
         for i, run in enumerate(experiment.runs):
+            if not experiment.run_normalizes(i):
+                continue
             b = run.batch_size
             if b == 1:
                 found.append(
@@ -819,6 +856,7 @@ def build_network(
             bn_eps=spec.bn_eps,
             xp=backend.xp,
             dtype=backend.dtype,
+            switchable=experiment.batch_norm_per_run,
         )
     except ValueError as exc:
         raise ExperimentError(f"{source}: problem: {exc}") from None
@@ -858,6 +896,7 @@ def run_specs(experiment: Experiment) -> list[RunSpec]:
                 batch=batch,
                 schedule=run.schedule.to_schedule(experiment.steps),
                 start=run.start,
+                batch_norm=run.batch_norm is not False,
             )
         )
     return specs

@@ -318,6 +318,10 @@ def mlp_grid_loss(
     buffers = np.asarray(buffers.get() if hasattr(buffers, "get") else buffers, float)
     _check_grid_inputs(model, vectors, buffers, x_host, y_host)
     buffers = buffers.reshape(-1)
+    if model.switchable and not model.normalizes(buffers):
+        # a run without batch norm: its network is the one without, on the Linear pieces
+        vectors = vectors[:, model.plain_columns()]
+        model, buffers = model.without_batch_norm(), np.zeros(0)
     # the examples in class order: each class's logits are then one slice of the block
     order = np.argsort(y_host, kind="stable")
     x_host, y_host = x_host[order], y_host[order]
@@ -548,6 +552,11 @@ def interpolation_losses(
             )
     points = (1 - ts)[:, None] * p0 + ts[:, None] * p1
     b0 = np.asarray(buffers, float).reshape(-1)
+    if buffers1 is not None and model.normalizes(b0) != model.normalizes(buffers1):
+        raise ValueError(
+            "one run has batch norm and the other not: they are two different networks, "
+            "and no line of one network's weights joins them"
+        )
     if buffers1 is None:
         line_buffers = np.broadcast_to(b0, (len(ts), b0.size))
     else:

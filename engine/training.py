@@ -61,6 +61,8 @@ class RunSpec:
     batch: BatchConfig | None = None  # None: the whole training set (or no data)
     schedule: Schedule = field(default_factory=Schedule)
     start: tuple[float, ...] | None = None  # None: the problem's start
+    # False: a network's run without the problem's batch norm (its switch, engine.problems.mlp)
+    batch_norm: bool = True
 
     def rates(self, steps: int) -> np.ndarray:
         return self.schedule.rates(self.lr, steps)
@@ -72,7 +74,10 @@ class RunSpec:
         """Everything that decides the run's path (not its label), hashable."""
         start = None if self.start is None else tuple(self.start)
         hyper = tuple(sorted(self.hyper.items()))
-        return (self.optimizer, self.convention, self.lr, hyper, self.batch, self.schedule, start)
+        return (
+            self.optimizer, self.convention, self.lr, hyper, self.batch, self.schedule, start,
+            self.batch_norm,
+        )  # fmt: skip
 
 
 def record_steps(steps: int, record_every: int) -> np.ndarray:
@@ -558,7 +563,7 @@ class Trainer:
         for lane in self._lanes:
             for unit in lane.units:
                 if problem.carries_buffers:
-                    unit.buffers = problem.initial_buffers(len(unit.runs))
+                    unit.buffers = problem.initial_buffers([s.batch_norm for s in unit.specs])
                     unit.buffer_records.append(unit.buffers)
                 unit.records.append(
                     _Record(unit.params, unit.params, unit.state, 0, unit.lr_host[0], None, None)

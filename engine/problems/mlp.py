@@ -26,6 +26,15 @@ and its backward, with g = ∂L/∂y:  ∂γ = Σ g ẑ,  ∂β = Σ g,
 ``∂z = γ/√(σ² + ε) · (g − ∂β/B − ẑ·∂γ/B)``. Evaluation mode uses the running statistics, which
 makes batch norm a per-channel affine map. With B = 1 every ẑ is 0: each activation is β
 (PyTorch refuses that batch; here it is allowed, for the lesson, and the caller warns).
+
+Batch norm per run (``switchable``): an experiment may train some runs of a batch-norm
+network without it (``batch_norm = false`` in a run), to compare the two on the same curves
+and plane. Every run then has the batch-norm layout, and one more buffer, ``batch_norm.on``
+(1 or 0): a run whose switch is 0 skips every normalization (its layer output is z itself,
+its γ and β get no gradient and its running statistics stay as they started). The switch is
+a buffer because buffers go wherever a run's state goes (an evaluation, a slice, a decision
+boundary); it is never written to a weights file, nor are a switched-off run's batch-norm
+arrays. A network without the switch computes exactly what it did before it existed.
 """
 
 from __future__ import annotations
@@ -118,7 +127,11 @@ class Layout:
         return flat[..., e.offset : e.stop].reshape((*flat.shape[:-1], *e.shape))
 
 
-def _build_layout(widths: list[int], batch_norm: bool) -> Layout:
+#: the buffer that says whether a run of a switchable network normalizes (1) or not (0)
+SWITCH = "batch_norm.on"
+
+
+def _build_layout(widths: list[int], batch_norm: bool, switchable: bool = False) -> Layout:
     entries = []
     p = q = 0
     for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
@@ -133,6 +146,8 @@ def _build_layout(widths: list[int], batch_norm: bool) -> Layout:
             for name in (f"bn{i}.running_mean", f"bn{i}.running_var"):
                 entries.append(Entry(name, (fan_out,), q, False))
                 q += fan_out
+    if batch_norm and switchable and len(widths) > 2:
+        entries.append(Entry(SWITCH, (1,), q, False))
     return Layout(tuple(entries))
 
 
@@ -198,7 +213,10 @@ class MLP:
         bn_eps: float = 1e-5,
         xp=np,
         dtype=np.float32,
+        switchable: bool = False,
     ):
+        """``switchable``: batch norm can be off for some runs (``SWITCH``, in the module's
+        docstring); only with ``batch_norm``."""
         for key, value, least in (("n_inputs", n_inputs, 1), ("n_classes", n_classes, 2)):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{key} must be an integer ≥ {least}, got {value!r}")
@@ -224,7 +242,12 @@ class MLP:
         self.bn_eps = float(bn_eps)
         self.xp = xp
         self.dtype = np.dtype(dtype)
-        self.layout = _build_layout(self.widths, self.batch_norm)
+        self.switchable = self.batch_norm and bool(switchable)
+        self.layout = _build_layout(self.widths, self.batch_norm, self.switchable)
+        self._switch = None
+        if self.switchable:
+            e = self.layout[SWITCH]
+            self._switch = slice(e.offset, e.stop)
         self.n_params = self.layout.n_params
         self.n_buffers = self.layout.n_buffers
         self._layers = [self._layer(i) for i in range(len(self.widths) - 1)]
@@ -270,7 +293,7 @@ class MLP:
         PyTorch's default ``nn.Linear`` initialization: kaiming-uniform with a = √5 for the
         weight, which is U(−1/√in, 1/√in), and the same bound for the bias; drawn from the
         seed's initialization stream layer by layer, weight then bias. Batch norm starts at
-        γ = 1, β = 0, running mean 0 and running variance 1.
+        γ = 1, β = 0, running mean 0 and running variance 1 (and switched on).
         """
         rng = host_rng(seed, STREAM_INIT)
         params = np.empty(self.n_params)
@@ -281,7 +304,7 @@ class MLP:
                 params[e.offset : e.stop] = rng.uniform(-bound, bound, e.size)
             else:
                 target = params if e.trainable else buffers
-                fill = 1.0 if e.name.endswith((".weight", ".running_var")) else 0.0
+                fill = 1.0 if e.name.endswith((".weight", ".running_var", ".on")) else 0.0
                 target[e.offset : e.stop] = fill
         return params, buffers
 
@@ -435,6 +458,8 @@ class MLP:
         # the minibatch as (in, B), contiguous: the first product's operand for every run,
         # made once (a transposed view would cost BLAS as much again as the product)
         a = xp.ascontiguousarray(x.T)
+        # a switchable network's runs that normalize: (R, 1, 1) booleans
+        on = None if self._switch is None else buffers[:, self._switch, None] > 0.5
         for i, layer in enumerate(self._layers):
             if should_stop is not None:  # (a training step has none: not even this call)
                 stop_if_asked(should_stop)
@@ -448,26 +473,33 @@ class MLP:
                 return z, cache
             bn = None
             if self.batch_norm:
-                z, bn = self._batch_norm(params, buffers, z, layer, train, new_buffers, stats)
+                z, bn = self._batch_norm(params, buffers, z, layer, train, new_buffers, stats, on)
             a = self._activate(z)
             cache.append((a, bn))
         raise AssertionError("unreachable: the last layer returns")
 
-    def _batch_norm(self, params, buffers, z, layer, train, new_buffers, stats=None):
+    def _batch_norm(self, params, buffers, z, layer, train, new_buffers, stats=None, on=None):
+        """Batch norm of ``z`` and what its backward pass needs; ``on`` (a switchable
+        network's, ``(R, 1, 1)``): the runs that normalize; the others get ``z`` back."""
         xp = self.xp
         if train:
             per_example = 1 / z.shape[2]
             mean = self._sum_over_batch(z) * per_example
             centred = z - mean[:, :, None]
             var = self._sum_over_batch(centred * centred) * per_example
-            if stats is not None:
-                stats.append((mean, var))
+            if stats is not None:  # (a run without batch norm has no batch statistics)
+                stats.append((mean, var) if on is None else _where_on(xp, on, mean, var))
             m = self.bn_momentum
             # B/(B − 1) makes the running variance unbiased; a batch of one has σ² = 0
             unbiased = 1 / (1 - per_example) if per_example < 1 else 1.0
             rm, rv = layer.running_mean, layer.running_var
-            new_buffers[:, rm] = buffers[:, rm] * (1 - m) + mean * m
-            new_buffers[:, rv] = buffers[:, rv] * (1 - m) + var * (m * unbiased)
+            new_mean = buffers[:, rm] * (1 - m) + mean * m
+            new_var = buffers[:, rv] * (1 - m) + var * (m * unbiased)
+            if on is not None:  # the others' running statistics stay as they are
+                new_mean = xp.where(on[:, :, 0], new_mean, buffers[:, rm])
+                new_var = xp.where(on[:, :, 0], new_var, buffers[:, rv])
+            new_buffers[:, rm] = new_mean
+            new_buffers[:, rv] = new_var
         else:
             centred = z - buffers[:, layer.running_mean, None]
             var = buffers[:, layer.running_var]
@@ -475,7 +507,10 @@ class MLP:
         z_hat = centred * inv_std
         gamma = params[:, layer.gamma, None]
         scale = gamma * inv_std
-        return z_hat * gamma + params[:, layer.beta, None], (z_hat, scale)
+        out = z_hat * gamma + params[:, layer.beta, None]
+        if on is not None:
+            out = xp.where(on, out, z)
+        return out, (z_hat, scale, on)
 
     def _activate(self, z):
         """The activation of ``z``, written into ``z`` (a fresh array of the layer's: nothing
@@ -560,10 +595,17 @@ class MLP:
         return grads
 
     def _batch_norm_grad(self, grads, dy, bn, layer, train):
-        z_hat, scale = bn  # scale = γ/√(σ² + ε), batch or running σ²
+        z_hat, scale, on = bn  # scale = γ/√(σ² + ε), batch or running σ²
+        xp = self.xp
+        if on is not None:  # a run without batch norm: ∂z = ∂y, no gradient for γ, β
+            passed = dy.copy()
+            dz = self._batch_norm_grad(grads, dy, (z_hat, scale, None), layer, train)
+            for piece in (layer.gamma, layer.beta):
+                grads[:, piece] = xp.where(on[:, :, 0], grads[:, piece], 0)
+            return xp.where(on, dz, passed)
         ones = self._ones(dy.shape[2])
-        d_beta = self.xp.matmul(dy, ones, out=grads[:, layer.beta])
-        d_gamma = self.xp.matmul(dy * z_hat, ones, out=grads[:, layer.gamma])
+        d_beta = xp.matmul(dy, ones, out=grads[:, layer.beta])
+        d_gamma = xp.matmul(dy * z_hat, ones, out=grads[:, layer.gamma])
         if not train:  # running statistics are constants: an affine map per channel
             return dy * scale
         per_example = 1 / dy.shape[2]
@@ -571,6 +613,36 @@ class MLP:
         dy -= z_hat * (d_gamma * per_example)[:, :, None]
         dy *= scale
         return dy
+
+    # ---- batch norm per run ---------------------------------------------------------------
+    def normalizes(self, buffers) -> bool:
+        """Whether the run of host ``buffers (Q,)`` uses batch norm."""
+        if not self.batch_norm:
+            return False
+        return self._switch is None or bool(np.asarray(buffers)[self._switch][0] > 0.5)
+
+    def switched(self, normalizes, buffers) -> np.ndarray:
+        """Host buffers ``(R, Q)`` (a copy) with each run's switch set from ``normalizes``
+        ``(R,)`` booleans. A network that is not switchable takes only all-true."""
+        buffers = np.array(buffers, float)
+        if self._switch is not None:
+            buffers[:, self._switch] = np.asarray(normalizes, float)[:, None]
+        elif self.batch_norm and not all(normalizes):
+            raise ValueError("batch norm is off for some runs: the network must be switchable")
+        return buffers
+
+    def without_batch_norm(self) -> MLP:
+        """The same network without batch norm (what a switched-off run computes)."""
+        return MLP(
+            self.widths[0], self.hidden, self.widths[-1], self.activation,
+            xp=self.xp, dtype=self.dtype,
+        )  # fmt: skip
+
+    def plain_columns(self) -> np.ndarray:
+        """Where ``without_batch_norm()``'s parameters sit in this network's ``(P,)``."""
+        return np.concatenate(
+            [np.arange(e.offset, e.stop) for e in self.layout.params if e.name.startswith("linear")]
+        )
 
     # ---- weights files -------------------------------------------------------------------
     def load_weights(self, path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -592,6 +664,9 @@ class MLP:
         buffers = np.empty(self.n_buffers)
         with archive:
             for e in self.layout.entries:
+                if e.name == SWITCH:  # not a weights file's: every run starts switched on
+                    buffers[e.offset : e.stop] = 1.0
+                    continue
                 if e.name not in archive.files:
                     raise WeightsError(
                         f"weights file {path} lacks array {e.name!r} of shape {e.shape}"
@@ -625,9 +700,13 @@ class MLP:
         return params, buffers
 
     def weights_dict(self, params, buffers, prefix: str = "") -> dict[str, np.ndarray]:
-        """One run's ``(P,)`` and ``(Q,)`` arrays by name (host NumPy, float64 kept as is)."""
+        """One run's ``(P,)`` and ``(Q,)`` arrays by name (host NumPy, float64 kept as is);
+        a run with batch norm switched off has no ``bn`` arrays (it is the network without)."""
         out = {}
+        normalizes = self.normalizes(buffers)
         for e in self.layout.entries:
+            if e.name == SWITCH or (e.name.startswith("bn") and not normalizes):
+                continue
             flat = np.asarray(params if e.trainable else buffers)
             out[prefix + e.name] = flat[e.offset : e.stop].reshape(e.shape)
         return out
@@ -642,3 +721,9 @@ class MLP:
         else:
             arrays = self.weights_dict(params, buffers)
         np.savez(path, **arrays)
+
+
+def _where_on(xp, on, mean, var):
+    """Batch statistics ``(R, H)`` with NaN for the runs that do not normalize."""
+    rows = on[:, :, 0]
+    return xp.where(rows, mean, xp.nan), xp.where(rows, var, xp.nan)

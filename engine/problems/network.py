@@ -63,7 +63,9 @@ class MLPProblem(Problem):
         if not isinstance(other, MLPProblem) or other.xp is not self.xp:
             return False
         a, b = self.model, other.model
-        settings = ("widths", "activation", "batch_norm", "bn_momentum", "bn_eps", "dtype")
+        settings = (
+            "widths", "activation", "batch_norm", "switchable", "bn_momentum", "bn_eps", "dtype"
+        )  # fmt: skip
         if any(getattr(a, key) != getattr(b, key) for key in settings):
             return False
         mine = (self.split.x_train, self.split.y_train, self.split.x_val, self.split.y_val)
@@ -101,9 +103,12 @@ class MLPProblem(Problem):
             np.broadcast_to(self.start_buffers, (runs, self.n_buffers)), dtype=self.model.dtype
         )
 
-    def initial_buffers(self, runs: int):
-        """Every run's buffers at the start: ``(R, Q)`` on the device."""
-        return self._start_buffers_for(runs)
+    def initial_buffers(self, normalizes):
+        """Every run's buffers at the start, ``(R, Q)`` on the device, from each run's
+        ``RunSpec.batch_norm`` ``(R,)`` (a switchable network's switch; else all true)."""
+        runs = len(normalizes)
+        start = np.broadcast_to(self.start_buffers, (runs, self.n_buffers))
+        return self.xp.asarray(self.model.switched(normalizes, start), dtype=self.model.dtype)
 
     def loss_and_grad(self, params):
         """Evaluation mode at the start's running statistics (for callers without buffers)."""
@@ -218,7 +223,10 @@ class MLPProblem(Problem):
         widths = "-".join(str(w) for w in self.model.widths)
         text = f"MLP {widths}: training loss (eval mode) on the runs' trajectory plane"
         if self.model.batch_norm and self.surface_buffers_of:
-            text += f"; batch norm with the running statistics of {self.surface_buffers_of}"
+            if self.model.normalizes(self.surface_buffers):
+                text += f"; batch norm with the running statistics of {self.surface_buffers_of}"
+            else:
+                text += f"; the network without batch norm, as {self.surface_buffers_of} trains"
         return text
 
     def weights(self, params, buffers) -> dict[str, np.ndarray]:
