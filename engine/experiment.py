@@ -504,17 +504,13 @@ def parse_experiment(data: dict, source: str = "<experiment>") -> Experiment:
 
 
 def check_batch_norm(experiment: Experiment, source: str) -> None:
-    """A run's ``batch_norm`` is a network's, and turns the problem's batch norm off (a run
-    can't add batch norm to a network that has none: its settings live in [problem])."""
+    """A run's ``batch_norm`` turns the network's batch norm off: a run can't add batch norm
+    to a network that has none (its settings live in [problem]). (On another problem a run's
+    ``batch_norm = false`` has no effect: a file saying it is refused, see
+    ``_refuse_keys_that_do_not_apply``; the app's edits may leave it, and saving drops it.)"""
     spec = experiment.problem
     for i, run in enumerate(experiment.runs):
-        if run.batch_norm is None:
-            continue
-        if not isinstance(spec, MLPProblemModel):
-            raise ExperimentError(
-                f'{source}: runs[{i}].batch_norm: applies to networks (kind = "mlp") only'
-            )
-        if run.batch_norm and not spec.batch_norm:
+        if run.batch_norm and isinstance(spec, MLPProblemModel) and not spec.batch_norm:
             raise ExperimentError(
                 f"{source}: runs[{i}].batch_norm: true needs batch_norm = true in [problem]; "
                 "a run can only turn the network's batch norm off (batch_norm = false)"
@@ -707,6 +703,10 @@ def _refuse_keys_that_do_not_apply(data: dict, experiment: Experiment, source: s
             words = f"the {' / '.join(where)} surface" if where else "this problem kind"
             raise ExperimentError(f"{source}: problem.{key}: applies to {words} only")
     for i, run in enumerate(data.get("runs") or []):
+        if isinstance(run, dict) and "batch_norm" in run and problem.kind != "mlp":
+            raise ExperimentError(
+                f'{source}: runs[{i}].batch_norm: applies to networks (kind = "mlp") only'
+            )
         schedule = run.get("schedule") if isinstance(run, dict) else None
         if not isinstance(schedule, dict):
             continue

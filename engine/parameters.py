@@ -956,6 +956,9 @@ def prune(data: dict[str, Any]) -> dict[str, Any]:
             del pruned["visible"]
         if pruned.get("convention") == "pytorch":
             del pruned["convention"]
+        # a run's batch norm switch says something only where it turns the network's off
+        if pruned.get("batch_norm") is not False or kind != "mlp" or not problem.get("batch_norm"):
+            pruned.pop("batch_norm", None)
         schedule = run.get("schedule", {})
         s_kind = schedule.get("kind", "constant")
         schedule = _prune_section(schedule, SCHEDULE_PARAMETERS, schedule=s_kind)

@@ -108,6 +108,8 @@ class NetworkPicture:
     path_norm: np.ndarray  # (K, R) ‖θ − origin‖, to judge the distance against
     boundary: Boundary | None = None
     interpolation: Interpolation | None = None
+    # why there is no interpolation of the runs asked for ('' while there is, or is coming)
+    interpolation_note: str = ""
     plane_serial: int = 0  # grows with every plane chosen (the coordinates change with it)
 
     def rows_to(self, head: float) -> int:
@@ -244,11 +246,18 @@ class PlaneInputs:
 
 
 def plane_inputs(
-    choice: PlaneChoice, model, states: States, current: np.ndarray, labels, seed: int
+    choice: PlaneChoice,
+    model,
+    states: States,
+    current: np.ndarray,
+    labels,
+    seed: int,
+    normalizes=None,
 ) -> tuple[PlaneInputs, str, int]:
     """What the plane ``choice`` asks for is made from (``PlaneInputs``), one line saying what
     it is, and the column whose batch norm running statistics the slice uses. ``current
-    (R, P)``: every run's current point. Raises ``ValueError`` (one line) when the plane
+    (R, P)``: every run's current point; ``normalizes`` (R,): which runs use batch norm
+    (None: all, where the network has it). Raises ``ValueError`` (one line) when the plane
     can't be made (yet)."""
     finite_runs = [c for c in range(current.shape[0]) if np.isfinite(current[c]).all()]
     if not finite_runs:
@@ -284,9 +293,13 @@ def plane_inputs(
             f"run {run_name(labels, j)} (0, 1)"
         )
     if getattr(model, "batch_norm", False):
-        text += (
-            f"; batch norm in eval mode with the running statistics of run {run_name(labels, col)}"
-        )
+        if normalizes is None or normalizes[col]:
+            text += (
+                "; batch norm in eval mode with the running statistics of run "
+                f"{run_name(labels, col)}"
+            )
+        else:  # a run of a switchable network without batch norm: its network is drawn
+            text += f"; the network without batch norm, as run {run_name(labels, col)} trains"
     return PlaneInputs(choice.kind, int(seed), arrays), text, col
 
 
@@ -441,6 +454,13 @@ def make_boundary(model, split, states: States, row: int, rect, should_stop=None
         points=np.asarray(split.x_train, float),
         labels=np.asarray(split.y_train),
     )
+
+
+MIXED_NETWORKS = (
+    "One of these runs trains with batch norm and the other without: two different "
+    "networks, with no line of one network's weights between them. Choose two runs of "
+    "one kind."
+)
 
 
 def make_interpolation(
@@ -612,6 +632,7 @@ class NetworkLive:
         self._interpolation_key = None
         self.boundary: Boundary | None = None
         self.interpolation: Interpolation | None = None
+        self.interpolation_note = ""  # why there is none of the runs asked for
         # what the plane, the slice and the interpolation were computed from: the same
         # inputs again keep them (an edit that does not touch the runs they are made of)
         self._plane_inputs: tuple | None = None  # PlaneInputs.fingerprint of ``plane``
@@ -782,6 +803,16 @@ class NetworkLive:
             runs = (0, 1) if r >= 2 else ()
         if not runs:
             return self._drop_interpolation()
+        experiment = self.built.experiment
+        note = ""
+        if experiment.run_normalizes(runs[0]) != experiment.run_normalizes(runs[1]):
+            note = MIXED_NETWORKS
+        if note or self.interpolation_note:
+            changed = note != self.interpolation_note
+            self.interpolation_note = note
+            if note:
+                self._interpolation_key = None
+                return self._drop_interpolation() or changed
         key, old = (runs, self.trainer.step), self._interpolation_key
         if old is not None and old[0] == runs and (old == key or not due):
             return False  # the same runs: again at the plane's cadence only
@@ -836,8 +867,10 @@ class NetworkLive:
         states = recorded_states(self.trainer)
         current, _ = self.trainer.final_state()
         try:
+            experiment = self.built.experiment
+            normalizes = [experiment.run_normalizes(i) for i in range(len(experiment.runs))]
             inputs, text, col = plane_inputs(
-                self.choice, self.model, states, current, self.labels, self.built.experiment.seed
+                self.choice, self.model, states, current, self.labels, experiment.seed, normalizes
             )
             fingerprint = inputs.fingerprint()
             kept = self.plane is not None and fingerprint == self._plane_inputs
@@ -947,6 +980,7 @@ class NetworkLive:
             path_norm=norm,
             boundary=self.boundary,
             interpolation=self.interpolation,
+            interpolation_note=self.interpolation_note,
             plane_serial=self.plane_serial,
         )
         return self.picture

@@ -609,13 +609,25 @@ def _digits_plain():
 
 def _digits_batch_norm():
     n = WITH_BN
+    bn, bn_m = "sgd + BN", "momentum + BN"
     return n, [
         (
-            "At step 0 both files have the same loss (2.33)",
+            "without batch norm (batch_norm = false in the run: the runs of digits_plain.toml, "
+            "the same losses to float32 rounding)",
+            None,
+            lambda r, t, get: all(
+                np.allclose(r[k].loss, get(PLAIN)[k].loss, rtol=1e-5, atol=0)
+                and not np.array_equal(r[k].loss, r[k + " + BN"].loss)
+                for k in ("sgd", "momentum")
+            ),
+        ),
+        (
+            "All four start from the same weights with the same loss (2.33)",
             None,
             lambda r, t, get: (
-                round(r["sgd"].loss[0], 2) == 2.33
-                and abs(r["sgd"].loss[0] - get(PLAIN)["sgd"].loss[0]) < 1e-4
+                round(r[bn].loss[0], 2) == 2.33
+                and all(abs(r[k].loss[0] - r[bn].loss[0]) < 1e-4 for k in r)
+                and all(r[k].params["linear0.weight"].shape == (64, 64) for k in r)
             ),
         ),
         (
@@ -623,12 +635,12 @@ def _digits_batch_norm():
             "without), accuracy 0.98 (validation 0.97)",
             "SGD 0.14 (0.20 without)",
             lambda r, t, get: (
-                round(r["sgd"].at("loss", 100), 3) == 0.435
-                and round(get(PLAIN)["sgd"].at("loss", 100), 3) == 0.690
-                and round(final(r["sgd"]), 2) == 0.14
-                and round(final(get(PLAIN)["sgd"]), 2) == 0.20
-                and round(r["sgd"].last("accuracy"), 2) == 0.98
-                and round(r["sgd"].last("val_accuracy"), 2) == 0.97
+                round(r[bn].at("loss", 100), 3) == 0.435
+                and round(r["sgd"].at("loss", 100), 3) == 0.690
+                and round(final(r[bn]), 2) == 0.14
+                and round(final(r["sgd"]), 2) == 0.20
+                and round(r[bn].last("accuracy"), 2) == 0.98
+                and round(r[bn].last("val_accuracy"), 2) == 0.97
             ),
         ),
         (
@@ -636,10 +648,10 @@ def _digits_batch_norm():
             "behind (0.019 at step 300, 0.012 without)",
             "momentum 0.019 (0.012 without)",
             lambda r, t, get: (
-                round(r["momentum"].at("loss", 25), 2) == 0.26
-                and round(get(PLAIN)["momentum"].at("loss", 25), 2) == 0.40
-                and round(final(r["momentum"]), 3) == 0.019
-                and round(final(get(PLAIN)["momentum"]), 3) == 0.012
+                round(r[bn_m].at("loss", 25), 2) == 0.26
+                and round(r["momentum"].at("loss", 25), 2) == 0.40
+                and round(final(r[bn_m]), 3) == 0.019
+                and round(final(r["momentum"]), 3) == 0.012
             ),
         ),
     ]

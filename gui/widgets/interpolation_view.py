@@ -198,7 +198,8 @@ class InterpolationView(QWidget):
         pair = (0, 1) if interpolation is None else document_pair(frame, interpolation.runs)
         self._set_runs(labels, pair)
         if interpolation is None:
-            self.placeholder.setText(NO_NETWORK if network is None else COMPUTING)
+            note = getattr(network, "interpolation_note", "")
+            self.placeholder.setText(NO_NETWORK if network is None else note or COMPUTING)
             self.stack.setCurrentWidget(self.placeholder)
             return
         self.stack.setCurrentWidget(self.graphics)

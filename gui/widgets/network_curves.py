@@ -520,6 +520,13 @@ class NetworkCurves(QWidget):
             return []
         col = frame.column(i)
         run = frame.experiment.runs[i]
+        if run.batch_norm is False:  # (the network has batch norm: some runs go without)
+            self.bn_note.setText(
+                f"Run {run.display_label!r} trains without batch norm (batch_norm = false in "
+                "the run): no statistics to show. Select a run with batch norm."
+            )
+            self.bn_stack.setCurrentIndex(1)
+            return []
         color = run_color(i, run.color)
         pale = QColor(color)
         pale.setAlpha(130)  # the batch statistic thin and pale: the running one reads on it

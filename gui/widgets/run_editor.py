@@ -114,6 +114,15 @@ class RunEditor(QWidget):
         self.accumulation = self.batch_controls["accumulation_steps"]
         self.shuffle = self.batch_controls["shuffle"]
         self.drop_last = self.batch_controls["drop_last"]
+        # a network with batch norm: this run may train without it (compared on one plane)
+        bn = registry.REGISTRY["batch_norm"]
+        self.batch_norm = QCheckBox(f"{bn.label} in this run")
+        self.batch_norm.setToolTip(
+            bn.tip + "\nUntick to train this run on the same network without batch norm\n"
+            "(the other runs keep it): the two on one set of curves and one plane."
+        )
+        self.batch_norm.toggled.connect(lambda on: self._change(batch_norm=None if on else False))
+        batch_form.addRow("", self.batch_norm)
         self.batch_form = batch_form
 
         # schedule
@@ -227,6 +236,9 @@ class RunEditor(QWidget):
         self.shuffle.setChecked(run.shuffle)
         self.drop_last.setChecked(run.drop_last)
         self.shuffle.setEnabled(not full or run.accumulation_steps > 1)
+        has_bn = problem.kind == "mlp" and problem.batch_norm and bool(problem.hidden)
+        self.batch_form.setRowVisible(self.batch_norm, has_bn)
+        self.batch_norm.setChecked(run.batch_norm is not False)
 
     def _examples(self) -> int:
         """N, the training examples of the current experiment's problem: generated data

@@ -82,6 +82,8 @@ def run_summary(run: RunModel) -> str:
             parts.append(f"{p.symbol}={value}")
     if run.schedule.kind != "constant" or run.schedule.warmup_steps:
         parts.append(SCHEDULE_KINDS[run.schedule.kind].title)
+    if run.batch_norm is False:  # a network's run without its batch norm
+        parts.append(f"no {registry.REGISTRY['batch_norm'].symbol}")
     return " ".join(parts)
 
 

@@ -260,26 +260,37 @@ RUNS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "batch-norm"])
+@pytest.mark.parametrize(
+    "batch_norm", [False, True, "per run"], ids=["plain", "batch-norm", "per-run"]
+)
 def test_every_optimizer_and_schedule_equals_torch(tmp_path, capsys, batch_norm):
     """13 runs in one file: rows (lr, eval-mode loss, accuracy, full-split gradient norm)
     and params.npz (names, shapes, values) equal PyTorch's, weight decay on every
     parameter, γ and β included; with batch norm, each micro-batch normalizes itself and
-    updates the running statistics (bn_momentum = 0.3: running = 0.7·running + 0.3·batch)."""
+    updates the running statistics (bn_momentum = 0.3: running = 0.7·running + 0.3·batch).
+    "per run": the network has batch norm and every other run turns it off
+    (`batch_norm = false`, this project's addition to the format): those runs equal
+    PyTorch's network without batch norm from the same Linear weights, the others the one
+    with it, all trained together."""
     x, y = data(N, D, C, seed=0)
     write_data(tmp_path / "data.csv", x, y)
-    model, names = torch_model(D, HIDDEN, C, "tanh", batch_norm, momentum=0.3, seed=1)
+    model, names = torch_model(D, HIDDEN, C, "tanh", bool(batch_norm), momentum=0.3, seed=1)
     np.savez(tmp_path / "init.npz", **contract_state(model, names))
-    problem = net_problem(hidden=HIDDEN, activation="tanh", batch_norm=batch_norm,
+    problem = net_problem(hidden=HIDDEN, activation="tanh", batch_norm=bool(batch_norm),
                           bn_momentum=0.3, init="init.npz")  # fmt: skip
     runs = [dict(run, shuffle=False) for run in RUNS]
+    normalizes = [bool(batch_norm)] * len(runs)
+    if batch_norm == "per run":
+        normalizes = [r % 2 == 1 for r in range(len(runs))]
+        pairs = zip(runs, normalizes, strict=True)
+        runs = [run if on else dict(run, batch_norm=False) for run, on in pairs]
     path = write_experiment(tmp_path, dict(seed=3, steps=STEPS, dtype="float64"), problem, runs)
     code, _ = run_cli(path, tmp_path / "out", capsys)
     assert code == 0
     saved = np.load(tmp_path / "out" / "params.npz")
     expected_names = set()
     for r, run in enumerate(runs):
-        model, names = torch_model(D, HIDDEN, C, "tanh", batch_norm, momentum=0.3, seed=1)
+        model, names = torch_model(D, HIDDEN, C, "tanh", normalizes[r], momentum=0.3, seed=1)
         expected = torch_rows(model, x, y, STEPS, run)
         got = as_array(rows_of(tmp_path / "out", r))
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12, err_msg=run["label"])

@@ -1,0 +1,85 @@
+"""Runs with and without batch norm in one experiment, in the app: the run editor's switch
+edits the run, the plane says which network its slice is of, the interpolation refuses a
+line between the two kinds, and the batch-norm curves say why a run without has none."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gui import network_view
+from gui.session import Session
+from gui.widgets.run_editor import RunEditor
+from gui.widgets.runs_panel import run_summary
+from tests.gui.test_session_network import DIGITS, settle, wait_for
+
+FIRST_RUN = "lr = 0.05\nbatch_size = 64\n"
+MIXED = (
+    DIGITS.replace(FIRST_RUN, FIRST_RUN + "batch_norm = false\n", 1)
+    + """
+[[runs]]
+label = "sgd 2"
+optimizer = "sgd"
+lr = 0.1
+batch_size = 64
+"""
+)
+
+
+@pytest.fixture
+def session(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(network_view, "FINE_POINTS", 20)
+    path = tmp_path / "mixed.toml"
+    path.write_text(MIXED, encoding="utf-8")
+    s = Session(start_timers=False)
+    s.open(path)
+    yield s
+    assert s.shutdown()
+
+
+def test_the_file_reads_as_one_run_without_batch_norm(session):
+    runs = session.experiment.runs
+    assert [r.batch_norm for r in runs] == [False, None, None]
+    assert [session.experiment.run_normalizes(i) for i in range(3)] == [False, True, True]
+    assert run_summary(runs[0]).endswith(" no BN")  # the runs table's second line
+    assert "BN" not in run_summary(runs[1])
+
+
+def test_the_plane_and_the_interpolation_know_each_runs_network(session):
+    s = settle(session)
+    assert s.error is None
+    text = s.network.plane_text
+    assert "the network without batch norm, as run" in text
+    assert "sgd" in text
+    assert np.isfinite(s.network.path_coords).all()
+    # the default pair (0, 1) is one run of each kind: no line, and the reason why
+    assert s.network.interpolation is None
+    assert s.network.interpolation_note == network_view.MIXED_NETWORKS
+    assert session.set_interpolation(1, 2) is None
+    s = wait_for(session, lambda s: s.network.interpolation is not None)
+    assert s.network.interpolation.runs == (1, 2)
+    assert np.isfinite(s.network.interpolation.curves["train_loss"]).all()
+    assert s.network.interpolation_note == ""
+    # the plane laid for a run with batch norm says so
+    assert session.set_plane("random", (1,)) is None
+    s = wait_for(session, lambda s: s.network.plane_kind == "random")
+    assert "batch norm in eval mode with the running statistics of run" in s.network.plane_text
+
+
+def test_the_run_editor_switches_a_runs_batch_norm(qtbot, session):
+    editor = RunEditor(session)
+    qtbot.addWidget(editor)
+    editor.show()
+    session.select_run(0)
+    assert editor.batch_norm.isVisible()
+    assert not editor.batch_norm.isChecked()
+    editor.batch_norm.setChecked(True)  # as a click does
+    assert session.experiment.runs[0].batch_norm is None
+    assert not session.experiment.batch_norm_per_run
+    session.select_run(1)
+    editor.batch_norm.setChecked(False)
+    assert session.experiment.runs[1].batch_norm is False
+    assert "batch_norm = false" in session.experiment.to_toml()
+    # a network without batch norm has no switch to show
+    assert session.update_problem(batch_norm=False) is None
+    assert not editor.batch_norm.isVisible()
