@@ -321,9 +321,10 @@ class Experiment(_Strict):
 
     @property
     def batch_norm_per_run(self) -> bool:
-        """Batch norm is on for some runs and off for others (a switchable network)."""
-        on = {self.run_normalizes(i) for i in range(len(self.runs))}
-        return len(on) == 2
+        """Some run turns the network's batch norm off (a switchable network; every run may)."""
+        spec = self.problem
+        has_bn = isinstance(spec, MLPProblemModel) and spec.batch_norm and bool(spec.hidden)
+        return has_bn and any(run.batch_norm is False for run in self.runs)
 
     def to_toml(self) -> str:
         # only what applies (no condition on Himmelblau, no schedule fields of other kinds):

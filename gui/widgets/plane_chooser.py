@@ -85,6 +85,15 @@ class PlaneChooser(QWidget):
         self.kind_box.setToolTip("The plane of weight space the surface is the loss over")
         self.run_boxes = (QComboBox(), QComboBox())
         self.and_label = QLabel("and")
+        # with batch norm the trajectory plane names a run too: whose network (with its
+        # running statistics, or without batch norm) the slice is the loss of
+        self.of_label = QLabel("loss of")
+        self.of_label.setToolTip(
+            "The run whose network the slice is the loss of: batch norm in evaluation mode\n"
+            "with its running statistics, or the network without batch norm for a run\n"
+            "that trains without it"
+        )
+        self._batch_norm = False
         for box in self.run_boxes:
             box.setToolTip("The run whose final weights the plane goes through")
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
@@ -95,6 +104,7 @@ class PlaneChooser(QWidget):
         label.setToolTip(self.kind_box.toolTip())
         layout.addWidget(label)
         layout.addWidget(self.kind_box)
+        layout.addWidget(self.of_label)
         layout.addWidget(self.run_boxes[0])
         layout.addWidget(self.and_label)
         layout.addWidget(self.run_boxes[1])
@@ -112,8 +122,19 @@ class PlaneChooser(QWidget):
 
     def runs(self) -> tuple[int, ...]:
         """The runs the chosen kind needs (document indices), in order."""
-        needed = RUNS_NEEDED[self.kind()]
-        return tuple(max(box.currentIndex(), 0) for box in self.run_boxes[:needed])
+        return tuple(max(box.currentIndex(), 0) for box in self.run_boxes[: self._needed()])
+
+    def _needed(self) -> int:
+        """Run choosers the chosen kind shows (``set_batch_norm``: the trajectory's one)."""
+        kind = self.kind()
+        return 1 if kind == "trajectory" and self._batch_norm else RUNS_NEEDED[kind]
+
+    def set_batch_norm(self, on: bool) -> None:
+        """The network has batch norm: the trajectory plane then names the run whose network
+        and running statistics its slice is the loss of (the other planes' first run)."""
+        if on != self._batch_norm:
+            self._batch_norm = on
+            self._show_run_boxes()
 
     def set_runs(self, labels) -> None:
         """The document's run labels (kept selections stay where they can)."""
@@ -148,7 +169,14 @@ class PlaneChooser(QWidget):
 
     def _show_run_boxes(self) -> None:
         self.kind_box.updateGeometry()  # as wide as the kind's entry (signals may be blocked)
-        needed = RUNS_NEEDED[self.kind()]
+        needed = self._needed()
+        statistics = needed == 1 and self.kind() == "trajectory"
+        self.of_label.setVisible(statistics)
+        self.run_boxes[0].setToolTip(
+            self.of_label.toolTip()
+            if statistics
+            else "The run whose final weights the plane goes through"
+        )
         self.run_boxes[0].setVisible(needed >= 1)
         self.and_label.setVisible(needed >= 2)
         self.run_boxes[1].setVisible(needed >= 2)

@@ -199,3 +199,16 @@ def test_saving_keeps_the_switch_only_where_it_turns_batch_norm_off():
     assert "batch_norm = false" not in parse_experiment(data).to_toml().split("[[runs]]", 1)[1]
     with pytest.raises(ExperimentError, match=r"runs\[1\]\.batch_norm"):
         parse_experiment({**data, "runs": [{}, {"batch_norm": True}]})
+
+
+def test_every_run_may_turn_batch_norm_off(tmp_path, capsys):
+    """Then every run trains the network without it: the same as batch_norm = false."""
+    off = MIXED.replace('label = "bn"', 'label = "bn"\nbatch_norm = false')
+    plain = MIXED.replace("batch_norm = true", "batch_norm = false")
+    for name, text in (("off", off), ("plain", plain)):
+        (tmp_path / f"{name}.toml").write_text(text, encoding="utf-8")
+        assert runner.main([str(tmp_path / f"{name}.toml"), "--out", str(tmp_path / name)]) == 0
+    a, b = (np.load(tmp_path / name / "params.npz") for name in ("off", "plain"))
+    assert sorted(a.files) == sorted(b.files)
+    for name in a.files:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-12, err_msg=name)

@@ -60,7 +60,11 @@ def test_the_plane_and_the_interpolation_know_each_runs_network(session):
     assert s.network.interpolation.runs == (1, 2)
     assert np.isfinite(s.network.interpolation.curves["train_loss"]).all()
     assert s.network.interpolation_note == ""
-    # the plane laid for a run with batch norm says so
+    # the trajectory plane's slice of a run with batch norm says so
+    assert session.set_plane("trajectory", (2,)) is None
+    s = wait_for(session, lambda s: "statistics of run" in s.network.plane_text)
+    assert "trajectory plane of all runs" in s.network.plane_text
+    assert "'sgd 2'" in s.network.plane_text
     assert session.set_plane("random", (1,)) is None
     s = wait_for(session, lambda s: s.network.plane_kind == "random")
     assert "batch norm in eval mode with the running statistics of run" in s.network.plane_text
@@ -83,3 +87,24 @@ def test_the_run_editor_switches_a_runs_batch_norm(qtbot, session):
     # a network without batch norm has no switch to show
     assert session.update_problem(batch_norm=False) is None
     assert not editor.batch_norm.isVisible()
+
+
+def test_with_batch_norm_the_trajectory_plane_names_whose_network_it_slices(qtbot):
+    from gui.widgets.plane_chooser import PlaneChooser
+
+    chooser = PlaneChooser()
+    qtbot.addWidget(chooser)
+    chooser.show()
+    chooser.set_runs(("sgd", "sgd + BN"))
+    chosen = []
+    chooser.sig_chosen.connect(lambda kind, runs: chosen.append((kind, runs)))
+    assert chooser.runs() == ()
+    assert not chooser.run_boxes[0].isVisible()
+    chooser.set_batch_norm(True)
+    assert chooser.of_label.isVisible()
+    assert chooser.run_boxes[0].isVisible()
+    chooser.choose("trajectory", (1,))
+    assert chosen == [("trajectory", (1,))]
+    chooser.choose("three_point", (0, 1))
+    assert not chooser.of_label.isVisible()
+    assert chosen[-1] == ("three_point", (0, 1))
