@@ -312,19 +312,25 @@ class Experiment(_Strict):
     problem: ProblemModel = Field(default_factory=FunctionProblemModel)
     runs: list[RunModel] = Field(default_factory=lambda: [RunModel()], min_length=1)
 
-    def run_normalizes(self, i: int) -> bool:
-        """Whether run ``i`` trains with batch norm (a network's, with a hidden layer)."""
+    @property
+    def has_batch_norm(self) -> bool:
+        """A network with batch norm (``[problem] batch_norm = true`` and a hidden layer)."""
         spec = self.problem
-        if not (isinstance(spec, MLPProblemModel) and spec.batch_norm and spec.hidden):
-            return False
-        return self.runs[i].batch_norm is not False
+        return isinstance(spec, MLPProblemModel) and spec.batch_norm and bool(spec.hidden)
+
+    def run_normalizes(self, i: int) -> bool:
+        """Whether run ``i`` trains with batch norm."""
+        return self.has_batch_norm and self.runs[i].batch_norm is not False
+
+    def run_without_batch_norm(self, i: int) -> bool:
+        """Run ``i`` turns the network's batch norm off (``batch_norm = false`` where the
+        network has it; elsewhere the key says nothing)."""
+        return self.has_batch_norm and self.runs[i].batch_norm is False
 
     @property
     def batch_norm_per_run(self) -> bool:
         """Some run turns the network's batch norm off (a switchable network; every run may)."""
-        spec = self.problem
-        has_bn = isinstance(spec, MLPProblemModel) and spec.batch_norm and bool(spec.hidden)
-        return has_bn and any(run.batch_norm is False for run in self.runs)
+        return any(self.run_without_batch_norm(i) for i in range(len(self.runs)))
 
     def to_toml(self) -> str:
         # only what applies (no condition on Himmelblau, no schedule fields of other kinds):
@@ -560,9 +566,7 @@ def experiment_warnings(experiment: Experiment, training_examples: int | None = 
     batch norm, a batch size that leaves a last batch of one example each epoch."""
     found = []
     steps = experiment.steps
-    spec = experiment.problem
-    batch_norm = isinstance(spec, MLPProblemModel) and spec.batch_norm and bool(spec.hidden)
-    if batch_norm:  # (no hidden layer: no batch norm)
+    if experiment.has_batch_norm:  # (no hidden layer: no batch norm)
         n = training_examples
         for i, run in enumerate(experiment.runs):
             if not experiment.run_normalizes(i):
@@ -583,6 +587,11 @@ def experiment_warnings(experiment: Experiment, training_examples: int | None = 
                     "input (PyTorch refuses such a batch in training); drop_last = true skips it"
                 )
     for i, run in enumerate(experiment.runs):
+        if run.batch_norm is False and not experiment.has_batch_norm:
+            found.append(
+                f"runs[{i}].batch_norm: false has no effect here; the network has no batch "
+                "norm to turn off ([problem] batch_norm = false, or hidden = [])"
+            )
         schedule = run.schedule
         key = f"runs[{i}].schedule"
         if schedule.warmup_steps > steps:
@@ -877,7 +886,7 @@ def build_network(
 
 def run_specs(experiment: Experiment) -> list[RunSpec]:
     specs = []
-    for run in experiment.runs:
+    for i, run in enumerate(experiment.runs):
         hyper = run.full_hyperparameters()
         batch = None
         if run.batch_size is not None or run.accumulation_steps > 1:
@@ -897,7 +906,7 @@ def run_specs(experiment: Experiment) -> list[RunSpec]:
                 batch=batch,
                 schedule=run.schedule.to_schedule(experiment.steps),
                 start=run.start,
-                batch_norm=run.batch_norm is not False,
+                batch_norm=not experiment.run_without_batch_norm(i),
             )
         )
     return specs

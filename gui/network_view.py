@@ -252,12 +252,12 @@ def plane_inputs(
     current: np.ndarray,
     labels,
     seed: int,
-    normalizes=None,
+    normalizes,
 ) -> tuple[PlaneInputs, str, int]:
     """What the plane ``choice`` asks for is made from (``PlaneInputs``), one line saying what
     it is, and the column whose batch norm running statistics the slice uses. ``current
     (R, P)``: every run's current point; ``normalizes`` (R,): which runs use batch norm
-    (None: all, where the network has it). Raises ``ValueError`` (one line) when the plane
+    (``Experiment.run_normalizes``). Raises ``ValueError`` (one line) when the plane
     can't be made (yet)."""
     finite_runs = [c for c in range(current.shape[0]) if np.isfinite(current[c]).all()]
     if not finite_runs:
@@ -293,7 +293,7 @@ def plane_inputs(
             f"run {run_name(labels, j)} (0, 1)"
         )
     if getattr(model, "batch_norm", False):
-        if normalizes is None or normalizes[col]:
+        if normalizes[col]:
             text += (
                 "; batch norm in eval mode with the running statistics of run "
                 f"{run_name(labels, col)}"
@@ -301,20 +301,6 @@ def plane_inputs(
         else:  # a run of a switchable network without batch norm: its network is drawn
             text += f"; the network without batch norm, as run {run_name(labels, col)} trains"
     return PlaneInputs(choice.kind, int(seed), arrays), text, col
-
-
-def make_plane(
-    choice: PlaneChoice,
-    model,
-    states: States,
-    current: np.ndarray,
-    labels,
-    seed: int,
-) -> tuple[Plane, str, int]:
-    """The plane ``choice`` asks for, one line saying what it is, and the column whose batch
-    norm running statistics the slice uses (``plane_inputs``, then the plane made of them)."""
-    inputs, text, col = plane_inputs(choice, model, states, current, labels, seed)
-    return inputs.plane(model), text, col
 
 
 def principal_plane(points, origin=None) -> Plane:
@@ -665,14 +651,7 @@ class NetworkLive:
         if previous is None or previous.plane is None or previous.choice.kind != self.choice.kind:
             return False
         try:
-            _, text, col = plane_inputs(
-                self.choice,
-                self.model,
-                recorded_states(self.trainer),
-                self.trainer.final_state()[0],
-                self.labels,
-                self.built.experiment.seed,
-            )
+            _, text, col = self._plane_inputs_now()
         except ValueError:
             return False
         self.plane, self._plane_inputs = previous.plane, previous._plane_inputs
@@ -864,14 +843,8 @@ class NetworkLive:
         inputs as the plane in use (kept, with its serial and projections), None when no
         plane can be made."""
         self._planned_rows, self._planned_done, self._planned_at = rows, done, now
-        states = recorded_states(self.trainer)
-        current, _ = self.trainer.final_state()
         try:
-            experiment = self.built.experiment
-            normalizes = [experiment.run_normalizes(i) for i in range(len(experiment.runs))]
-            inputs, text, col = plane_inputs(
-                self.choice, self.model, states, current, self.labels, experiment.seed, normalizes
-            )
+            inputs, text, col = self._plane_inputs_now()
             fingerprint = inputs.fingerprint()
             kept = self.plane is not None and fingerprint == self._plane_inputs
             plane = self.plane if kept else inputs.plane(self.model)
@@ -889,6 +862,15 @@ class NetworkLive:
         self._picture_key = None
         self._coords = None
         return "new"
+
+    def _plane_inputs_now(self) -> tuple[PlaneInputs, str, int]:
+        """``plane_inputs`` of the choice at the trainer's states now (its ``ValueError``)."""
+        experiment = self.built.experiment
+        normalizes = [experiment.run_normalizes(i) for i in range(len(experiment.runs))]
+        states, current = recorded_states(self.trainer), self.trainer.final_state()[0]
+        return plane_inputs(
+            self.choice, self.model, states, current, self.labels, experiment.seed, normalizes
+        )
 
     def _slice_buffers(self) -> np.ndarray:
         """The running statistics the slice is evaluated with (``buffers_col``'s, or the

@@ -520,7 +520,8 @@ class NetworkCurves(QWidget):
             return []
         col = frame.column(i)
         run = frame.experiment.runs[i]
-        if run.batch_norm is False:  # (the network has batch norm: some runs go without)
+        # (the snapshot's experiment: the one the curves were trained from)
+        if frame.snapshot.experiment.run_without_batch_norm(col):
             self.bn_note.setText(
                 f"Run {run.display_label!r} trains without batch norm (batch_norm = false in "
                 "the run): no statistics to show. Select a run with batch norm."

@@ -236,8 +236,7 @@ class RunEditor(QWidget):
         self.shuffle.setChecked(run.shuffle)
         self.drop_last.setChecked(run.drop_last)
         self.shuffle.setEnabled(not full or run.accumulation_steps > 1)
-        has_bn = problem.kind == "mlp" and problem.batch_norm and bool(problem.hidden)
-        self.batch_form.setRowVisible(self.batch_norm, has_bn)
+        self.batch_form.setRowVisible(self.batch_norm, self.controller.experiment.has_batch_norm)
         self.batch_norm.setChecked(run.batch_norm is not False)
 
     def _examples(self) -> int:

@@ -66,10 +66,11 @@ def divergence_text(step: int) -> str:
     return f"diverged at step {step}: lower the learning rate"
 
 
-def run_summary(run: RunModel) -> str:
+def run_summary(run: RunModel, without_batch_norm: bool = False) -> str:
     """One line: the update rule and the settings the registry marks for summaries, each as
     its symbol (``η=0.01 μ=0.5 B=32``): η always, the others where they differ from the
-    optimizer's default (short enough to read in the table)."""
+    optimizer's default (short enough to read in the table); ``without_batch_norm``: the run
+    turns its network's batch norm off (``Experiment.run_without_batch_norm``)."""
     hyper = run.full_hyperparameters()
     parts = [OPTIMIZERS_INFO[run.optimizer].title]
     for p in registry.OPTIMIZER_PARAMETERS:
@@ -82,7 +83,7 @@ def run_summary(run: RunModel) -> str:
             parts.append(f"{p.symbol}={value}")
     if run.schedule.kind != "constant" or run.schedule.warmup_steps:
         parts.append(SCHEDULE_KINDS[run.schedule.kind].title)
-    if run.batch_norm is False:  # a network's run without its batch norm
+    if without_batch_norm:
         parts.append(f"no {registry.REGISTRY['batch_norm'].symbol}")
     return " ".join(parts)
 
@@ -296,7 +297,8 @@ class RunsPanel(QWidget):
         return self.controller.selected_run
 
     def refresh(self) -> None:
-        runs = self.controller.experiment.runs
+        experiment = self.controller.experiment
+        runs = experiment.runs
         with QSignalBlocker(self.tree):
             while self.tree.topLevelItemCount() > len(runs):
                 self.tree.takeTopLevelItem(self.tree.topLevelItemCount() - 1)
@@ -317,7 +319,7 @@ class RunsPanel(QWidget):
                     COL_SHOW, Qt.CheckState.Checked if run.visible else Qt.CheckState.Unchecked
                 )
                 item.setText(COL_NAME, run.display_label)
-                summary = run_summary(run)
+                summary = run_summary(run, experiment.run_without_batch_norm(i))
                 item.setData(COL_NAME, SUMMARY_ROLE, summary)
                 item.setToolTip(
                     COL_NAME,

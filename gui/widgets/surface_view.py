@@ -492,10 +492,7 @@ class SurfaceView(QWidget):
         self._slice = on
         if network is not None:
             self.plane_chooser.set_runs(r.display_label for r in frame.experiment.runs)
-            problem = frame.experiment.problem
-            self.plane_chooser.set_batch_norm(
-                problem.kind == "mlp" and problem.batch_norm and bool(problem.hidden)
-            )
+            self.plane_chooser.set_batch_norm(frame.experiment.has_batch_norm)
             self.plane_chooser.show_kind(network.plane_kind, self._plane_runs())
             self.plane_text.setText(network.plane_text)
             self.formula.setToolTip(network.plane_text)

@@ -6,6 +6,8 @@ itself end to end (tests/engine/test_contract_networks.py, "per-run")."""
 
 from __future__ import annotations
 
+import tomllib
+
 import numpy as np
 import pytest
 
@@ -212,3 +214,18 @@ def test_every_run_may_turn_batch_norm_off(tmp_path, capsys):
     assert sorted(a.files) == sorted(b.files)
     for name in a.files:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("problem", ["batch_norm = false", "batch_norm = true\nhidden = []"])
+def test_a_switch_with_no_batch_norm_to_turn_off_is_a_warning(problem):
+    from engine.experiment import experiment_warnings
+
+    experiment = parse_experiment(
+        tomllib.loads(f'[problem]\nkind = "mlp"\n{problem}\n[[runs]]\nbatch_norm = false\n')
+    )
+    warnings = experiment_warnings(experiment)
+    assert warnings == [
+        "runs[0].batch_norm: false has no effect here; the network has no batch norm to turn "
+        "off ([problem] batch_norm = false, or hidden = [])"
+    ]
+    assert not experiment.batch_norm_per_run

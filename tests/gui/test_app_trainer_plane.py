@@ -56,6 +56,7 @@ def expected_paths(oracle: Trainer, seed: int) -> np.ndarray:
         oracle.final_state()[0],
         oracle.history.labels,
         seed,
+        [True] * len(oracle.history.labels),
     )
     return project_states(inputs.plane(oracle.problem.model), states.params)[0]
 
