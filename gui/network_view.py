@@ -783,15 +783,12 @@ class NetworkLive:
         if not runs:
             return self._drop_interpolation()
         experiment = self.built.experiment
-        note = ""
-        if experiment.run_normalizes(runs[0]) != experiment.run_normalizes(runs[1]):
-            note = MIXED_NETWORKS
-        if note or self.interpolation_note:
-            changed = note != self.interpolation_note
-            self.interpolation_note = note
-            if note:
-                self._interpolation_key = None
-                return self._drop_interpolation() or changed
+        mixed = experiment.run_normalizes(runs[0]) != experiment.run_normalizes(runs[1])
+        note = MIXED_NETWORKS if mixed else ""
+        changed, self.interpolation_note = note != self.interpolation_note, note
+        if mixed:  # no line between the two networks: none, and the reason why
+            self._interpolation_key = None
+            return self._drop_interpolation() or changed
         key, old = (runs, self.trainer.step), self._interpolation_key
         if old is not None and old[0] == runs and (old == key or not due):
             return False  # the same runs: again at the plane's cadence only

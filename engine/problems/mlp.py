@@ -245,6 +245,7 @@ class MLP:
         self.switchable = self.batch_norm and bool(switchable)
         self.layout = _build_layout(self.widths, self.batch_norm, self.switchable)
         self._switch = None
+        self._plain: MLP | None = None  # ``without_batch_norm``'s, made once
         if self.switchable:
             e = self.layout[SWITCH]
             self._switch = slice(e.offset, e.stop)
@@ -304,7 +305,8 @@ class MLP:
                 params[e.offset : e.stop] = rng.uniform(-bound, bound, e.size)
             else:
                 target = params if e.trainable else buffers
-                fill = 1.0 if e.name.endswith((".weight", ".running_var", ".on")) else 0.0
+                on = e.name == SWITCH
+                fill = 1.0 if on or e.name.endswith((".weight", ".running_var")) else 0.0
                 target[e.offset : e.stop] = fill
         return params, buffers
 
@@ -632,11 +634,14 @@ class MLP:
         return buffers
 
     def without_batch_norm(self) -> MLP:
-        """The same network without batch norm (what a switched-off run computes)."""
-        return MLP(
-            self.widths[0], self.hidden, self.widths[-1], self.activation,
-            xp=self.xp, dtype=self.dtype,
-        )  # fmt: skip
+        """The same network without batch norm (what a switched-off run computes; made once,
+        as a slice asks for it band after band)."""
+        if self._plain is None:
+            self._plain = MLP(
+                self.widths[0], self.hidden, self.widths[-1], self.activation,
+                xp=self.xp, dtype=self.dtype,
+            )  # fmt: skip
+        return self._plain
 
     def plain_columns(self) -> np.ndarray:
         """Where ``without_batch_norm()``'s parameters sit in this network's ``(P,)``."""

@@ -99,9 +99,8 @@ class MLPProblem(Problem):
         return self.batch_grad_buffers(params, buffers, prepared)[0]
 
     def _start_buffers_for(self, runs: int):
-        return self.xp.asarray(
-            np.broadcast_to(self.start_buffers, (runs, self.n_buffers)), dtype=self.model.dtype
-        )
+        """The start's buffers for ``runs`` runs that all use the network's batch norm."""
+        return self.initial_buffers([True] * runs)
 
     def initial_buffers(self, normalizes):
         """Every run's buffers at the start, ``(R, Q)`` on the device, from each run's

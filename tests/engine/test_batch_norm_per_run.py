@@ -7,6 +7,7 @@ itself end to end (tests/engine/test_contract_networks.py, "per-run")."""
 from __future__ import annotations
 
 import tomllib
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -19,30 +20,40 @@ from engine.problems.mlp import MLP
 torch = pytest.importorskip("torch", reason="PyTorch is an oracle here")
 
 
-def networks(activation="tanh"):
-    """(switchable, with batch norm, without), float64, and a perturbed start."""
+class Case(NamedTuple):
+    switchable: MLP
+    with_bn: MLP  # the network with batch norm, not switchable
+    plain: MLP  # the network without
+    params: np.ndarray  # one run's (P,), perturbed: γ, β away from 1, 0 too
+    buffers: np.ndarray  # the batch-norm network's (Q,)
+    cols: np.ndarray  # the plain network's parameters in the switchable one's
+    p2: np.ndarray  # two runs with those weights: run 0 with batch norm, run 1 without
+    b2: np.ndarray
+
+
+def networks(activation="tanh") -> Case:
     kw = dict(activation=activation, dtype=np.float64)
     switchable = MLP(5, [7, 6], 3, batch_norm=True, switchable=True, **kw)
     with_bn = MLP(5, [7, 6], 3, batch_norm=True, **kw)
     params, buffers = with_bn.init_host(0)
     rng = np.random.default_rng(1)
-    params = params + 0.3 * rng.normal(size=params.shape)  # γ, β away from 1, 0 too
+    params = params + 0.3 * rng.normal(size=params.shape)
     buffers = np.abs(buffers + 0.2 * rng.normal(size=buffers.shape))
-    return switchable, with_bn, switchable.without_batch_norm(), params, buffers
-
-
-def both_runs(switchable, params, buffers):
-    """Rows: run 0 with batch norm, run 1 without (the same weights)."""
     stacked = np.stack([np.append(buffers, 0.0)] * 2)
-    return np.stack([params, params]), switchable.switched([True, False], stacked)
+    b2 = switchable.switched([True, False], stacked)
+    plain, cols = switchable.without_batch_norm(), switchable.plain_columns()
+    return Case(switchable, with_bn, plain, params, buffers, cols, np.stack([params] * 2), b2)
+
+
+def examples(n: int, seed: int):
+    """``n`` examples of the 5 features and 3 classes, and the generator that drew them."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 5)), rng.integers(0, 3, n), rng
 
 
 def test_each_run_computes_its_own_network_exactly():
-    switchable, with_bn, plain, params, buffers = networks()
-    cols = switchable.plain_columns()
-    p2, b2 = both_runs(switchable, params, buffers)
-    rng = np.random.default_rng(2)
-    x, y = rng.normal(size=(9, 5)), rng.integers(0, 3, 9)
+    switchable, with_bn, plain, params, buffers, cols, p2, b2 = networks()
+    x, y, _ = examples(9, 2)
     stats = []
     loss, grads, new = switchable.batch_grad(p2, b2, x, y, stats=stats)
     l_bn, g_bn, new_bn = with_bn.batch_grad(params[None], buffers[None], x, y)
@@ -70,10 +81,8 @@ def test_each_run_computes_its_own_network_exactly():
 
 def test_the_network_without_batch_norm_is_torchs():
     """The off switch against PyTorch's Sequential without batch norm (float64)."""
-    switchable, _, _plain, params, buffers = networks("relu")
-    p2, b2 = both_runs(switchable, params, buffers)
-    rng = np.random.default_rng(3)
-    x, y = rng.normal(size=(8, 5)), rng.integers(0, 3, 8)
+    switchable, *_, params, _, _, p2, b2 = networks("relu")
+    x, y, _ = examples(8, 3)
     loss, grads, _ = switchable.batch_grad(p2, b2, x, y)
     view = switchable.layout.view
     layers = []
@@ -93,8 +102,7 @@ def test_the_network_without_batch_norm_is_torchs():
 
 
 def test_weights_files_hold_each_runs_own_network():
-    switchable, *_, params, buffers = networks()
-    p2, b2 = both_runs(switchable, params, buffers)
+    switchable, *_, p2, b2 = networks()
     on, off = (switchable.weights_dict(p2[r], b2[r]) for r in (0, 1))
     assert sorted(off) == sorted(k for k in on if k.startswith("linear"))
     assert "bn0.running_var" in on
@@ -104,11 +112,8 @@ def test_weights_files_hold_each_runs_own_network():
 
 
 def test_a_slice_and_a_line_of_a_run_without_batch_norm():
-    switchable, _, plain, params, buffers = networks()
-    cols = switchable.plain_columns()
-    _p2, b2 = both_runs(switchable, params, buffers)
-    rng = np.random.default_rng(4)
-    x, y = rng.normal(size=(12, 5)), rng.integers(0, 3, 12)
+    switchable, _, plain, params, _, cols, _, b2 = networks()
+    x, y, rng = examples(12, 4)
     plane = Plane(params, rng.normal(size=params.size), rng.normal(size=params.size))
     a = b = np.linspace(-0.5, 0.5, 3)
     off, _ = mlp_grid_loss(switchable, plane, b2[1], x, y, a, b)

@@ -11,10 +11,9 @@ import pytest
 
 from engine.experiment import parse_experiment, run_specs
 from gui import network_view
-from gui.session import Session
 from gui.widgets.run_editor import RunEditor
 from gui.widgets.runs_panel import run_summary
-from tests.gui.test_session_network import DIGITS, settle, wait_for
+from tests.gui.test_session_network import DIGITS, network_session, settle, wait_for
 from tests.gui.waiting import PATIENCE_S
 
 FIRST_RUN = "lr = 0.05\nbatch_size = 64\n"
@@ -32,13 +31,8 @@ batch_size = 64
 
 @pytest.fixture
 def session(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setattr(network_view, "FINE_POINTS", 20)
-    path = tmp_path / "mixed.toml"
-    path.write_text(MIXED, encoding="utf-8")
-    s = Session(start_timers=False)
-    s.open(path)
-    yield s
-    assert s.shutdown()
+    with network_session(tmp_path, monkeypatch, MIXED) as s:
+        yield s
 
 
 def test_the_file_reads_as_one_run_without_batch_norm(session):

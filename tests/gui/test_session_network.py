@@ -4,6 +4,7 @@ dragged (it is the network's weights)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -44,15 +45,22 @@ batch_size = 64
 """
 
 
-@pytest.fixture
-def session(qtbot, tmp_path, monkeypatch):
+@contextlib.contextmanager
+def network_session(tmp_path, monkeypatch, text: str):
+    """A session (timers off) on the experiment ``text``, written to a file and opened."""
     monkeypatch.setattr(network_view, "FINE_POINTS", 20)  # the tests' slices: quick
-    path = tmp_path / "digits.toml"
-    path.write_text(DIGITS, encoding="utf-8")
+    path = tmp_path / "experiment.toml"
+    path.write_text(text, encoding="utf-8")
     s = Session(start_timers=False)
     s.open(path)
     yield s
     assert s.shutdown()
+
+
+@pytest.fixture
+def session(qtbot, tmp_path, monkeypatch):
+    with network_session(tmp_path, monkeypatch, DIGITS) as s:
+        yield s
 
 
 def settle(session, timeout=60.0):
